@@ -1,0 +1,491 @@
+//! Result-set data: reading an agent's upload, diffing it against the stored version, splitting
+//! it into scope groups for storage, and assembling the rows a consent may see.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::catalogue::{Catalogue, ID, LAST_UPDATED, ROW_HASH, ResultSet, is_computed_field};
+use crate::model::DISPOSAL_AFTER;
+use crate::scope::ScopeSet;
+use crate::secret::keyed_hash_hex;
+use crate::timestamp::Timestamp;
+
+/// One row: field name → scalar value, in upload (or catalogue) order.
+pub type Row = serde_json::Map<String, Value>;
+
+/// An upload that passed validation: known result sets, rows with ids, scalar values, and
+/// nothing the catalogue does not know.
+#[derive(Debug, Default)]
+pub struct Upload {
+    pub result_sets: Vec<(String, Vec<Row>)>,
+    /// Fields dropped because the catalogue does not know them, per result set.
+    pub ignored: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Why an upload was refused. Each says where the problem is and how to fix it, and never
+/// quotes a value (it could be a pupil's personal data).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UploadError {
+    #[error(
+        "the body is not valid JSON ({0}); send {{\"resultSets\": {{\"Students\": [rows], ...}}}}"
+    )]
+    NotJson(String),
+    #[error(
+        "the body must be a JSON object {{\"resultSets\": {{\"<ResultSet>\": [rows], ...}}}}{0}"
+    )]
+    BadShape(String),
+    #[error("unknown result set `{name}`; rollcall accepts: {known}")]
+    UnknownResultSet { name: String, known: String },
+    #[error("resultSets.{result_set} must be an array of row objects")]
+    NotAnArray { result_set: String },
+    #[error("{result_set}[{row}] is not a JSON object; each row is an object of field: value")]
+    RowNotObject { result_set: String, row: usize },
+    #[error("{result_set}[{row}] has no `Id`; every row needs its MIS id as a string")]
+    MissingId { result_set: String, row: usize },
+    #[error("{result_set}[{row}].Id must be a non-empty string or a number")]
+    BadId { result_set: String, row: usize },
+    #[error(
+        "{result_set}[{row}].Id repeats the Id of {result_set}[{first}]; ids must be unique in a result set"
+    )]
+    DuplicateId {
+        result_set: String,
+        row: usize,
+        first: usize,
+    },
+    #[error(
+        "{result_set}[{row}].{field} is {kind}; values must be a string, number, boolean or null"
+    )]
+    NotScalar {
+        result_set: String,
+        row: usize,
+        field: String,
+        kind: &'static str,
+    },
+}
+
+/// Reads and validates an agent's upload against the catalogue.
+pub fn parse_upload(catalogue: &Catalogue, body: &[u8]) -> Result<Upload, UploadError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| UploadError::NotJson(json_error_position(&e)))?;
+    let Value::Object(mut top) = value else {
+        return Err(UploadError::BadShape(String::new()));
+    };
+    if let Some(extra) = top.keys().find(|k| *k != "resultSets") {
+        return Err(UploadError::BadShape(format!(
+            "; unknown key `{}`",
+            truncate(extra)
+        )));
+    }
+    let Some(Value::Object(sets)) = top.remove("resultSets") else {
+        return Err(UploadError::BadShape(
+            "; `resultSets` is missing or not an object".into(),
+        ));
+    };
+    if sets.is_empty() {
+        return Err(UploadError::BadShape(
+            "; `resultSets` names no result set".into(),
+        ));
+    }
+    let mut upload = Upload::default();
+    for (name, rows) in sets {
+        let Some(rs) = catalogue.result_set(&name) else {
+            let known: Vec<&str> = catalogue.result_sets().map(|r| r.name.as_str()).collect();
+            return Err(UploadError::UnknownResultSet {
+                name: truncate(&name),
+                known: known.join(", "),
+            });
+        };
+        let Value::Array(rows) = rows else {
+            return Err(UploadError::NotAnArray { result_set: name });
+        };
+        let (rows, ignored) = validate_rows(rs, rows)?;
+        if !ignored.is_empty() {
+            upload.ignored.insert(name.clone(), ignored);
+        }
+        upload.result_sets.push((name, rows));
+    }
+    Ok(upload)
+}
+
+fn validate_rows(
+    rs: &ResultSet,
+    rows: Vec<Value>,
+) -> Result<(Vec<Row>, BTreeSet<String>), UploadError> {
+    let name = || rs.name.clone();
+    let mut ignored = BTreeSet::new();
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+    let mut out = Vec::with_capacity(rows.len());
+    for (index, row) in rows.into_iter().enumerate() {
+        let Value::Object(row) = row else {
+            return Err(UploadError::RowNotObject {
+                result_set: name(),
+                row: index,
+            });
+        };
+        let mut clean = Row::new();
+        for (field, value) in row {
+            if let Some(kind) = non_scalar_kind(&value) {
+                return Err(UploadError::NotScalar {
+                    result_set: name(),
+                    row: index,
+                    field: truncate(&field),
+                    kind,
+                });
+            }
+            if is_computed_field(&field) {
+                // rollcall computes RowHash and LastUpdated itself, from what changed.
+                continue;
+            }
+            if rs.field(&field).is_none() {
+                ignored.insert(truncate(&field));
+                continue;
+            }
+            clean.insert(field, value);
+        }
+        let id = match clean.get(ID) {
+            None | Some(Value::Null) => {
+                return Err(UploadError::MissingId {
+                    result_set: name(),
+                    row: index,
+                });
+            }
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => {
+                return Err(UploadError::BadId {
+                    result_set: name(),
+                    row: index,
+                });
+            }
+        };
+        // XoD ids are strings on the wire, whatever the MIS sends.
+        clean.insert(ID.to_owned(), Value::String(id.clone()));
+        if let Some(first) = seen.insert(id, index) {
+            return Err(UploadError::DuplicateId {
+                result_set: name(),
+                row: index,
+                first,
+            });
+        }
+        out.push(clean);
+    }
+    Ok((out, ignored))
+}
+
+fn non_scalar_kind(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::Object(_) => Some("an object"),
+        Value::Array(_) => Some("an array"),
+        _ => None,
+    }
+}
+
+/// Where the JSON broke, without quoting the body.
+fn json_error_position(error: &serde_json::Error) -> String {
+    let what = match error.classify() {
+        serde_json::error::Category::Eof => "it ends too early",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected value",
+        serde_json::error::Category::Io => "could not be read",
+    };
+    format!("{what} at line {} column {}", error.line(), error.column())
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// What rollcall keeps about each row of a version beside the data: its id, keyed hash and
+/// the time it last changed, plus the ids deleted recently.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowIndex {
+    pub rows: Vec<IndexEntry>,
+    pub deleted: Vec<Deletion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub id: String,
+    pub hash: String,
+    pub updated: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    pub id: String,
+    pub at: Timestamp,
+}
+
+/// The outcome of comparing an upload's rows with the stored version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diff {
+    pub index: RowIndex,
+    pub added: usize,
+    pub changed: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+}
+
+impl Diff {
+    pub fn is_unchanged(&self) -> bool {
+        self.added == 0 && self.changed == 0 && self.deleted == 0
+    }
+}
+
+/// The row's `RowHash`: a keyed hash (HMAC-SHA256 under the school's row-hash key) of its
+/// fields in name order, 40 upper-case hex digits like XoD's. Keyed, so a partner cannot test
+/// guesses of fields it was not granted against it.
+pub fn row_hash(key: &[u8], row: &Row) -> String {
+    let sorted: BTreeMap<&String, &Value> = row.iter().collect();
+    let canonical = serde_json::to_vec(&sorted).expect("scalar JSON values serialise");
+    keyed_hash_hex(key, &canonical, 40)
+}
+
+/// Compares `rows` with the previous index: unchanged rows keep their `LastUpdated`, added and
+/// changed rows get `now`, and ids no longer present are remembered as deleted at `now`.
+/// Deletions older than the disposal period are forgotten, and an id that comes back is no
+/// longer deleted.
+pub fn diff(previous: Option<&RowIndex>, rows: &[Row], hash_key: &[u8], now: Timestamp) -> Diff {
+    let empty = RowIndex::default();
+    let previous = previous.unwrap_or(&empty);
+    let before: HashMap<&str, &IndexEntry> =
+        previous.rows.iter().map(|e| (e.id.as_str(), e)).collect();
+    let (mut added, mut changed, mut unchanged) = (0, 0, 0);
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = row_id(row).to_owned();
+        let hash = row_hash(hash_key, row);
+        let updated = match before.get(id.as_str()) {
+            Some(old) if old.hash == hash => {
+                unchanged += 1;
+                old.updated
+            }
+            Some(_) => {
+                changed += 1;
+                now
+            }
+            None => {
+                added += 1;
+                now
+            }
+        };
+        entries.push(IndexEntry { id, hash, updated });
+    }
+    let present: BTreeSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    let newly_deleted: Vec<Deletion> = previous
+        .rows
+        .iter()
+        .filter(|e| !present.contains(e.id.as_str()))
+        .map(|e| Deletion {
+            id: e.id.clone(),
+            at: now,
+        })
+        .collect();
+    let deleted = newly_deleted.len();
+    let horizon = now.minus(DISPOSAL_AFTER);
+    let mut deletions: Vec<Deletion> = previous
+        .deleted
+        .iter()
+        .filter(|d| d.at > horizon && !present.contains(d.id.as_str()))
+        .cloned()
+        .collect();
+    deletions.extend(newly_deleted);
+    Diff {
+        index: RowIndex {
+            rows: entries,
+            deleted: deletions,
+        },
+        added,
+        changed,
+        deleted,
+        unchanged,
+    }
+}
+
+fn row_id(row: &Row) -> &str {
+    row.get(ID)
+        .and_then(Value::as_str)
+        .expect("validated rows carry a string Id")
+}
+
+/// Splits rows into the result set's scope groups: for each group (in catalogue order), the
+/// rows in the same order, each holding only that group's fields that the row has.
+pub fn split_groups(rs: &ResultSet, rows: &[Row]) -> Vec<Vec<Row>> {
+    let mut groups: Vec<Vec<Row>> = rs
+        .groups
+        .iter()
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
+    for row in rows {
+        let mut parts: Vec<Row> = rs.groups.iter().map(|_| Row::new()).collect();
+        for (name, value) in row {
+            if let Some(group) = rs.field(name).and_then(|f| f.group) {
+                parts[group].insert(name.clone(), value.clone());
+            }
+        }
+        for (group, part) in groups.iter_mut().zip(parts) {
+            group.push(part);
+        }
+    }
+    groups
+}
+
+/// Builds the rows a consent may see. `groups[i]` holds the decrypted rows of
+/// `rs.groups[i]`, and is `None` for groups the consent does not cover (never decrypted).
+/// Only fields whose scope expression `granted` satisfies are emitted, in catalogue order.
+pub fn assemble(
+    rs: &ResultSet,
+    granted: &ScopeSet,
+    index: &RowIndex,
+    groups: &[Option<Vec<Row>>],
+    positions: impl IntoIterator<Item = usize>,
+) -> Vec<Row> {
+    let visible: Vec<_> = rs.visible_fields(granted).collect();
+    positions
+        .into_iter()
+        .map(|position| {
+            let entry = &index.rows[position];
+            let mut out = Row::new();
+            for field in &visible {
+                let value = match (field.name.as_str(), field.group) {
+                    (ROW_HASH, _) => Some(Value::String(entry.hash.clone())),
+                    (LAST_UPDATED, _) => Some(Value::String(entry.updated.to_xod())),
+                    (_, Some(group)) => groups
+                        .get(group)
+                        .and_then(Option::as_ref)
+                        .and_then(|rows| rows.get(position))
+                        .and_then(|row| row.get(&field.name))
+                        .cloned(),
+                    (_, None) => None,
+                };
+                if let Some(value) = value {
+                    out.insert(field.name.clone(), value);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rows(value: Value) -> Vec<Row> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_object().unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn upload_drops_unknown_fields_and_lists_them() {
+        let body =
+            br#"{"resultSets": {"Students": [{"Id": 1, "Forename": "Zo\u00eb", "ShoeSize": 4}]}}"#;
+        let upload = parse_upload(Catalogue::get(), body).unwrap();
+        let (name, students) = &upload.result_sets[0];
+        assert_eq!(name, "Students");
+        assert_eq!(students[0].get("Id"), Some(&json!("1")));
+        assert!(students[0].get("ShoeSize").is_none());
+        assert_eq!(
+            upload.ignored["Students"],
+            BTreeSet::from(["ShoeSize".to_string()])
+        );
+    }
+
+    #[test]
+    fn upload_errors_name_result_set_row_and_field() {
+        let nested =
+            br#"{"resultSets": {"Students": [{"Id": "1"}, {"Id": "2", "Forename": {"a": 1}}]}}"#;
+        let error = parse_upload(Catalogue::get(), nested).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Students[1].Forename is an object; values must be a string, number, boolean or null"
+        );
+        let no_id = br#"{"resultSets": {"Staff": [{"Forename": "A"}]}}"#;
+        assert!(matches!(
+            parse_upload(Catalogue::get(), no_id),
+            Err(UploadError::MissingId { row: 0, .. })
+        ));
+        let unknown = br#"{"resultSets": {"Pupils": []}}"#;
+        assert!(matches!(
+            parse_upload(Catalogue::get(), unknown),
+            Err(UploadError::UnknownResultSet { .. })
+        ));
+        let duplicate = br#"{"resultSets": {"Staff": [{"Id": "5"}, {"Id": 5}]}}"#;
+        assert!(matches!(
+            parse_upload(Catalogue::get(), duplicate),
+            Err(UploadError::DuplicateId {
+                row: 1,
+                first: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn malformed_json_says_where_without_quoting() {
+        let error =
+            parse_upload(Catalogue::get(), b"{\"resultSets\": {\"Students\": [").unwrap_err();
+        assert!(error.to_string().contains("line 1 column"), "{error}");
+    }
+
+    #[test]
+    fn diff_keeps_unchanged_rows_and_records_deletions() {
+        let key = b"k";
+        let t1 = Timestamp::from_millis(1_000_000);
+        let t2 = Timestamp::from_millis(2_000_000);
+        let first = rows(
+            json!([{"Id": "1", "Forename": "Ann"}, {"Id": "2", "Forename": "Bo"}, {"Id": "3"}]),
+        );
+        let d1 = diff(None, &first, key, t1);
+        assert_eq!(
+            (d1.added, d1.changed, d1.deleted, d1.unchanged),
+            (3, 0, 0, 0)
+        );
+
+        let second = rows(
+            json!([{"Id": "1", "Forename": "Ann"}, {"Id": "2", "Forename": "Bea"}, {"Id": "4"}]),
+        );
+        let d2 = diff(Some(&d1.index), &second, key, t2);
+        assert_eq!(
+            (d2.added, d2.changed, d2.deleted, d2.unchanged),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            d2.index.rows[0], d1.index.rows[0],
+            "unchanged row keeps hash and time"
+        );
+        assert_eq!(d2.index.rows[1].updated, t2);
+        assert_eq!(
+            d2.index.deleted,
+            vec![Deletion {
+                id: "3".into(),
+                at: t2
+            }]
+        );
+
+        let d3 = diff(
+            Some(&d2.index),
+            &second,
+            key,
+            Timestamp::from_millis(3_000_000),
+        );
+        assert!(d3.is_unchanged());
+        assert_eq!(d3.index, d2.index);
+    }
+
+    #[test]
+    fn row_hash_depends_on_key_and_content_not_order() {
+        let a = rows(json!([{"Id": "1", "Forename": "Ann", "Surname": "Lee"}]));
+        let b = rows(json!([{"Surname": "Lee", "Id": "1", "Forename": "Ann"}]));
+        assert_eq!(row_hash(b"k", &a[0]), row_hash(b"k", &b[0]));
+        assert_ne!(row_hash(b"k", &a[0]), row_hash(b"other", &a[0]));
+        assert_eq!(row_hash(b"k", &a[0]).len(), 40);
+    }
+}

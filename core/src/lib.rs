@@ -1,0 +1,28 @@
+//! rollcall's domain, with no I/O: the catalogue of XoD endpoints, result sets, fields and scope
+//! expressions; consent rules; the field filter; diffing; the envelope format; the XoD wire
+//! format; and the ports the functions are written against.
+//!
+//! # Layout
+//! - [`scope`]: scope sets and the two notations of scope expression.
+//! - [`catalogue`]: endpoints, result sets, fields and their scope groups (`catalogue.toml`).
+//! - [`dataset`]: upload validation, row hashes and diffing, scope-group split and assembly.
+//! - [`consent`]: what may be granted; whether a consent is in force.
+//! - [`envelope`]: AES-256-GCM envelope encryption of stored objects.
+//! - [`model`]: ids and control records (schools, partners, consents, tokens, versions).
+//! - [`secret`]: issued secrets and the hashes stored in their place.
+//! - [`xod`]: the partner wire format (error body, answer object, pagination).
+//! - [`ports`]: object store, control store, key service and clock traits.
+//! - [`synthetic`]: a deterministic invented school for demos, tests and benchmarks.
+//! - [`timestamp`]: time points and their wire formats.
+
+pub mod catalogue;
+pub mod consent;
+pub mod dataset;
+pub mod envelope;
+pub mod model;
+pub mod ports;
+pub mod scope;
+pub mod secret;
+pub mod synthetic;
+pub mod timestamp;
+pub mod xod;
