@@ -1,0 +1,370 @@
+//! Port contracts: one behaviour suite per port, written once as plain `async fn`s over the
+//! port's trait object and run against every adapter (local here; AWS beside it). A behaviour
+//! one adapter has and another lacks is a bug in that adapter.
+
+use rollcall_core::envelope::KeyContext;
+use rollcall_core::model::{
+    AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord,
+};
+use rollcall_core::ports::{
+    ControlStore, DataKeyGenerator, DataKeyUnwrapper, KeyError, ObjectStore, Publication,
+    StoreError,
+};
+use rollcall_core::scope::ScopeSet;
+use rollcall_core::secret::KeyHash;
+use rollcall_core::timestamp::{Duration, Timestamp};
+
+const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
+
+pub async fn object_store(store: &dyn ObjectStore) {
+    // Arrange / Act: two objects under one prefix, one elsewhere.
+    store
+        .put("1/Students/0000000001/a", b"one".to_vec())
+        .await
+        .unwrap();
+    store
+        .put("1/Students/0000000001/b", b"two".to_vec())
+        .await
+        .unwrap();
+    store
+        .put("2/Students/0000000001/a", b"other".to_vec())
+        .await
+        .unwrap();
+    // Assert
+    assert_eq!(store.get("1/Students/0000000001/a").await.unwrap(), b"one");
+    assert_eq!(
+        store.list("1/Students/").await.unwrap(),
+        vec![
+            "1/Students/0000000001/a".to_string(),
+            "1/Students/0000000001/b".to_string()
+        ]
+    );
+    assert!(matches!(
+        store.get("1/Students/0000000001/zz").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .put("1/Students/0000000001/a", b"replaced".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("1/Students/0000000001/a").await.unwrap(),
+        b"replaced"
+    );
+    store.delete("1/Students/0000000001/a").await.unwrap();
+    store.delete("1/Students/0000000001/a").await.unwrap();
+    assert!(matches!(
+        store.get("1/Students/0000000001/a").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.list("1/").await.unwrap(),
+        vec!["1/Students/0000000001/b".to_string()]
+    );
+    assert!(store.list("9/").await.unwrap().is_empty());
+}
+
+pub async fn key_service(generator: &dyn DataKeyGenerator, unwrapper: &dyn DataKeyUnwrapper) {
+    let estab = Estab::parse("1000001").unwrap();
+    let context = KeyContext::new(&estab, "Students");
+    let key = generator.generate(&context).await.unwrap();
+    let unwrapped = unwrapper.unwrap(&context, &key.wrapped).await.unwrap();
+    assert_eq!(unwrapped.as_ref(), key.plaintext.as_ref());
+    let other_school = KeyContext::new(&Estab::parse("1000002").unwrap(), "Students");
+    assert!(matches!(
+        unwrapper.unwrap(&other_school, &key.wrapped).await,
+        Err(KeyError::Denied)
+    ));
+    let other_set = KeyContext::new(&estab, "Contacts");
+    assert!(matches!(
+        unwrapper.unwrap(&other_set, &key.wrapped).await,
+        Err(KeyError::Denied)
+    ));
+    let second = generator.generate(&context).await.unwrap();
+    assert_ne!(
+        second.plaintext.as_ref(),
+        key.plaintext.as_ref(),
+        "every data key is fresh"
+    );
+}
+
+fn school(estab: &str) -> School {
+    School {
+        estab: Estab::parse(estab).unwrap(),
+        name: format!("School {estab}"),
+        agent_key_hash: KeyHash::of(format!("agent-{estab}").as_bytes()),
+        admin_key_hash: KeyHash::of(format!("admin-{estab}").as_bytes()),
+        row_hash_key: vec![1, 2, 3],
+        created_at: T0,
+    }
+}
+
+fn scopes(names: &[&str]) -> ScopeSet {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+pub async fn control_store_schools_and_partners(store: &dyn ControlStore) {
+    let a = school("2000001");
+    store.insert_school(&a).await.unwrap();
+    assert!(matches!(
+        store.insert_school(&a).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.school(&a.estab).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.school_by_agent_key(&a.agent_key_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.school_by_admin_key(&a.admin_key_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.school_by_agent_key(&a.admin_key_hash).await.unwrap(),
+        None,
+        "keys are not interchangeable"
+    );
+
+    let partner = Partner {
+        id: PartnerId::parse("contract-partner").unwrap(),
+        name: "Contract Partner".into(),
+        requested_scopes: scopes(&["Student", "Contact"]),
+        management_secret_hash: KeyHash::of(b"management"),
+        created_at: T0,
+    };
+    store.insert_partner(&partner).await.unwrap();
+    assert!(matches!(
+        store.insert_partner(&partner).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.partner(&partner.id).await.unwrap(),
+        Some(partner.clone())
+    );
+    assert_eq!(
+        store
+            .partner_by_management_secret(&partner.management_secret_hash)
+            .await
+            .unwrap(),
+        Some(partner.clone())
+    );
+    assert!(store.partners().await.unwrap().contains(&partner));
+}
+
+pub async fn control_store_consents_and_tokens(store: &dyn ControlStore) {
+    let estab = Estab::parse("2000002").unwrap();
+    let partner = PartnerId::parse("consent-partner").unwrap();
+    let mut consent = Consent {
+        estab: estab.clone(),
+        partner: partner.clone(),
+        scopes: scopes(&["Student"]),
+        version: 1,
+        granted_at: T0,
+        updated_at: T0,
+        end_date: None,
+        secret_hash: KeyHash::of(b"secret"),
+        secret_sealed: vec![9, 9],
+        secret_generation: 1,
+    };
+    store.put_consent(&consent, None).await.unwrap();
+    assert!(
+        matches!(
+            store.put_consent(&consent, None).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "create only once"
+    );
+    consent.version = 2;
+    consent.scopes = scopes(&["StudentLite"]);
+    assert!(
+        matches!(
+            store.put_consent(&consent, Some(7)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "stale version refused"
+    );
+    store.put_consent(&consent, Some(1)).await.unwrap();
+    assert_eq!(
+        store.consent(&estab, &partner).await.unwrap(),
+        Some(consent.clone())
+    );
+    assert_eq!(
+        store.consents_of_school(&estab).await.unwrap(),
+        vec![consent.clone()]
+    );
+    assert_eq!(
+        store.consents_of_partner(&partner).await.unwrap(),
+        vec![consent.clone()]
+    );
+
+    let token = Token {
+        hash: KeyHash::of(b"token"),
+        partner: partner.clone(),
+        estab: estab.clone(),
+        secret_generation: 1,
+        issued_at: T0,
+        expires_at: T0.plus(Duration::hours(1)),
+    };
+    store.insert_token(&token).await.unwrap();
+    assert_eq!(store.token(&token.hash).await.unwrap(), Some(token.clone()));
+    assert_eq!(store.delete_expired_tokens(T0).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .delete_expired_tokens(T0.plus(Duration::hours(2)))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.token(&token.hash).await.unwrap(), None);
+
+    let entry = AccessEntry {
+        estab: estab.clone(),
+        partner: partner.clone(),
+        at: T0,
+        endpoint: "school.students".into(),
+        scopes_used: scopes(&["Student"]),
+        rows: 3,
+    };
+    store.append_access(&entry).await.unwrap();
+    let second = AccessEntry {
+        rows: 4,
+        ..entry.clone()
+    };
+    store.append_access(&second).await.unwrap();
+    assert_eq!(
+        store.access_log(&estab, 10).await.unwrap(),
+        vec![second.clone(), entry]
+    );
+    assert_eq!(store.access_log(&estab, 1).await.unwrap(), vec![second]);
+}
+
+fn version(estab: &Estab, result_set: &str, version: u64) -> VersionRecord {
+    VersionRecord {
+        estab: estab.clone(),
+        result_set: result_set.into(),
+        version,
+        created_at: T0,
+        confirmed_at: T0,
+        superseded_at: None,
+        rows: 10,
+        groups: vec!["Student-StudentLite".into()],
+        valid_until: T0.plus(Duration::hours(24)),
+    }
+}
+
+pub async fn control_store_versions(store: &dyn ControlStore) {
+    let estab = Estab::parse("2000003").unwrap();
+    let v1 = version(&estab, "Students", 1);
+    let c1 = version(&estab, "Contacts", 1);
+    store
+        .publish_versions(
+            &[
+                Publication {
+                    record: v1.clone(),
+                    replaces: None,
+                },
+                Publication {
+                    record: c1.clone(),
+                    replaces: None,
+                },
+            ],
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.current_version(&estab, "Students").await.unwrap(),
+        Some(v1.clone())
+    );
+
+    // A publication whose expected predecessor is stale fails as a whole.
+    let v2 = version(&estab, "Students", 2);
+    let c2 = version(&estab, "Contacts", 2);
+    let stale = store
+        .publish_versions(
+            &[
+                Publication {
+                    record: v2.clone(),
+                    replaces: Some(1),
+                },
+                Publication {
+                    record: c2,
+                    replaces: None,
+                },
+            ],
+            T0,
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.current_version(&estab, "Students").await.unwrap(),
+        Some(v1.clone()),
+        "nothing published"
+    );
+
+    let later = T0.plus(Duration::minutes(5));
+    store
+        .publish_versions(
+            &[Publication {
+                record: v2.clone(),
+                replaces: Some(1),
+            }],
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.current_version(&estab, "Students").await.unwrap(),
+        Some(v2.clone())
+    );
+    let all: Vec<VersionRecord> = store
+        .all_versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.estab == estab)
+        .collect();
+    let old = all
+        .iter()
+        .find(|v| v.result_set == "Students" && v.version == 1)
+        .unwrap();
+    assert_eq!(old.superseded_at, Some(later));
+
+    let confirmed = T0.plus(Duration::hours(3));
+    store
+        .confirm_version(
+            &estab,
+            "Students",
+            2,
+            confirmed,
+            confirmed.plus(Duration::hours(24)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .current_version(&estab, "Students")
+            .await
+            .unwrap()
+            .unwrap()
+            .confirmed_at,
+        confirmed
+    );
+    assert!(matches!(
+        store
+            .confirm_version(&estab, "Students", 1, confirmed, confirmed)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    store.delete_version(&estab, "Students", 1).await.unwrap();
+    let left: Vec<u64> = store
+        .all_versions()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.estab == estab && v.result_set == "Students")
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(left, vec![2]);
+}

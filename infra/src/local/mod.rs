@@ -1,0 +1,56 @@
+//! The embedded default: everything in one data directory, no AWS account, no Docker.
+//!
+//! ```text
+//! {data dir}/control.sqlite3   control store (SQLite)
+//! {data dir}/master.key        master key (mode 0600)
+//! {data dir}/objects/          encrypted objects, {estab}/{result set}/{version}/{group}
+//! ```
+
+mod control;
+mod keys;
+mod objects;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+pub use control::SqliteControlStore;
+pub use keys::FileKeyService;
+pub use objects::DiskObjectStore;
+
+/// The local adapters of every port, opened on one data directory.
+#[derive(Clone)]
+pub struct LocalPorts {
+    pub data_dir: PathBuf,
+    pub control: Arc<SqliteControlStore>,
+    pub objects: Arc<DiskObjectStore>,
+    pub keys: Arc<FileKeyService>,
+}
+
+impl LocalPorts {
+    /// Opens the data directory, creating it, the database and the master key if absent.
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        restrict_to_owner(data_dir);
+        let control = SqliteControlStore::open(&data_dir.join("control.sqlite3"))
+            .context("opening the control database")?;
+        let keys = FileKeyService::open_or_create(&data_dir.join("master.key"))?;
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            control: Arc::new(control),
+            objects: Arc::new(DiskObjectStore::new(data_dir.join("objects"))),
+            keys: Arc::new(keys),
+        })
+    }
+}
+
+/// The data directory holds pupils' data (encrypted) and the key that opens it.
+fn restrict_to_owner(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}
