@@ -1,1 +1,161 @@
-fn main() {}
+//! `rollcall`: the operator's command line. Registers schools and partners, runs the purge,
+//! and runs the whole product locally (`rollcall dev`) on the embedded store.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rollcall::demo::{self, DemoFile};
+use rollcall_consent::registry::{register_partner, register_school};
+use rollcall_core::ports::{Ports, SystemClock};
+use rollcall_infra::local::LocalPorts;
+use rollcall_infra::telemetry::{LogFormat, init};
+use rollcall_purge::{PurgeState, purge};
+use secrecy::ExposeSecret;
+
+#[derive(Parser)]
+#[command(
+    name = "rollcall",
+    version,
+    about = "The consented school-data broker: operator commands and the local stack"
+)]
+struct Cli {
+    /// Where the embedded store keeps its data.
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLCALL_DATA_DIR",
+        default_value = ".rollcall"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Schools: `school add --estab 9992001 --name "..."`.
+    #[command(subcommand)]
+    School(SchoolCommand),
+    /// Partners: `partner add --id acme --name "..." --scopes Student,Contact`.
+    #[command(subcommand)]
+    Partner(PartnerCommand),
+    /// Disposes of data more than 30 days out of date, superseded versions and expired tokens.
+    Purge,
+    /// Runs every API on 127.0.0.1 over the embedded store.
+    Dev {
+        /// Seed a synthetic school, a partner and a partial consent, and print curl lines.
+        #[arg(long)]
+        demo: bool,
+        /// The port to listen on; 0 picks a free one.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchoolCommand {
+    /// Registers a school and prints its agent key and admin key (shown only once).
+    Add {
+        #[arg(long)]
+        estab: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartnerCommand {
+    /// Registers a partner with the scopes it asks schools for, and prints its management
+    /// secret (shown only once).
+    Add {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated XoD scope names, e.g. Student,Contact,School.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init(LogFormat::Text);
+    let local = LocalPorts::open(&cli.data_dir)?;
+    let ports = local.ports(Arc::new(SystemClock));
+    match cli.command {
+        Command::School(SchoolCommand::Add { estab, name }) => {
+            let now = ports.clock.now();
+            let new = register_school(ports.control.as_ref(), &estab, &name, now).await?;
+            println!(
+                "school {} registered: {}",
+                new.school.estab, new.school.name
+            );
+            println!(
+                "agent key (for the school's agent): {}",
+                new.agent_key.expose_secret()
+            );
+            println!(
+                "admin key (for the school's data controller): {}",
+                new.admin_key.expose_secret()
+            );
+            println!("These keys are shown only once; rollcall keeps only their hashes.");
+        }
+        Command::Partner(PartnerCommand::Add { id, name, scopes }) => {
+            let now = ports.clock.now();
+            let scopes: Vec<String> = scopes.iter().map(|s| s.trim().to_owned()).collect();
+            let new = register_partner(ports.control.as_ref(), &id, &name, &scopes, now).await?;
+            println!(
+                "partner {} registered: {}",
+                new.partner.id, new.partner.name
+            );
+            println!(
+                "management secret: {}",
+                new.management_secret.expose_secret()
+            );
+            println!("It is shown only once; rollcall keeps only its hash.");
+        }
+        Command::Purge => {
+            let report = purge(&PurgeState::new(&ports)).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Dev { demo, port } => dev(&ports, &cli.data_dir, demo, port).await?,
+    }
+    Ok(())
+}
+
+async fn dev(ports: &Ports, data_dir: &Path, with_demo: bool, port: u16) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+        .with_context(|| {
+            format!("listening on 127.0.0.1:{port} (use --port 0 for any free port)")
+        })?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let mut file = if with_demo {
+        println!("seeding the demo school ({} pupils)...", demo::PUPILS);
+        demo::seed(ports, data_dir).await?
+    } else {
+        DemoFile::read(data_dir)?.unwrap_or_default()
+    };
+    file.base_url = base_url.clone();
+    file.write(data_dir)?;
+    println!("rollcall listening on {base_url}");
+    println!(
+        "data directory: {} ({} written)",
+        data_dir.display(),
+        demo::DEMO_FILE
+    );
+    if with_demo {
+        println!("\nTry it:\n{}\n", demo::curl_lines(&file));
+    }
+    axum::serve(listener, rollcall::local_stack(ports))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@
 //! - [`model`]: ids and control records (schools, partners, consents, tokens, versions).
 //! - [`secret`]: issued secrets and the hashes stored in their place.
 //! - [`xod`]: the partner wire format (error body, answer object, pagination).
+//! - [`vault`]: versions at rest: sealing a version's objects, opening them group by group.
 //! - [`ports`]: object store, control store, key service and clock traits.
 //! - [`synthetic`]: a deterministic invented school for demos, tests and benchmarks.
 //! - [`timestamp`]: time points and their wire formats.
@@ -25,4 +26,5 @@ pub mod scope;
 pub mod secret;
 pub mod synthetic;
 pub mod timestamp;
+pub mod vault;
 pub mod xod;

@@ -168,6 +168,9 @@ pub struct VersionRecord {
     pub groups: Vec<String>,
     /// When the data goes out of date (confirmed_at + the area's validity).
     pub valid_until: Timestamp,
+    /// A random id of the upload that wrote the objects: part of their keys, so two uploads
+    /// racing for the same version number never write over each other's objects.
+    pub upload: String,
 }
 
 impl VersionRecord {
@@ -186,7 +189,7 @@ impl VersionRecord {
 
     /// The object key prefix of this version: `{estab}/{result set}/{version}/`.
     pub fn object_prefix(&self) -> String {
-        version_prefix(&self.estab, &self.result_set, self.version)
+        version_prefix(&self.estab, &self.result_set, self.version, &self.upload)
     }
 
     pub fn object_key(&self, group: &str) -> String {
@@ -197,8 +200,14 @@ impl VersionRecord {
 /// The object holding a version's row index (ids, row hashes, update times, deletions).
 pub const INDEX_GROUP: &str = "_index";
 
-pub fn version_prefix(estab: &Estab, result_set: &str, version: u64) -> String {
-    format!("{estab}/{result_set}/{version:010}/")
+/// Where a version's objects live: `{estab}/{result set}/{version}-{upload}/`.
+pub fn version_prefix(estab: &Estab, result_set: &str, version: u64, upload: &str) -> String {
+    format!("{estab}/{result_set}/{version:010}-{upload}/")
+}
+
+/// Where every object of a school lives.
+pub fn school_prefix(estab: &Estab) -> String {
+    format!("{estab}/")
 }
 
 /// One partner read, as the school sees it in its access log.
@@ -211,6 +220,8 @@ pub struct AccessEntry {
     pub endpoint: String,
     pub scopes_used: ScopeSet,
     pub rows: u64,
+    /// The HTTP status the partner got: refused calls are logged too.
+    pub status: u16,
 }
 
 #[cfg(test)]

@@ -178,3 +178,14 @@ impl Clock for ManualClock {
         Timestamp::from_millis(self.0.load(Ordering::SeqCst))
     }
 }
+
+/// Every port an adapter set provides, chosen once at start-up. Each function takes the ones
+/// it needs from here into its own state.
+#[derive(Clone)]
+pub struct Ports {
+    pub control: std::sync::Arc<dyn ControlStore>,
+    pub objects: std::sync::Arc<dyn ObjectStore>,
+    pub key_generator: std::sync::Arc<dyn DataKeyGenerator>,
+    pub key_unwrapper: std::sync::Arc<dyn DataKeyUnwrapper>,
+    pub clock: std::sync::Arc<dyn Clock>,
+}

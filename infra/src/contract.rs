@@ -224,10 +224,12 @@ pub async fn control_store_consents_and_tokens(store: &dyn ControlStore) {
         endpoint: "school.students".into(),
         scopes_used: scopes(&["Student"]),
         rows: 3,
+        status: 200,
     };
     store.append_access(&entry).await.unwrap();
     let second = AccessEntry {
-        rows: 4,
+        rows: 0,
+        status: 403,
         ..entry.clone()
     };
     store.append_access(&second).await.unwrap();
@@ -249,6 +251,7 @@ fn version(estab: &Estab, result_set: &str, version: u64) -> VersionRecord {
         rows: 10,
         groups: vec!["Student-StudentLite".into()],
         valid_until: T0.plus(Duration::hours(24)),
+        upload: format!("u{version}"),
     }
 }
 

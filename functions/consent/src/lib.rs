@@ -1,1 +1,60 @@
-//! placeholder
+//! Consent: the school admin API (requests, grants, narrowing, revocation, access log), the
+//! partner's token issuing (XoD GetToken) and management API, and the check every partner
+//! call goes through ([`access`]).
+//!
+//! Routes:
+//! - `POST /idaas/sts/STS/GetToken` (XoD; `password` = the per-school secret)
+//! - `GET /admin/v1/requests`, `PUT /admin/v1/consents/{partner}`,
+//!   `POST /admin/v1/consents/{partner}/revoke`, `GET /admin/v1/access-log`
+//!   (`Authorization: Bearer <admin key>`)
+//! - `GET /partner/v1/schools` (`Authorization: Bearer <management secret>`)
+
+pub mod access;
+mod admin;
+mod partner;
+pub mod registry;
+mod secrets;
+mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use rollcall_core::ports::{Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, Ports};
+
+/// How long a partner's token lasts.
+pub const TOKEN_LIFETIME: rollcall_core::timestamp::Duration =
+    rollcall_core::timestamp::Duration::hours(1);
+
+/// The largest admin or token request body.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct ConsentState {
+    control: Arc<dyn ControlStore>,
+    key_generator: Arc<dyn DataKeyGenerator>,
+    key_unwrapper: Arc<dyn DataKeyUnwrapper>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ConsentState {
+    pub fn new(ports: &Ports) -> Self {
+        Self {
+            control: ports.control.clone(),
+            key_generator: ports.key_generator.clone(),
+            key_unwrapper: ports.key_unwrapper.clone(),
+            clock: ports.clock.clone(),
+        }
+    }
+}
+
+pub fn router(state: ConsentState) -> Router {
+    Router::new()
+        .route("/idaas/sts/STS/GetToken", post(token::get_token))
+        .route("/admin/v1/requests", get(admin::requests))
+        .route("/admin/v1/consents/{partner}", put(admin::grant))
+        .route("/admin/v1/consents/{partner}/revoke", post(admin::revoke))
+        .route("/admin/v1/access-log", get(admin::access_log))
+        .route("/partner/v1/schools", get(partner::schools))
+        .with_state(state)
+}

@@ -1,1 +1,11 @@
-fn main() {}
+//! The consent function in AWS Lambda: its router, served by `lambda_http`.
+
+use rollcall_consent::{ConsentState, router};
+use rollcall_infra::telemetry::{LogFormat, init};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init(LogFormat::Json);
+    let ports = rollcall_infra::ports_from_env()?;
+    lambda_http::run(rollcall_http::app(router(ConsentState::new(&ports)))).await
+}

@@ -1,1 +1,15 @@
-//! placeholder
+//! rollcall's HTTP edge, shared by the four functions: the error type and its one mapping to
+//! HTTP (in the XoD error body), request reading (credentials, limited bodies, query
+//! parameters) and the layers every router is served with.
+//!
+//! # Layout
+//! - [`error`]: [`ApiError`], mapped to a status and an `ExceptionMessage` in one place.
+//! - [`request`]: credentials, size-limited bodies, JSON bodies, case-insensitive parameters.
+//! - [`edge`]: [`app`], which wraps a router with path matching, request ids and tracing.
+
+pub mod edge;
+pub mod error;
+pub mod request;
+
+pub use edge::app;
+pub use error::{ApiError, ApiResult};

@@ -1,1 +1,257 @@
-//! placeholder
+//! The agent API: a school's agent uploads full snapshots of result sets; each is validated
+//! against the catalogue, diffed against the stored version, split into scope groups,
+//! encrypted group by group and published as a new version (or confirmed, if unchanged).
+//!
+//! Routes: `POST /agent/v1/extracts` (`Authorization: Bearer <agent key>`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use rollcall_core::catalogue::Catalogue;
+use rollcall_core::dataset::{Diff, Row, Upload, UploadError, diff, parse_upload};
+use rollcall_core::envelope::KeyContext;
+use rollcall_core::model::{School, VersionRecord};
+use rollcall_core::ports::{
+    Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports, Publication,
+};
+use rollcall_core::secret::{KeyHash, random_bytes};
+use rollcall_core::timestamp::Timestamp;
+use rollcall_core::vault::{OpenVersion, put_version, remove_objects, seal_version};
+use rollcall_http::request::{credential, read_body};
+use rollcall_http::{ApiError, ApiResult};
+use serde_json::{Map, Value, json};
+
+/// The largest upload body: under Lambda's 6 MB request limit with room for the event around it.
+pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct IngestState {
+    control: Arc<dyn ControlStore>,
+    objects: Arc<dyn ObjectStore>,
+    key_generator: Arc<dyn DataKeyGenerator>,
+    key_unwrapper: Arc<dyn DataKeyUnwrapper>,
+    clock: Arc<dyn Clock>,
+}
+
+impl IngestState {
+    pub fn new(ports: &Ports) -> Self {
+        Self {
+            control: ports.control.clone(),
+            objects: ports.objects.clone(),
+            key_generator: ports.key_generator.clone(),
+            key_unwrapper: ports.key_unwrapper.clone(),
+            clock: ports.clock.clone(),
+        }
+    }
+}
+
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/agent/v1/extracts", post(upload_extracts))
+        .with_state(state)
+}
+
+async fn upload_extracts(
+    State(state): State<IngestState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_agent(&state, &headers).await?;
+    let bytes = read_body(
+        body,
+        &headers,
+        MAX_UPLOAD_BYTES,
+        "send the result sets in several uploads, each a full snapshot of the result sets it names",
+    )
+    .await?;
+    let upload = parse_upload(Catalogue::get(), &bytes).map_err(upload_error)?;
+    let answer = ingest(&state, &school, upload).await?;
+    Ok(Json(answer))
+}
+
+async fn authenticate_agent(state: &IngestState, headers: &HeaderMap) -> ApiResult<School> {
+    let key = credential(headers, "Bearer", "agent key")?;
+    state
+        .control
+        .school_by_agent_key(&KeyHash::of_secret(&key))
+        .await?
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "this agent key is not registered; use the agent key printed by \
+                 `rollcall school add` for this school"
+                    .to_owned(),
+            )
+        })
+}
+
+fn upload_error(error: UploadError) -> ApiError {
+    match error {
+        UploadError::NotJson(_) => ApiError::BadRequest(error.to_string()),
+        other => ApiError::Unprocessable(other.to_string()),
+    }
+}
+
+/// What happens to one result set of an upload.
+enum Outcome {
+    /// Same content as the current version: confirm it.
+    Unchanged { version: u64, diff: Diff },
+    /// New content, sealed and put, waiting to be published.
+    Changed {
+        publication: Publication,
+        diff: Diff,
+        keys: Vec<String>,
+    },
+}
+
+/// Stores an upload that passed validation: every changed result set becomes a new version,
+/// all published together or none; unchanged ones are confirmed. Answers per result set
+/// `{version, added, changed, deleted, unchanged}` and the fields ignored.
+pub async fn ingest(state: &IngestState, school: &School, upload: Upload) -> ApiResult<Value> {
+    let now = state.clock.now();
+    let upload_id = hex_id();
+    let mut outcomes = Vec::with_capacity(upload.result_sets.len());
+    for (name, rows) in &upload.result_sets {
+        match prepare(state, school, name, rows, now, &upload_id).await {
+            Ok(outcome) => outcomes.push((name.as_str(), outcome)),
+            Err(error) => {
+                discard(state, &outcomes).await;
+                return Err(error);
+            }
+        }
+    }
+    let publications: Vec<Publication> = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Outcome::Changed { publication, .. } => Some(publication.clone()),
+            Outcome::Unchanged { .. } => None,
+        })
+        .collect();
+    if !publications.is_empty() {
+        if let Err(error) = state.control.publish_versions(&publications, now).await {
+            discard(state, &outcomes).await;
+            return Err(error.into());
+        }
+    }
+    let mut answer = Map::new();
+    for (name, outcome) in &outcomes {
+        let (version, diff) = match outcome {
+            Outcome::Unchanged { version, diff } => {
+                let rs = Catalogue::get().result_set(name).expect("validated");
+                let valid_until = now.plus(rs.area.validity());
+                state
+                    .control
+                    .confirm_version(&school.estab, name, *version, now, valid_until)
+                    .await?;
+                (*version, diff)
+            }
+            Outcome::Changed {
+                publication, diff, ..
+            } => (publication.record.version, diff),
+        };
+        tracing::info!(
+            estab = %school.estab,
+            result_set = name,
+            version,
+            added = diff.added,
+            changed = diff.changed,
+            deleted = diff.deleted,
+            "result set stored"
+        );
+        answer.insert(
+            (*name).to_owned(),
+            json!({
+                "version": version,
+                "added": diff.added,
+                "changed": diff.changed,
+                "deleted": diff.deleted,
+                "unchanged": diff.unchanged,
+            }),
+        );
+    }
+    Ok(json!({ "resultSets": answer, "ignored": upload.ignored }))
+}
+
+async fn prepare(
+    state: &IngestState,
+    school: &School,
+    name: &str,
+    rows: &[Row],
+    now: Timestamp,
+    upload_id: &str,
+) -> ApiResult<Outcome> {
+    let rs = Catalogue::get()
+        .result_set(name)
+        .expect("parse_upload accepts catalogued result sets only");
+    let current = state.control.current_version(&school.estab, name).await?;
+    // A version past disposal is never read again, not even to diff against.
+    let live = current.clone().filter(|v| !v.is_disposable(now));
+    let previous = match live.clone() {
+        Some(record) => Some(
+            OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record)
+                .await?
+                .index,
+        ),
+        None => None,
+    };
+    let diff = diff(previous.as_ref(), rows, &school.row_hash_key, now);
+    if let Some(record) = live.filter(|_| diff.is_unchanged()) {
+        return Ok(Outcome::Unchanged {
+            version: record.version,
+            diff,
+        });
+    }
+    let version = current.as_ref().map_or(1, |c| c.version + 1);
+    let key = state
+        .key_generator
+        .generate(&KeyContext::new(&school.estab, name))
+        .await?;
+    let sealed = seal_version(
+        &key,
+        &school.estab,
+        rs,
+        version,
+        upload_id,
+        rows,
+        &diff.index,
+    );
+    let keys: Vec<String> = sealed.objects.iter().map(|(k, _)| k.clone()).collect();
+    let record = VersionRecord {
+        estab: school.estab.clone(),
+        result_set: name.to_owned(),
+        version,
+        created_at: now,
+        confirmed_at: now,
+        superseded_at: None,
+        rows: rows.len() as u64,
+        groups: sealed.groups.clone(),
+        valid_until: now.plus(rs.area.validity()),
+        upload: upload_id.to_owned(),
+    };
+    put_version(state.objects.as_ref(), sealed).await?;
+    Ok(Outcome::Changed {
+        publication: Publication {
+            record,
+            replaces: current.map(|c| c.version),
+        },
+        diff,
+        keys,
+    })
+}
+
+/// Removes the objects of versions that will not be published.
+async fn discard(state: &IngestState, outcomes: &[(&str, Outcome)]) {
+    for (_, outcome) in outcomes {
+        if let Outcome::Changed { keys, .. } = outcome {
+            remove_objects(state.objects.as_ref(), keys).await;
+        }
+    }
+}
+
+fn hex_id() -> String {
+    let bytes: [u8; 6] = random_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

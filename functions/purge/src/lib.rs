@@ -1,1 +1,97 @@
-//! placeholder
+//! Scheduled disposal: every version whose data is more than 30 days out of date, and every
+//! superseded version once no read can still be using it, loses its objects and then its
+//! record; expired tokens go too. Deterministic and idempotent: a run that stops half-way is
+//! finished by the next.
+
+use std::sync::Arc;
+
+use rollcall_core::model::VersionRecord;
+use rollcall_core::ports::{Clock, ControlStore, ObjectStore, Ports, StoreError};
+use rollcall_core::timestamp::{Duration, Timestamp};
+use serde::Serialize;
+
+/// How long a superseded version's objects stay, for reads that started before the upload
+/// that replaced it.
+pub const SUPERSEDED_GRACE: Duration = Duration::hours(1);
+
+#[derive(Clone)]
+pub struct PurgeState {
+    control: Arc<dyn ControlStore>,
+    objects: Arc<dyn ObjectStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl PurgeState {
+    pub fn new(ports: &Ports) -> Self {
+        Self {
+            control: ports.control.clone(),
+            objects: ports.objects.clone(),
+            clock: ports.clock.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurgeReport {
+    /// Versions whose data was more than 30 days out of date.
+    pub expired_versions: u64,
+    /// Versions replaced by a newer upload.
+    pub superseded_versions: u64,
+    pub objects_deleted: u64,
+    pub tokens_deleted: u64,
+}
+
+/// Why a version goes, if it does.
+fn disposal_reason(record: &VersionRecord, now: Timestamp) -> Option<Reason> {
+    if record.is_disposable(now) {
+        return Some(Reason::Expired);
+    }
+    match record.superseded_at {
+        Some(at) if now >= at.plus(SUPERSEDED_GRACE) => Some(Reason::Superseded),
+        _ => None,
+    }
+}
+
+enum Reason {
+    Expired,
+    Superseded,
+}
+
+pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
+    let now = state.clock.now();
+    let mut report = PurgeReport::default();
+    for record in state.control.all_versions().await? {
+        let Some(reason) = disposal_reason(&record, now) else {
+            continue;
+        };
+        report.objects_deleted += dispose(state, &record).await?;
+        match reason {
+            Reason::Expired => report.expired_versions += 1,
+            Reason::Superseded => report.superseded_versions += 1,
+        }
+    }
+    report.tokens_deleted = state.control.delete_expired_tokens(now).await?;
+    tracing::info!(
+        expired_versions = report.expired_versions,
+        superseded_versions = report.superseded_versions,
+        objects_deleted = report.objects_deleted,
+        tokens_deleted = report.tokens_deleted,
+        "purge finished"
+    );
+    Ok(report)
+}
+
+/// Deletes a version's objects first and its record last, so a failed run leaves the record
+/// for the next run to find.
+async fn dispose(state: &PurgeState, record: &VersionRecord) -> Result<u64, StoreError> {
+    let keys = state.objects.list(&record.object_prefix()).await?;
+    for key in &keys {
+        state.objects.delete(key).await?;
+    }
+    state
+        .control
+        .delete_version(&record.estab, &record.result_set, record.version)
+        .await?;
+    Ok(keys.len() as u64)
+}

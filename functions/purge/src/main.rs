@@ -1,1 +1,18 @@
-fn main() {}
+//! The purge function in AWS Lambda, run by an EventBridge schedule.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use rollcall_infra::telemetry::{LogFormat, init};
+use rollcall_purge::{PurgeReport, PurgeState, purge};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init(LogFormat::Json);
+    let ports = rollcall_infra::ports_from_env()?;
+    let state = PurgeState::new(&ports);
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+        let state = state.clone();
+        async move { Ok::<PurgeReport, lambda_runtime::Error>(purge(&state).await?) }
+    }))
+    .await
+}

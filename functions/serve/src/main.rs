@@ -1,1 +1,11 @@
-fn main() {}
+//! The serve function in AWS Lambda: its router, served by `lambda_http`.
+
+use rollcall_infra::telemetry::{LogFormat, init};
+use rollcall_serve::{ServeState, router};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init(LogFormat::Json);
+    let ports = rollcall_infra::ports_from_env()?;
+    lambda_http::run(rollcall_http::app(router(ServeState::new(&ports)))).await
+}

@@ -65,6 +65,7 @@ CREATE TABLE versions (
     superseded_at INTEGER,
     rows INTEGER NOT NULL,
     groups TEXT NOT NULL,
+    upload TEXT NOT NULL,
     valid_until INTEGER NOT NULL,
     PRIMARY KEY (estab, result_set, version)
 );
@@ -76,7 +77,8 @@ CREATE TABLE access_log (
     at INTEGER NOT NULL,
     endpoint TEXT NOT NULL,
     scopes TEXT NOT NULL,
-    rows INTEGER NOT NULL
+    rows INTEGER NOT NULL,
+    status INTEGER NOT NULL
 );
 CREATE INDEX access_log_by_school ON access_log (estab, seq);
 "#];
@@ -222,7 +224,7 @@ fn consent_from_row(row: &Row<'_>) -> rusqlite::Result<Consent> {
     })
 }
 
-const VERSION_COLUMNS: &str = "estab, result_set, version, created_at, confirmed_at, superseded_at, rows, groups, valid_until";
+const VERSION_COLUMNS: &str = "estab, result_set, version, created_at, confirmed_at, superseded_at, rows, groups, valid_until, upload";
 
 fn version_from_row(row: &Row<'_>) -> rusqlite::Result<VersionRecord> {
     Ok(VersionRecord {
@@ -235,6 +237,7 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<VersionRecord> {
         rows: row.get::<_, i64>(6)? as u64,
         groups: parse_col(serde_json::from_str(&row.get::<_, String>(7)?))?,
         valid_until: Timestamp::from_millis(row.get(8)?),
+        upload: row.get(9)?,
     })
 }
 
@@ -536,7 +539,7 @@ impl ControlStore for SqliteControlStore {
                     )?;
                 }
                 tx.execute(
-                    &format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                    &format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                     params![
                         r.estab.as_str(),
                         r.result_set,
@@ -547,6 +550,7 @@ impl ControlStore for SqliteControlStore {
                         r.rows as i64,
                         serde_json::to_string(&r.groups)?,
                         r.valid_until.millis(),
+                        r.upload,
                     ],
                 )?;
             }
@@ -621,8 +625,8 @@ impl ControlStore for SqliteControlStore {
         let e = entry.clone();
         self.call(move |c| {
             c.execute(
-                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![e.estab.as_str(), e.partner.as_str(), e.at.millis(), e.endpoint, scopes_to_text(&e.scopes_used), e.rows as i64],
+                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![e.estab.as_str(), e.partner.as_str(), e.at.millis(), e.endpoint, scopes_to_text(&e.scopes_used), e.rows as i64, e.status],
             )?;
             Ok(())
         })
@@ -637,7 +641,7 @@ impl ControlStore for SqliteControlStore {
         let estab = estab.clone();
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT estab, partner, at, endpoint, scopes, rows FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
+                "SELECT estab, partner, at, endpoint, scopes, rows, status FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
             )?;
             let rows = stmt
                 .query_map(params![estab.as_str(), limit as i64], |row| {
@@ -648,6 +652,7 @@ impl ControlStore for SqliteControlStore {
                         endpoint: row.get(3)?,
                         scopes_used: scopes_from_text(row.get(4)?)?,
                         rows: row.get::<_, i64>(5)? as u64,
+                        status: row.get(6)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

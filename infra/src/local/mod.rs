@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use rollcall_core::ports::{Clock, Ports};
 
 pub use control::SqliteControlStore;
 pub use keys::FileKeyService;
@@ -43,6 +44,17 @@ impl LocalPorts {
             objects: Arc::new(DiskObjectStore::new(data_dir.join("objects"))),
             keys: Arc::new(keys),
         })
+    }
+
+    /// The ports over these adapters, with `clock` telling the time.
+    pub fn ports(&self, clock: Arc<dyn Clock>) -> Ports {
+        Ports {
+            control: self.control.clone(),
+            objects: self.objects.clone(),
+            key_generator: self.keys.clone(),
+            key_unwrapper: self.keys.clone(),
+            clock,
+        }
     }
 }
 

@@ -1,0 +1,145 @@
+//! Versions of a result set at rest: one encrypted object per scope group plus the row index,
+//! all sealed under one data key bound to {school, result set}, each with the version and
+//! group as associated data; read back group by group, so a read decrypts only what it needs.
+
+use crate::catalogue::ResultSet;
+use crate::dataset::{Row, RowIndex, split_groups};
+use crate::envelope::{self, DataKey, EnvelopeError, KeyContext, PlainKey, object_aad};
+use crate::model::{Estab, INDEX_GROUP, VersionRecord, version_prefix};
+use crate::ports::{DataKeyUnwrapper, KeyError, ObjectStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("stored object {key} does not open: {source}")]
+    Envelope {
+        key: String,
+        #[source]
+        source: EnvelopeError,
+    },
+    #[error("stored object {0} is not the JSON rollcall wrote")]
+    Corrupt(String),
+}
+
+/// A version's objects, sealed and ready to put.
+pub struct SealedVersion {
+    /// (object key, envelope), the index last.
+    pub objects: Vec<(String, Vec<u8>)>,
+    /// The ids of the scope groups stored, in catalogue order.
+    pub groups: Vec<String>,
+}
+
+/// Seals `rows` (split into `rs`'s scope groups) and their index as version `version`.
+pub fn seal_version(
+    key: &DataKey,
+    estab: &Estab,
+    rs: &ResultSet,
+    version: u64,
+    upload: &str,
+    rows: &[Row],
+    index: &RowIndex,
+) -> SealedVersion {
+    let prefix = version_prefix(estab, &rs.name, version, upload);
+    let seal_one = |group: &str, plaintext: Vec<u8>| {
+        let aad = object_aad(estab, &rs.name, version, group);
+        let sealed = envelope::seal(&key.plaintext, &key.wrapped, &aad, &plaintext);
+        (format!("{prefix}{group}"), sealed)
+    };
+    let mut objects = Vec::with_capacity(rs.groups.len() + 1);
+    for (group, group_rows) in rs.groups.iter().zip(split_groups(rs, rows)) {
+        let json = serde_json::to_vec(&group_rows).expect("rows serialise");
+        objects.push(seal_one(&group.id, json));
+    }
+    let json = serde_json::to_vec(index).expect("the index serialises");
+    objects.push(seal_one(INDEX_GROUP, json));
+    SealedVersion {
+        objects,
+        groups: rs.groups.iter().map(|g| g.id.clone()).collect(),
+    }
+}
+
+/// Puts every object of a sealed version; on failure, removes the ones already put.
+pub async fn put_version(
+    objects: &dyn ObjectStore,
+    sealed: SealedVersion,
+) -> Result<(), StoreError> {
+    let keys: Vec<String> = sealed.objects.iter().map(|(k, _)| k.clone()).collect();
+    for (key, bytes) in sealed.objects {
+        if let Err(error) = objects.put(&key, bytes).await {
+            remove_objects(objects, &keys).await;
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// Best-effort removal of objects that will never be published.
+pub async fn remove_objects(objects: &dyn ObjectStore, keys: &[String]) {
+    for key in keys {
+        if let Err(error) = objects.delete(key).await {
+            tracing::warn!(%error, "could not remove an unpublished object; the purge will");
+        }
+    }
+}
+
+/// A stored version opened for reading: its data key unwrapped once, its index read.
+pub struct OpenVersion {
+    pub record: VersionRecord,
+    pub index: RowIndex,
+    key: PlainKey,
+}
+
+impl OpenVersion {
+    pub async fn open(
+        objects: &dyn ObjectStore,
+        unwrapper: &dyn DataKeyUnwrapper,
+        record: VersionRecord,
+    ) -> Result<Self, VaultError> {
+        let object_key = record.object_key(INDEX_GROUP);
+        let sealed = objects.get(&object_key).await?;
+        let wrapped = envelope::wrapped_key(&sealed).map_err(|source| VaultError::Envelope {
+            key: object_key.clone(),
+            source,
+        })?;
+        let context = KeyContext::new(&record.estab, &record.result_set);
+        let key = unwrapper.unwrap(&context, wrapped).await?;
+        let plaintext = open_object(&key, &record, INDEX_GROUP, &object_key, &sealed)?;
+        let index = serde_json::from_slice(&plaintext)
+            .map_err(|_| VaultError::Corrupt(object_key.clone()))?;
+        Ok(Self { record, index, key })
+    }
+
+    /// The rows of one scope group, in index order.
+    pub async fn group(
+        &self,
+        objects: &dyn ObjectStore,
+        group: &str,
+    ) -> Result<Vec<Row>, VaultError> {
+        let object_key = self.record.object_key(group);
+        let sealed = objects.get(&object_key).await?;
+        let plaintext = open_object(&self.key, &self.record, group, &object_key, &sealed)?;
+        let rows: Vec<Row> = serde_json::from_slice(&plaintext)
+            .map_err(|_| VaultError::Corrupt(object_key.clone()))?;
+        if rows.len() != self.index.rows.len() {
+            return Err(VaultError::Corrupt(object_key));
+        }
+        Ok(rows)
+    }
+}
+
+fn open_object(
+    key: &PlainKey,
+    record: &VersionRecord,
+    group: &str,
+    object_key: &str,
+    sealed: &[u8],
+) -> Result<Vec<u8>, VaultError> {
+    let aad = object_aad(&record.estab, &record.result_set, record.version, group);
+    envelope::open(key, &aad, sealed).map_err(|source| VaultError::Envelope {
+        key: object_key.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,273 @@
+//! The school admin API: who asks for what, grants and narrowing, revocation, the access log.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use rollcall_core::catalogue::Catalogue;
+use rollcall_core::consent::validate_grant;
+use rollcall_core::model::{Consent, Partner, PartnerId, School};
+use rollcall_core::secret::KeyHash;
+use rollcall_core::timestamp::{Duration, Timestamp};
+use rollcall_http::request::{QueryParams, credential, json_body, read_body};
+use rollcall_http::{ApiError, ApiResult};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ConsentState, MAX_BODY_BYTES, secrets};
+
+/// How far in the past a revocation's `endDate` may be (clock skew between school and us).
+const END_DATE_TOLERANCE: Duration = Duration::minutes(5);
+const DEFAULT_LOG_ENTRIES: u64 = 100;
+const MAX_LOG_ENTRIES: u64 = 1000;
+
+async fn authenticate_admin(state: &ConsentState, headers: &HeaderMap) -> ApiResult<School> {
+    let key = credential(headers, "Bearer", "admin key")?;
+    state
+        .control
+        .school_by_admin_key(&KeyHash::of_secret(&key))
+        .await?
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "this admin key is not registered; use the admin key printed by \
+                 `rollcall school add` for your school"
+                    .to_owned(),
+            )
+        })
+}
+
+/// A consent's state as the school and the partner see it.
+pub(crate) fn status(consent: Option<&Consent>, now: Timestamp) -> &'static str {
+    match consent {
+        None => "requested",
+        Some(c) if !c.in_force(now) => "revoked",
+        Some(c) if c.end_date.is_some() => "ending",
+        Some(_) => "granted",
+    }
+}
+
+pub(crate) async fn requests(
+    State(state): State<ConsentState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_admin(&state, &headers).await?;
+    let now = state.clock.now();
+    let consents = state.control.consents_of_school(&school.estab).await?;
+    let partners = state.control.partners().await?;
+    let requests: Vec<Value> = partners
+        .iter()
+        .map(|partner| {
+            let consent = consents.iter().find(|c| c.partner == partner.id);
+            let granted: Vec<&String> = consent
+                .filter(|c| c.in_force(now))
+                .map(|c| c.scopes.iter().collect())
+                .unwrap_or_default();
+            json!({
+                "partner": partner.id,
+                "name": partner.name,
+                "requestedScopes": partner.requested_scopes,
+                "grantedScopes": granted,
+                "status": status(consent, now),
+                "endDate": consent.and_then(|c| c.end_date).map(Timestamp::to_rfc3339),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "requests": requests })))
+}
+
+async fn known_partner(state: &ConsentState, id: &str) -> ApiResult<Partner> {
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "no partner `{}` is registered; GET /admin/v1/requests lists the partners asking \
+             for access",
+            id.chars().take(64).collect::<String>()
+        ))
+    };
+    let id = PartnerId::parse(id).map_err(|_| not_found())?;
+    state.control.partner(&id).await?.ok_or_else(not_found)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    scopes: Vec<String>,
+}
+
+/// Grants a partner scopes, or narrows (or widens) a consent in force. A grant after a
+/// revocation (or the first one) issues a new per-school secret; the old one stops working.
+pub(crate) async fn grant(
+    State(state): State<ConsentState>,
+    headers: HeaderMap,
+    Path(partner_id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_admin(&state, &headers).await?;
+    let partner = known_partner(&state, &partner_id).await?;
+    let bytes = read_body(
+        body,
+        &headers,
+        MAX_BODY_BYTES,
+        "send only {\"scopes\": [...]}",
+    )
+    .await?;
+    let request: GrantBody = json_body(&bytes, r#"{"scopes": ["Student", ...]}"#)?;
+    let scopes = validate_grant(Catalogue::get(), &partner.requested_scopes, &request.scopes)
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let now = state.clock.now();
+    let existing = state.control.consent(&school.estab, &partner.id).await?;
+    let expected = existing.as_ref().map(|c| c.version);
+    let (consent, new_secret) = match existing {
+        Some(current) if current.in_force(now) => (
+            Consent {
+                scopes,
+                version: current.version + 1,
+                updated_at: now,
+                end_date: None,
+                ..current
+            },
+            false,
+        ),
+        previous => {
+            let generation = previous.as_ref().map_or(1, |c| c.secret_generation + 1);
+            let secret = secrets::issue(
+                state.key_generator.as_ref(),
+                &school.estab,
+                &partner.id,
+                generation,
+            )
+            .await?;
+            let consent = Consent {
+                estab: school.estab.clone(),
+                partner: partner.id.clone(),
+                scopes,
+                version: previous.as_ref().map_or(1, |c| c.version + 1),
+                granted_at: now,
+                updated_at: now,
+                end_date: None,
+                secret_hash: secret.hash,
+                secret_sealed: secret.sealed,
+                secret_generation: generation,
+            };
+            (consent, true)
+        }
+    };
+    state.control.put_consent(&consent, expected).await?;
+    tracing::info!(estab = %school.estab, partner = %partner.id, version = consent.version, "consent granted");
+    Ok(Json(json!({
+        "partner": partner.id,
+        "scopes": consent.scopes,
+        "version": consent.version,
+        "status": status(Some(&consent), now),
+        "newSecretIssued": new_secret,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RevokeBody {
+    end_date: Option<String>,
+}
+
+/// Ends a partner's access now, or at `endDate`.
+pub(crate) async fn revoke(
+    State(state): State<ConsentState>,
+    headers: HeaderMap,
+    Path(partner_id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_admin(&state, &headers).await?;
+    let partner = known_partner(&state, &partner_id).await?;
+    let bytes = read_body(
+        body,
+        &headers,
+        MAX_BODY_BYTES,
+        "send only {\"endDate\": ...}",
+    )
+    .await?;
+    let request: RevokeBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RevokeBody::default()
+    } else {
+        json_body(
+            &bytes,
+            r#"{"endDate": "2026-12-31T00:00:00Z"} or no body to end access now"#,
+        )?
+    };
+    let now = state.clock.now();
+    let end = match request.end_date.as_deref() {
+        None => now,
+        Some(text) => {
+            let end = Timestamp::parse(text).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "endDate `{}` is not an ISO 8601 date or date-time; send e.g. \
+                     \"2026-12-31\" or \"2026-12-31T16:00:00Z\"",
+                    text.chars().take(40).collect::<String>()
+                ))
+            })?;
+            if end < now.minus(END_DATE_TOLERANCE) {
+                return Err(ApiError::Unprocessable(format!(
+                    "endDate {end} is in the past; omit endDate to end access now"
+                )));
+            }
+            end.max(now)
+        }
+    };
+    let current = state
+        .control
+        .consent(&school.estab, &partner.id)
+        .await?
+        .filter(|c| c.in_force(now))
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "partner {} has no access to end at school {}",
+                partner.id, school.estab
+            ))
+        })?;
+    let expected = Some(current.version);
+    let consent = Consent {
+        version: current.version + 1,
+        updated_at: now,
+        end_date: Some(end),
+        ..current
+    };
+    state.control.put_consent(&consent, expected).await?;
+    tracing::info!(estab = %school.estab, partner = %partner.id, "consent revoked");
+    Ok(Json(json!({
+        "partner": partner.id,
+        "endDate": end.to_rfc3339(),
+        "version": consent.version,
+        "status": status(Some(&consent), now),
+    })))
+}
+
+pub(crate) async fn access_log(
+    State(state): State<ConsentState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_admin(&state, &headers).await?;
+    let params = QueryParams::parse(query.as_deref())?;
+    let limit = params.number("limit")?.unwrap_or(DEFAULT_LOG_ENTRIES);
+    if !(1..=MAX_LOG_ENTRIES).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LOG_ENTRIES}"
+        )));
+    }
+    let entries = state
+        .control
+        .access_log(&school.estab, limit as usize)
+        .await?;
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "at": e.at.to_rfc3339(),
+                "partner": e.partner,
+                "endpoint": e.endpoint,
+                "scopesUsed": e.scopes_used,
+                "rows": e.rows,
+                "status": e.status,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "accessLog": entries })))
+}

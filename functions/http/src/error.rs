@@ -1,0 +1,135 @@
+//! The one place errors become HTTP answers. Every error carries the XoD error body, since XoD
+//! clients detect errors by `ExceptionMessage` whatever the status, and every message says
+//! what was wrong and how to fix it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rollcall_core::ports::{KeyError, StoreError};
+use rollcall_core::xod::error_body;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request cannot be read (malformed JSON, bad parameter).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No credentials, or credentials rollcall does not know, or an expired token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Genuine credentials that do not cover what was asked.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Someone else changed the same thing at the same moment; sending again is safe.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Well-formed, but not acceptable (validation).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The data asked for is not available now (not uploaded, out of date, store down).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or a failure on rollcall's side; the detail is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The text sent to the caller.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "something went wrong inside rollcall; the error is logged \
+                 under this answer's x-request-id; try again, and quote that id if it persists"
+                .to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(error) = &self {
+            tracing::error!(error = format!("{error:#}"), "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), "request refused");
+        }
+        (status, Json(error_body(&self.message()))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => ApiError::Conflict(
+                "the same record was changed by another request at the same moment; \
+                 send this request again"
+                    .to_owned(),
+            ),
+            StoreError::Unavailable(source) => {
+                tracing::error!(error = %source, "store unavailable");
+                ApiError::Unavailable(
+                    "rollcall's store is unavailable at the moment; try again in a minute"
+                        .to_owned(),
+                )
+            }
+            StoreError::NotFound(what) => {
+                ApiError::internal(anyhow::anyhow!("stored item missing: {what}"))
+            }
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Denied => ApiError::internal(anyhow::anyhow!(
+                "the key service refused a data key for its context"
+            )),
+            KeyError::Unavailable(source) => {
+                tracing::error!(error = %source, "key service unavailable");
+                ApiError::Unavailable(
+                    "rollcall's key service is unavailable at the moment; try again in a minute"
+                        .to_owned(),
+                )
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<rollcall_core::vault::VaultError> for ApiError {
+    fn from(error: rollcall_core::vault::VaultError) -> Self {
+        use rollcall_core::vault::VaultError;
+        match error {
+            VaultError::Store(e) => e.into(),
+            VaultError::Key(e) => e.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}

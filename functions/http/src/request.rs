@@ -1,0 +1,152 @@
+//! Reading requests: credentials, bodies (size-limited, JSON with clear errors) and query
+//! parameters matched without regard to case.
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The credential after `Authorization: <scheme> `, or 401 saying what to send.
+pub fn credential(headers: &HeaderMap, scheme: &str, what: &str) -> Result<SecretString, ApiError> {
+    let missing = || {
+        ApiError::Unauthorized(format!(
+            "send the {what} in the header `Authorization: {scheme} <{what}>`"
+        ))
+    };
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?;
+    let (sent_scheme, secret) = value.trim().split_once(' ').ok_or_else(missing)?;
+    if !sent_scheme.eq_ignore_ascii_case(scheme) || secret.trim().is_empty() {
+        return Err(missing());
+    }
+    Ok(SecretString::from(secret.trim().to_owned()))
+}
+
+/// Reads a whole body of at most `limit` bytes; a larger one is refused with 413 before it is
+/// read in full, saying what the limit is and what to do instead.
+pub async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    advice: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "the body is larger than {} bytes ({} MiB), rollcall's limit for this call; {advice}",
+            limit,
+            limit / (1024 * 1024)
+        ))
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(error) => {
+            let source = error.into_inner();
+            if source
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(too_large())
+            } else {
+                Err(ApiError::BadRequest(
+                    "the request body could not be read completely; send it again".to_owned(),
+                ))
+            }
+        }
+    }
+}
+
+/// Parses a JSON body into `T`, or 400 saying where the JSON is wrong and what shape to send.
+pub fn json_body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        let problem = match error.classify() {
+            serde_json::error::Category::Data => format!("{error}"),
+            _ => format!(
+                "the body is not valid JSON (line {}, column {})",
+                error.line(),
+                error.column()
+            ),
+        };
+        ApiError::BadRequest(format!("{problem}; send {expected}"))
+    })
+}
+
+/// Query parameters, looked up without regard to the case of their names (XoD clients send
+/// `pageSize`, `PageSize` and `pagesize`).
+#[derive(Debug, Default, Clone)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        let Some(query) = query else {
+            return Ok(Self::default());
+        };
+        serde_urlencoded::from_str(query).map(Self).map_err(|_| {
+            ApiError::BadRequest(
+                "the query string is not valid URL encoding; encode parameter values with \
+                 percent-escapes"
+                    .to_owned(),
+            )
+        })
+    }
+
+    /// The value of `name`; when it is given twice, the last one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// A positive whole number, or 400 naming the parameter.
+    pub fn number(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        self.get(name)
+            .map(|text| {
+                text.trim().parse::<u64>().map_err(|_| {
+                    ApiError::BadRequest(format!("`{name}` must be a whole number, e.g. {name}=1"))
+                })
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_names_match_without_case() {
+        let params = QueryParams::parse(Some("PAGESIZE=5&page=2&page=3")).unwrap();
+        assert_eq!(params.number("pageSize").unwrap(), Some(5));
+        assert_eq!(params.get("Page"), Some("3"));
+        assert!(
+            QueryParams::parse(Some("pageSize=x"))
+                .unwrap()
+                .number("pageSize")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn credentials_need_the_scheme() {
+        let mut headers = HeaderMap::new();
+        assert!(credential(&headers, "Idaas", "token").is_err());
+        headers.insert(AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert!(credential(&headers, "Idaas", "token").is_err());
+        headers.insert(AUTHORIZATION, "idaas abc".parse().unwrap());
+        assert!(credential(&headers, "Idaas", "token").is_ok());
+    }
+}
