@@ -29,9 +29,9 @@ pub const REQUESTED: &[&str] = &[
     "Staff",
     "Contact",
     "StudentDemographic",
-    "StudentMedical",
+    "StudentExtended",
 ];
-/// What the demo school grants: not the special-category scopes.
+/// What the demo school grants: not demographics (special-category data) nor dates of birth.
 pub const GRANTED: &[&str] = &["School", "Student", "Staff", "Contact"];
 
 /// `demo.json`: where the local stack listens, and the demo's ids and secrets.

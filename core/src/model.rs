@@ -220,8 +220,6 @@ pub struct AccessEntry {
     pub endpoint: String,
     pub scopes_used: ScopeSet,
     pub rows: u64,
-    /// The HTTP status the partner got: refused calls are logged too.
-    pub status: u16,
 }
 
 #[cfg(test)]

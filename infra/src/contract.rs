@@ -224,12 +224,10 @@ pub async fn control_store_consents_and_tokens(store: &dyn ControlStore) {
         endpoint: "school.students".into(),
         scopes_used: scopes(&["Student"]),
         rows: 3,
-        status: 200,
     };
     store.append_access(&entry).await.unwrap();
     let second = AccessEntry {
-        rows: 0,
-        status: 403,
+        rows: 4,
         ..entry.clone()
     };
     store.append_access(&second).await.unwrap();

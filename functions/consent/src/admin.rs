@@ -265,7 +265,6 @@ pub(crate) async fn access_log(
                 "endpoint": e.endpoint,
                 "scopesUsed": e.scopes_used,
                 "rows": e.rows,
-                "status": e.status,
             })
         })
         .collect();

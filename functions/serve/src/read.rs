@@ -1,6 +1,7 @@
 //! Reading an endpoint: token → school → consent in force → endpoint scope → options → the
 //! current version of each result set → only the visible scope groups decrypted → the page.
-//! Every call that gets past the token check is written to the school's access log.
+//! Every answered call is written to the school's access log; a refused one changes nothing
+//! stored and is only traced.
 
 use std::collections::BTreeSet;
 
@@ -50,6 +51,7 @@ pub(crate) async fn endpoint_by_id(
 
 /// What a read produced, for the answer and the access log.
 struct Answer {
+    endpoint: String,
     body: Value,
     rows: u64,
     scopes_used: ScopeSet,
@@ -68,25 +70,16 @@ async fn read(
     let token = access::authenticate(state.control.as_ref(), headers, now).await?;
     let estab = Estab::parse(estab).map_err(|e| ApiError::NotFound(e.to_string()))?;
     access::check_school(&token, &estab)?;
-    let endpoint_name = Catalogue::get()
-        .endpoint_by_path(endpoint)
-        .map_or_else(|| endpoint.chars().take(64).collect(), |e| e.path.clone());
-    let outcome = answer(state, &token, endpoint, id, query, now).await;
-    let (status, rows, scopes_used) = match &outcome {
-        Ok(answer) => (200, answer.rows, answer.scopes_used.clone()),
-        Err(error) => (error.status().as_u16(), 0, ScopeSet::new()),
-    };
+    let answer = answer(state, &token, endpoint, id, query, now).await?;
     let entry = AccessEntry {
         estab: token.estab.clone(),
         partner: token.partner.clone(),
         at: now,
-        endpoint: endpoint_name,
-        scopes_used,
-        rows,
-        status,
+        endpoint: answer.endpoint.clone(),
+        scopes_used: answer.scopes_used.clone(),
+        rows: answer.rows,
     };
     state.control.append_access(&entry).await?;
-    let answer = outcome?;
     let mut response = Json(answer.body).into_response();
     answer.freshness.write(response.headers_mut(), now);
     Ok(response)
@@ -152,6 +145,7 @@ async fn answer(
     let scopes_used = scopes_used(endpoint, &answered, &consent.scopes);
     let body = xod::answer(result_sets, meta(&version.record), pagination(page));
     Ok(Answer {
+        endpoint: endpoint.path.clone(),
         body,
         rows,
         scopes_used,

@@ -77,8 +77,7 @@ CREATE TABLE access_log (
     at INTEGER NOT NULL,
     endpoint TEXT NOT NULL,
     scopes TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    status INTEGER NOT NULL
+    rows INTEGER NOT NULL
 );
 CREATE INDEX access_log_by_school ON access_log (estab, seq);
 "#];
@@ -625,8 +624,8 @@ impl ControlStore for SqliteControlStore {
         let e = entry.clone();
         self.call(move |c| {
             c.execute(
-                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![e.estab.as_str(), e.partner.as_str(), e.at.millis(), e.endpoint, scopes_to_text(&e.scopes_used), e.rows as i64, e.status],
+                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![e.estab.as_str(), e.partner.as_str(), e.at.millis(), e.endpoint, scopes_to_text(&e.scopes_used), e.rows as i64],
             )?;
             Ok(())
         })
@@ -641,7 +640,7 @@ impl ControlStore for SqliteControlStore {
         let estab = estab.clone();
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT estab, partner, at, endpoint, scopes, rows, status FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
+                "SELECT estab, partner, at, endpoint, scopes, rows FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
             )?;
             let rows = stmt
                 .query_map(params![estab.as_str(), limit as i64], |row| {
@@ -652,7 +651,6 @@ impl ControlStore for SqliteControlStore {
                         endpoint: row.get(3)?,
                         scopes_used: scopes_from_text(row.get(4)?)?,
                         rows: row.get::<_, i64>(5)? as u64,
-                        status: row.get(6)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

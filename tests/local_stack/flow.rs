@@ -1,0 +1,334 @@
+//! upload → grant → token → read → narrow → revoke → purge, as an agent, a school and a
+//! partner do it.
+
+use reqwest::{Method, StatusCode};
+use rollcall_core::synthetic;
+use rollcall_core::timestamp::Duration;
+use serde_json::{Value, json};
+
+use crate::support::Stack;
+
+const ESTAB: &str = "9990001";
+const PARTNER: &str = "acme-homework";
+
+fn field_names(row: &Value) -> Vec<&str> {
+    row.as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+#[tokio::test]
+async fn consented_flow_end_to_end() {
+    let stack = Stack::start().await;
+    let school = stack.school(ESTAB).await;
+    let management = stack
+        .partner(
+            PARTNER,
+            &["Student", "Contact", "School", "StudentDemographic"],
+        )
+        .await;
+    let data = synthetic::school(ESTAB, 60, 7);
+
+    // The agent uploads; the same content again is a no-op.
+    let first = stack
+        .upload(&school.agent, &data.upload_body())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(first["resultSets"]["Students"]["added"], 60);
+    assert_eq!(first["resultSets"]["Students"]["version"], 1);
+    let again = stack
+        .upload(&school.agent, &data.upload_body())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        again["resultSets"]["Students"],
+        json!({"version": 1, "added": 0, "changed": 0, "deleted": 0, "unchanged": 60})
+    );
+
+    // The school sees the request and grants part of it.
+    let requests = stack
+        .send(
+            Method::GET,
+            "/admin/v1/requests",
+            Some(&format!("Bearer {}", school.admin)),
+            None,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(requests["requests"][0]["partner"], PARTNER);
+    assert_eq!(requests["requests"][0]["status"], "requested");
+    let granted = stack
+        .grant(
+            &school,
+            PARTNER,
+            &["Student", "Contact", "StudentDemographic"],
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(granted["newSecretIssued"], true);
+
+    // The partner reads: consented fields only, demographics included.
+    let token = stack.token(PARTNER, &management, ESTAB).await;
+    let page = stack
+        .read(
+            &token,
+            &format!("/api/v1/School/{ESTAB}/Students/?pageSize=25"),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let rows = page["Students"].as_array().unwrap();
+    assert_eq!(rows.len(), 25);
+    assert_eq!(page["__pagination__"][0]["RowCount"], 60);
+    assert_eq!(page["__pagination__"][0]["NextPage"], "?page=2&pageSize=25");
+    let first_row = &rows[0];
+    let source = &data.rows("Students")[0];
+    assert_eq!(first_row["Forename"], source["Forename"]);
+    assert_eq!(first_row["Ethnicity"], source["Ethnicity"]);
+    assert!(
+        first_row.get("DateOfBirth").is_none(),
+        "StudentExtended was not granted"
+    );
+    assert!(first_row.get("UPN").is_none(), "UPN was not granted");
+    assert!(first_row["RowHash"].as_str().unwrap().len() == 40);
+    for row in rows {
+        for name in field_names(row) {
+            assert!(
+                ![
+                    "DateOfBirth",
+                    "LegalForename",
+                    "LegalSurname",
+                    "UPN",
+                    "FsmEligible",
+                    "PupilPremium",
+                    "InLeaCare",
+                    "SENProvision"
+                ]
+                .contains(&name),
+                "{name} was emitted without consent"
+            );
+        }
+    }
+
+    // Narrowing takes effect on the very next call.
+    stack
+        .grant(&school, PARTNER, &["Student", "Contact"])
+        .await
+        .expect(StatusCode::OK);
+    let narrowed = stack
+        .read(
+            &token,
+            &format!("/api/v1/School/{ESTAB}/Students/?pageSize=25"),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let row = &narrowed["Students"][0];
+    assert!(
+        row.get("Ethnicity").is_none(),
+        "a dropped scope's field was still emitted"
+    );
+    assert_eq!(row["Forename"], source["Forename"]);
+
+    // The school's access log shows both reads and the scopes they relied on.
+    let log = stack
+        .send(
+            Method::GET,
+            "/admin/v1/access-log",
+            Some(&format!("Bearer {}", school.admin)),
+            None,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let entries = log["accessLog"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["scopesUsed"], json!(["Student"]));
+    assert_eq!(
+        entries[1]["scopesUsed"],
+        json!(["Student", "StudentDemographic"])
+    );
+    assert_eq!(entries[0]["rows"], 25);
+
+    // Revocation: the next call is refused, and so is a new token.
+    stack
+        .send(
+            Method::POST,
+            &format!("/admin/v1/consents/{PARTNER}/revoke"),
+            Some(&format!("Bearer {}", school.admin)),
+            None,
+        )
+        .await
+        .expect(StatusCode::OK);
+    stack
+        .read(&token, &format!("/api/v1/School/{ESTAB}/Students"))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "ended this partner's access");
+    assert_eq!(stack.password(&management, ESTAB).await, None);
+
+    // 31 days on, the purge leaves no object of the school's data on disk.
+    assert!(!stack.objects_of(ESTAB).is_empty());
+    stack.advance(Duration::days(31));
+    let report = stack.purge().await;
+    assert_eq!(report.expired_versions as usize, data.result_sets.len());
+    assert_eq!(stack.objects_of(ESTAB), Vec::<std::path::PathBuf>::new());
+    assert!(report.tokens_deleted >= 1);
+}
+
+#[tokio::test]
+async fn data_past_disposal_is_never_served_even_before_the_purge() {
+    let stack = Stack::start().await;
+    let school = stack.school(ESTAB).await;
+    let management = stack.partner(PARTNER, &["Student"]).await;
+    let data = synthetic::school(ESTAB, 5, 1);
+    stack
+        .upload(&school.agent, &data.upload_body())
+        .await
+        .expect(StatusCode::OK);
+    stack
+        .grant(&school, PARTNER, &["Student"])
+        .await
+        .expect(StatusCode::OK);
+
+    // A day on, the data is stale but still served, and says so.
+    stack.advance(Duration::hours(25));
+    let token = stack.token(PARTNER, &management, ESTAB).await;
+    let stale = stack
+        .read(&token, &format!("/api/v1/School/{ESTAB}/Students"))
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.headers["x-rollcall-stale"], "true");
+
+    // 30 days past its validity, it is withdrawn although its objects are still on disk.
+    stack.advance(Duration::days(30));
+    let token = stack.token(PARTNER, &management, ESTAB).await;
+    assert!(!stack.objects_of(ESTAB).is_empty());
+    stack
+        .read(&token, &format!("/api/v1/School/{ESTAB}/Students"))
+        .await
+        .expect_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "more than 30 days out of date",
+        );
+}
+
+#[tokio::test]
+async fn a_changed_upload_supersedes_and_the_old_objects_go() {
+    let stack = Stack::start().await;
+    let school = stack.school(ESTAB).await;
+    let management = stack.partner(PARTNER, &["Student"]).await;
+    let data = synthetic::school(ESTAB, 10, 3);
+    let students =
+        |rows: &[serde_json::Map<String, Value>]| json!({"resultSets": {"Students": rows}});
+    stack
+        .upload(&school.agent, &students(data.rows("Students")))
+        .await
+        .expect(StatusCode::OK);
+    let before = stack.objects_of(ESTAB);
+
+    let mut changed = data.rows("Students").to_vec();
+    changed[0].insert("Forename".into(), json!("Zoë-Anne"));
+    changed.remove(1);
+    let answer = stack
+        .upload(&school.agent, &students(&changed))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        answer["resultSets"]["Students"],
+        json!({"version": 2, "added": 0, "changed": 1, "deleted": 1, "unchanged": 8})
+    );
+
+    stack
+        .grant(&school, PARTNER, &["Student"])
+        .await
+        .expect(StatusCode::OK);
+    let token = stack.token(PARTNER, &management, ESTAB).await;
+    let id = changed[0]["Id"].as_str().unwrap();
+    let one = stack
+        .read(&token, &format!("/api/v1/School/{ESTAB}/Students/{id}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(one["Students"][0]["Forename"], "Zoë-Anne");
+    assert_eq!(one["Students"].as_array().unwrap().len(), 1);
+
+    // Superseded objects stay an hour for reads in flight, then go.
+    stack.purge().await;
+    assert!(before.iter().all(|p| stack.objects_of(ESTAB).contains(p)));
+    stack.advance(Duration::minutes(61));
+    let report = stack.purge().await;
+    assert_eq!(report.superseded_versions, 1);
+    let after = stack.objects_of(ESTAB);
+    assert!(before.iter().all(|p| !after.contains(p)));
+    assert!(!after.is_empty(), "the current version stays");
+}
+
+#[tokio::test]
+async fn a_regrant_after_revocation_issues_a_new_secret() {
+    let stack = Stack::start().await;
+    let school = stack.school(ESTAB).await;
+    let management = stack.partner(PARTNER, &["Student"]).await;
+    stack
+        .grant(&school, PARTNER, &["Student"])
+        .await
+        .expect(StatusCode::OK);
+    let old = stack.password(&management, ESTAB).await.unwrap();
+    let admin = format!("Bearer {}", school.admin);
+    stack
+        .send(
+            Method::POST,
+            &format!("/admin/v1/consents/{PARTNER}/revoke"),
+            Some(&admin),
+            Some(b"{}".to_vec()),
+        )
+        .await
+        .expect(StatusCode::OK);
+    stack
+        .grant(&school, PARTNER, &["Student"])
+        .await
+        .expect(StatusCode::OK);
+    let new = stack.password(&management, ESTAB).await.unwrap();
+    assert_ne!(old, new);
+    stack
+        .get_token(PARTNER, ESTAB, &old)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "do not match");
+    stack
+        .get_token(PARTNER, ESTAB, &new)
+        .await
+        .expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn groups_answer_their_members_for_the_page() {
+    let stack = Stack::start().await;
+    let school = stack.school(ESTAB).await;
+    let management = stack.partner(PARTNER, &["School", "Student"]).await;
+    let data = synthetic::school(ESTAB, 40, 5);
+    stack
+        .upload(&school.agent, &data.upload_body())
+        .await
+        .expect(StatusCode::OK);
+    stack
+        .grant(&school, PARTNER, &["School", "Student"])
+        .await
+        .expect(StatusCode::OK);
+    let token = stack.token(PARTNER, &management, ESTAB).await;
+    let answer = stack
+        .read(
+            &token,
+            &format!("/API/V1/school/{ESTAB}/groups/?pagesize=1&Options=includeStudentMembers"),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let keys: Vec<&String> = answer.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["Groups", "StudentMembers", "meta", "__pagination__"]);
+    let group_id = answer["Groups"][0]["Id"].as_str().unwrap();
+    let members = answer["StudentMembers"].as_array().unwrap();
+    let expected = data
+        .rows("StudentMembers")
+        .iter()
+        .filter(|m| m["GroupId"] == group_id)
+        .count();
+    assert!(expected > 0);
+    assert_eq!(members.len(), expected);
+    assert!(members.iter().all(|m| m["GroupId"] == group_id));
+}

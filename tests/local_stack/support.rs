@@ -1,0 +1,258 @@
+//! The local stack on a free port of 127.0.0.1, over the embedded store in a temporary
+//! directory, with a clock the test moves; and an HTTP client for it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use rollcall_consent::registry::{register_partner, register_school};
+use rollcall_core::ports::{ManualClock, Ports};
+use rollcall_core::timestamp::{Duration, Timestamp};
+use rollcall_infra::local::LocalPorts;
+use rollcall_purge::{PurgeReport, PurgeState, purge};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+pub const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
+
+pub struct Stack {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub ports: Ports,
+    clock: Arc<ManualClock>,
+    client: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub struct SchoolKeys {
+    pub agent: String,
+    pub admin: String,
+}
+
+/// An answer: status, the `x-rollcall-*` headers, and the JSON body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The XoD error text, or "" when the answer is not an error.
+    pub fn message(&self) -> &str {
+        self.body["ExceptionMessage"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        self.body
+    }
+
+    /// Asserts an XoD error with `status` whose message contains `text`.
+    #[track_caller]
+    pub fn expect_error(&self, status: StatusCode, text: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert!(
+            self.message().contains(text),
+            "expected a message with {text:?}, got {:?}",
+            self.message()
+        );
+    }
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        rollcall_infra::telemetry::init_for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let ports = LocalPorts::open(dir.path()).unwrap().ports(clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = rollcall::local_stack(&ports);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            base,
+            dir,
+            ports,
+            clock,
+            client: reqwest::Client::new(),
+            server,
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    pub async fn school(&self, estab: &str) -> SchoolKeys {
+        let now = self.clock_now();
+        let new = register_school(self.ports.control.as_ref(), estab, "Test School", now)
+            .await
+            .unwrap();
+        SchoolKeys {
+            agent: new.agent_key.expose_secret().to_owned(),
+            admin: new.admin_key.expose_secret().to_owned(),
+        }
+    }
+
+    /// Registers a partner; answers its management secret.
+    pub async fn partner(&self, id: &str, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let new = register_partner(
+            self.ports.control.as_ref(),
+            id,
+            "Test Partner",
+            &scopes,
+            self.clock_now(),
+        )
+        .await
+        .unwrap();
+        new.management_secret.expose_secret().to_owned()
+    }
+
+    fn clock_now(&self) -> Timestamp {
+        use rollcall_core::ports::Clock;
+        self.clock.now()
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("{path} answered {status} without JSON: {bytes:?}"));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn upload(&self, agent_key: &str, body: &Value) -> Answer {
+        self.send(
+            Method::POST,
+            "/agent/v1/extracts",
+            Some(&format!("Bearer {agent_key}")),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    pub async fn grant(&self, school: &SchoolKeys, partner: &str, scopes: &[&str]) -> Answer {
+        self.send(
+            Method::PUT,
+            &format!("/admin/v1/consents/{partner}"),
+            Some(&format!("Bearer {}", school.admin)),
+            Some(json!({ "scopes": scopes }).to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// The per-school secret the partner reads from its management API.
+    pub async fn password(&self, management_secret: &str, estab: &str) -> Option<String> {
+        let body = self
+            .send(
+                Method::GET,
+                "/partner/v1/schools",
+                Some(&format!("Bearer {management_secret}")),
+                None,
+            )
+            .await
+            .expect(StatusCode::OK);
+        body["schools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["estab"] == estab)
+            .and_then(|s| s["password"].as_str().map(str::to_owned))
+    }
+
+    pub async fn get_token(&self, partner: &str, estab: &str, password: &str) -> Answer {
+        let body = json!({
+            "relyingParty": partner,
+            "thirdPartyId": "XporterOnDemand",
+            "estab": estab,
+            "password": password,
+        });
+        self.send(
+            Method::POST,
+            "/idaas/sts/STS/GetToken",
+            None,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// A token for `partner` at `estab`, through the management API and GetToken.
+    pub async fn token(&self, partner: &str, management_secret: &str, estab: &str) -> String {
+        let password = self
+            .password(management_secret, estab)
+            .await
+            .expect("a granted school");
+        let body = self
+            .get_token(partner, estab, &password)
+            .await
+            .expect(StatusCode::OK);
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn read(&self, token: &str, path: &str) -> Answer {
+        self.send(Method::GET, path, Some(&format!("Idaas {token}")), None)
+            .await
+    }
+
+    pub async fn purge(&self) -> PurgeReport {
+        purge(&PurgeState::new(&self.ports)).await.unwrap()
+    }
+
+    /// Every file under the data directory and its bytes.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        collect(self.dir.path(), self.dir.path(), &mut files);
+        files
+    }
+
+    pub fn objects_of(&self, estab: &str) -> Vec<PathBuf> {
+        self.snapshot()
+            .into_keys()
+            .filter(|p| p.starts_with(Path::new("objects").join(estab)))
+            .collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            out.insert(path.strip_prefix(root).unwrap().to_path_buf(), bytes);
+        }
+    }
+}
