@@ -279,14 +279,18 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
             students.push(student);
         }
     }
+    let mut group_sizes: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
+    for member in &student_members {
+        if let Some(group) = member["GroupId"].as_str() {
+            *group_sizes.entry(group.to_owned()).or_default() += 1;
+        }
+    }
     for (index, group) in groups.iter_mut().enumerate() {
         let teacher = &staff[index % staff.len()];
         let staff_id = teacher["Id"].as_str().unwrap_or_default().to_string();
         let group_id = group["Id"].as_str().unwrap_or_default().to_string();
-        let count = student_members
-            .iter()
-            .filter(|m| m["GroupId"] == group["Id"])
-            .count();
+        let count = group_sizes.get(&group_id).copied().unwrap_or(0);
         group.insert("PrimaryStaffId".into(), json!(staff_id));
         group.insert("Staff".into(), teacher["StaffCode"].clone());
         group.insert("NumStudents".into(), json!(count));

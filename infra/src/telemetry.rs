@@ -1,6 +1,9 @@
-//! Logging, set up once per process: JSON lines (for CloudWatch) or compact text (for a
-//! terminal), filtered by `RUST_LOG` (default `info`). What goes into logs is decided where
-//! they are written: ids of our own making and counts, never personal data or secrets.
+//! Logging, set up once per process: JSON lines on stdout (for CloudWatch) or compact text on
+//! stderr (for a terminal, leaving stdout to a command's output), filtered by `RUST_LOG`
+//! (default `info`). What goes into logs is decided where they are written: ids of our own
+//! making and counts, never personal data or secrets.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -23,7 +26,11 @@ pub fn init(format: LogFormat) {
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Text => builder.compact().try_init(),
+        LogFormat::Text => builder
+            .compact()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
     };
 }
 

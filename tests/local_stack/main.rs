@@ -1,6 +1,7 @@
 //! End to end through HTTP on the local stack: the consented flow, bad input, and what lies on
 //! disk.
 
+mod agent;
 mod at_rest;
 mod bad_input;
 mod flow;
