@@ -205,11 +205,6 @@ pub fn version_prefix(estab: &Estab, result_set: &str, version: u64, upload: &st
     format!("{estab}/{result_set}/{version:010}-{upload}/")
 }
 
-/// Where every object of a school lives.
-pub fn school_prefix(estab: &Estab) -> String {
-    format!("{estab}/")
-}
-
 /// One partner read, as the school sees it in its access log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -61,7 +61,13 @@ enum Reason {
 pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
     let now = state.clock.now();
     let mut report = PurgeReport::default();
-    for record in state.control.all_versions().await? {
+    let mut records = state.control.all_versions().await?;
+    // Oldest first within a result set: a run that fails part-way never leaves a superseded
+    // version behind a disposed current one (whose number the next upload reuses).
+    records.sort_by(|a, b| {
+        (&a.estab, &a.result_set, a.version).cmp(&(&b.estab, &b.result_set, b.version))
+    });
+    for record in records {
         let Some(reason) = disposal_reason(&record, now) else {
             continue;
         };
