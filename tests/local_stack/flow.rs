@@ -332,3 +332,65 @@ async fn groups_answer_their_members_for_the_page() {
     assert_eq!(members.len(), expected);
     assert!(members.iter().all(|m| m["GroupId"] == group_id));
 }
+
+#[tokio::test]
+async fn unknown_fields_are_dropped_and_reported() {
+    let stack = Stack::start().await;
+    let school = stack.school(ESTAB).await;
+    let body = json!({"resultSets": {"Students": [
+        {"Id": "1", "Forename": "Siân", "ShoeSize": 5, "XID": "x-1"},
+        {"Id": "2", "Forename": "Łukasz"},
+    ]}});
+    let answer = stack
+        .upload(&school.agent, &body)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(answer["ignored"], json!({"Students": ["ShoeSize", "XID"]}));
+    assert_eq!(answer["resultSets"]["Students"]["added"], 2);
+}
+
+/// A read opens only the scope groups its consent covers: with every other group's object
+/// made unreadable on disk, it still answers; once the consent covers one of them, it fails.
+#[tokio::test]
+async fn reads_decrypt_only_the_groups_the_consent_covers() {
+    let stack = Stack::start().await;
+    let school = stack.school(ESTAB).await;
+    let management = stack
+        .partner(PARTNER, &["Student", "StudentExtended"])
+        .await;
+    let data = synthetic::school(ESTAB, 6, 4);
+    stack
+        .upload(&school.agent, &data.upload_body())
+        .await
+        .expect(StatusCode::OK);
+    stack
+        .grant(&school, PARTNER, &["Student"])
+        .await
+        .expect(StatusCode::OK);
+
+    let readable = ["Student-StudentLite", "Student", "_index"];
+    let mut broken = 0;
+    for path in stack.objects_of(ESTAB) {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if path.to_str().unwrap().contains("/Students/") && !readable.contains(&name) {
+            std::fs::write(stack.dir.path().join(&path), b"not an envelope").unwrap();
+            broken += 1;
+        }
+    }
+    assert!(broken >= 3, "Students has several other scope groups");
+
+    let token = stack.token(PARTNER, &management, ESTAB).await;
+    let path = format!("/api/v1/School/{ESTAB}/Students");
+    let page = stack.read(&token, &path).await.expect(StatusCode::OK);
+    assert_eq!(page["Students"].as_array().unwrap().len(), 6);
+
+    stack
+        .grant(&school, PARTNER, &["Student", "StudentExtended"])
+        .await
+        .expect(StatusCode::OK);
+    let failed = stack.read(&token, &path).await;
+    failed.expect_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "something went wrong inside rollcall",
+    );
+}
