@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
-use rollcall_core::catalogue::{Catalogue, Endpoint, ID, ResultSet};
+use rollcall_core::catalogue::{Catalogue, Endpoint, ResultSet};
 use rollcall_core::dataset::{Row, assemble};
 use rollcall_core::model::{AccessEntry, Consent, Estab, Token, VersionRecord};
 use rollcall_core::scope::ScopeSet;
@@ -142,7 +142,12 @@ async fn answer(
         result_sets.push((rs.name.clone(), rows));
     }
     let rows = result_sets.iter().map(|(_, r)| r.len() as u64).sum();
-    let scopes_used = scopes_used(endpoint, &answered, &consent.scopes);
+    let emitted: Vec<(&ResultSet, &[Row])> = answered
+        .iter()
+        .zip(&result_sets)
+        .map(|(rs, (_, rows))| (*rs, rows.as_slice()))
+        .collect();
+    let scopes_used = scopes_used(endpoint, &emitted, &consent.scopes);
     let body = xod::answer(result_sets, meta(&version.record), pagination(page));
     Ok(Answer {
         endpoint: endpoint.path.clone(),
@@ -276,15 +281,24 @@ fn link_value(row: &Row, field: &str) -> Option<String> {
 }
 
 /// The granted scopes this call relied on: those of the endpoint and of the fields it emitted.
-fn scopes_used(endpoint: &Endpoint, answered: &[&ResultSet], granted: &ScopeSet) -> ScopeSet {
+fn scopes_used(
+    endpoint: &Endpoint,
+    answered: &[(&ResultSet, &[Row])],
+    granted: &ScopeSet,
+) -> ScopeSet {
     let mut used: ScopeSet = endpoint
         .scope
         .scopes()
         .filter(|s| granted.contains(*s))
         .map(str::to_owned)
         .collect();
-    for rs in answered {
-        for field in rs.visible_fields(granted).filter(|f| f.name != ID) {
+    for (rs, rows) in answered {
+        let emitted: BTreeSet<&str> = rows
+            .iter()
+            .flat_map(|r| r.keys())
+            .map(String::as_str)
+            .collect();
+        for field in emitted.into_iter().filter_map(|name| rs.field(name)) {
             used.extend(
                 field
                     .scope
