@@ -368,4 +368,26 @@ pub async fn control_store_versions(store: &dyn ControlStore) {
         .map(|v| v.version)
         .collect();
     assert_eq!(left, vec![2]);
+
+    // Disposing of the current version leaves none current; the next upload starts afresh.
+    store.delete_version(&estab, "Contacts", 1).await.unwrap();
+    assert_eq!(
+        store.current_version(&estab, "Contacts").await.unwrap(),
+        None
+    );
+    let fresh = version(&estab, "Contacts", 2);
+    store
+        .publish_versions(
+            &[Publication {
+                record: fresh.clone(),
+                replaces: None,
+            }],
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.current_version(&estab, "Contacts").await.unwrap(),
+        Some(fresh)
+    );
 }

@@ -1,0 +1,86 @@
+//! The port contracts, run against the AWS adapters on an S3/DynamoDB/KMS emulator
+//! (`moto_server`, started by `scripts/test`, which sets `ROLLCALL_TEST_AWS_ENDPOINT`). Each
+//! test gets a fresh bucket, table and key.
+
+use aws_sdk_s3::types::ServerSideEncryption;
+use rollcall_core::envelope::KeyContext;
+use rollcall_core::model::Estab;
+use rollcall_core::ports::{DataKeyGenerator, DataKeyUnwrapper, ObjectStore};
+use rollcall_infra::aws::{AwsPorts, provision_emulator};
+use rollcall_infra::contract;
+
+/// A fresh set of resources on the emulator, or `None` (and a note) when none is running.
+async fn emulator() -> Option<AwsPorts> {
+    let Ok(endpoint) = std::env::var("ROLLCALL_TEST_AWS_ENDPOINT") else {
+        eprintln!(
+            "skipped: no emulator; scripts/test starts moto_server and sets ROLLCALL_TEST_AWS_ENDPOINT"
+        );
+        return None;
+    };
+    let suffix: [u8; 4] = rollcall_core::secret::random_bytes();
+    let prefix = format!(
+        "rc-{}",
+        suffix
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    Some(
+        provision_emulator(&endpoint, "eu-west-2", &prefix)
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn s3_object_store_meets_the_contract() {
+    let Some(aws) = emulator().await else { return };
+    contract::object_store(aws.objects.as_ref()).await;
+}
+
+#[tokio::test]
+async fn kms_key_service_meets_the_contract() {
+    let Some(aws) = emulator().await else { return };
+    contract::key_service(aws.keys.as_ref(), aws.keys.as_ref()).await;
+}
+
+#[tokio::test]
+async fn dynamodb_control_store_meets_the_contract() {
+    let Some(aws) = emulator().await else { return };
+    contract::control_store_schools_and_partners(aws.control.as_ref()).await;
+    contract::control_store_consents_and_tokens(aws.control.as_ref()).await;
+    contract::control_store_versions(aws.control.as_ref()).await;
+}
+
+#[tokio::test]
+async fn every_object_is_put_with_sse_kms_under_the_key() {
+    let Some(aws) = emulator().await else { return };
+    aws.objects
+        .put("1/Students/1-a/b", b"sealed".to_vec())
+        .await
+        .unwrap();
+    let head = aws
+        .objects
+        .client()
+        .head_object()
+        .bucket(aws.objects.bucket())
+        .key("1/Students/1-a/b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&ServerSideEncryption::AwsKms)
+    );
+    assert!(head.ssekms_key_id().unwrap().contains(&aws.settings.key_id));
+}
+
+#[tokio::test]
+async fn a_cached_key_is_not_served_under_another_context() {
+    let Some(aws) = emulator().await else { return };
+    let school = KeyContext::new(&Estab::parse("1").unwrap(), "Students");
+    let other = KeyContext::new(&Estab::parse("2").unwrap(), "Students");
+    let key = aws.keys.generate(&school).await.unwrap();
+    aws.keys.unwrap(&school, &key.wrapped).await.unwrap();
+    assert!(aws.keys.unwrap(&other, &key.wrapped).await.is_err());
+}
