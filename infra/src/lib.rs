@@ -4,7 +4,6 @@
 //! - [`aws`]: S3, DynamoDB and KMS adapters.
 //! - [`local`]: the embedded default: SQLite control store, objects on disk, master key file.
 //! - [`telemetry`]: the tracing subscriber (JSON in Lambda, text on a terminal).
-//! - `contract` (feature `testing`): one behaviour suite per port, run against every adapter.
 
 pub mod aws;
 pub mod local;
@@ -15,18 +14,23 @@ use std::sync::Arc;
 
 use rollcall_core::ports::{Ports, SystemClock};
 
-/// Where a function keeps the embedded store when run outside the local stack.
+/// Where a function keeps the embedded store when it runs without AWS settings.
 pub const DATA_DIR_VAR: &str = "ROLLCALL_DATA_DIR";
 
-/// The ports a function's `main` runs on, chosen from its environment: the embedded store in
-/// `ROLLCALL_DATA_DIR` (default `.rollcall`).
-pub fn ports_from_env() -> anyhow::Result<Ports> {
+/// The ports a function's `main` runs on, chosen from its environment: the AWS adapters when
+/// `ROLLCALL_TABLE` is set (with `ROLLCALL_BUCKET`, `ROLLCALL_KEY_ID`, `AWS_REGION`, see
+/// [`aws::AwsSettings::from_env`]), else the embedded store in `ROLLCALL_DATA_DIR` (default
+/// `.rollcall`).
+pub async fn ports_from_env() -> anyhow::Result<Ports> {
+    if std::env::var_os(aws::TABLE_VAR).is_some() {
+        let settings = aws::AwsSettings::from_env()?;
+        return Ok(aws::AwsPorts::connect(settings)
+            .await
+            .ports(Arc::new(SystemClock)));
+    }
     let dir = std::env::var_os(DATA_DIR_VAR)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(".rollcall"));
     let local = local::LocalPorts::open(&dir)?;
     Ok(local.ports(Arc::new(SystemClock)))
 }
-
-#[cfg(feature = "testing")]
-pub mod contract;

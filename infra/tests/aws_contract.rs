@@ -2,12 +2,13 @@
 //! (`moto_server`, started by `scripts/test`, which sets `ROLLCALL_TEST_AWS_ENDPOINT`). Each
 //! test gets a fresh bucket, table and key.
 
+mod contract;
+
 use aws_sdk_s3::types::ServerSideEncryption;
 use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::Estab;
 use rollcall_core::ports::{DataKeyGenerator, DataKeyUnwrapper, ObjectStore};
 use rollcall_infra::aws::{AwsPorts, provision_emulator};
-use rollcall_infra::contract;
 
 /// A fresh set of resources on the emulator, or `None` (and a note) when none is running.
 async fn emulator() -> Option<AwsPorts> {

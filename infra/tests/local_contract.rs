@@ -1,6 +1,7 @@
 //! The port contracts, run against the local adapters in a temporary directory.
 
-use rollcall_infra::contract;
+mod contract;
+
 use rollcall_infra::local::{DiskObjectStore, FileKeyService, LocalPorts, SqliteControlStore};
 
 #[tokio::test]

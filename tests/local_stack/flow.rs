@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::Stack;
 
-const ESTAB: &str = "9990001";
+pub const ESTAB: &str = "9990001";
 const PARTNER: &str = "acme-homework";
 
 fn field_names(row: &Value) -> Vec<&str> {
@@ -21,7 +21,11 @@ fn field_names(row: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn consented_flow_end_to_end() {
-    let stack = Stack::start().await;
+    consented_flow(&Stack::start().await).await;
+}
+
+/// The whole flow on `stack`, whatever its adapters; answers the synthetic school it uploaded.
+pub async fn consented_flow(stack: &Stack) -> synthetic::SyntheticSchool {
     let school = stack.school(ESTAB).await;
     let management = stack
         .partner(
@@ -166,12 +170,13 @@ async fn consented_flow_end_to_end() {
     assert_eq!(stack.password(&management, ESTAB).await, None);
 
     // 31 days on, the purge leaves no object of the school's data on disk.
-    assert!(!stack.objects_of(ESTAB).is_empty());
+    assert!(!stack.objects_of(ESTAB).await.is_empty());
     stack.advance(Duration::days(31));
     let report = stack.purge().await;
     assert_eq!(report.expired_versions as usize, data.result_sets.len());
-    assert_eq!(stack.objects_of(ESTAB), Vec::<std::path::PathBuf>::new());
+    assert_eq!(stack.objects_of(ESTAB).await, Vec::<String>::new());
     assert!(report.tokens_deleted >= 1);
+    data
 }
 
 #[tokio::test]
@@ -201,7 +206,7 @@ async fn data_past_disposal_is_never_served_even_before_the_purge() {
     // 30 days past its validity, it is withdrawn although its objects are still on disk.
     stack.advance(Duration::days(30));
     let token = stack.token(PARTNER, &management, ESTAB).await;
-    assert!(!stack.objects_of(ESTAB).is_empty());
+    assert!(!stack.objects_of(ESTAB).await.is_empty());
     stack
         .read(&token, &format!("/api/v1/School/{ESTAB}/Students"))
         .await
@@ -223,7 +228,7 @@ async fn a_changed_upload_supersedes_and_the_old_objects_go() {
         .upload(&school.agent, &students(data.rows("Students")))
         .await
         .expect(StatusCode::OK);
-    let before = stack.objects_of(ESTAB);
+    let before = stack.objects_of(ESTAB).await;
 
     let mut changed = data.rows("Students").to_vec();
     changed[0].insert("Forename".into(), json!("Zoë-Anne"));
@@ -252,11 +257,12 @@ async fn a_changed_upload_supersedes_and_the_old_objects_go() {
 
     // Superseded objects stay an hour for reads in flight, then go.
     stack.purge().await;
-    assert!(before.iter().all(|p| stack.objects_of(ESTAB).contains(p)));
+    let kept = stack.objects_of(ESTAB).await;
+    assert!(before.iter().all(|p| kept.contains(p)));
     stack.advance(Duration::minutes(61));
     let report = stack.purge().await;
     assert_eq!(report.superseded_versions, 1);
-    let after = stack.objects_of(ESTAB);
+    let after = stack.objects_of(ESTAB).await;
     assert!(before.iter().all(|p| !after.contains(p)));
     assert!(!after.is_empty(), "the current version stays");
 }
@@ -370,10 +376,11 @@ async fn reads_decrypt_only_the_groups_the_consent_covers() {
 
     let readable = ["Student-StudentLite", "Student", "_index"];
     let mut broken = 0;
-    for path in stack.objects_of(ESTAB) {
-        let name = path.file_name().unwrap().to_str().unwrap();
-        if path.to_str().unwrap().contains("/Students/") && !readable.contains(&name) {
-            std::fs::write(stack.dir.path().join(&path), b"not an envelope").unwrap();
+    for key in stack.objects_of(ESTAB).await {
+        let name = key.rsplit('/').next().unwrap();
+        if key.contains("/Students/") && !readable.contains(&name) {
+            let path = stack.dir.path().join("objects").join(&key);
+            std::fs::write(path, b"not an envelope").unwrap();
             broken += 1;
         }
     }

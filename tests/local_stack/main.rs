@@ -3,6 +3,7 @@
 
 mod agent;
 mod at_rest;
+mod aws;
 mod bad_input;
 mod flow;
 mod support;

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use rollcall_consent::registry::{register_partner, register_school};
 use rollcall_core::ports::{ManualClock, Ports};
 use rollcall_core::timestamp::{Duration, Timestamp};
+use rollcall_infra::aws::{AwsPorts, provision_emulator};
 use rollcall_infra::local::LocalPorts;
 use rollcall_purge::{PurgeReport, PurgeState, purge};
 use secrecy::ExposeSecret;
@@ -20,6 +21,8 @@ pub struct Stack {
     pub base: String,
     pub dir: tempfile::TempDir,
     pub ports: Ports,
+    /// The AWS adapters, when the stack runs on the emulator.
+    pub aws: Option<AwsPorts>,
     clock: Arc<ManualClock>,
     client: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
@@ -62,11 +65,47 @@ impl Answer {
 }
 
 impl Stack {
+    /// On the embedded store in a temporary directory.
     pub async fn start() -> Self {
         rollcall_infra::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let ports = LocalPorts::open(dir.path()).unwrap().ports(clock.clone());
+        Self::launch(dir, ports, None, clock).await
+    }
+
+    /// On the AWS adapters, over fresh resources on the emulator `scripts/test` starts; `None`
+    /// (with a note) when there is none.
+    pub async fn start_aws() -> Option<Self> {
+        rollcall_infra::telemetry::init_for_tests();
+        let Ok(endpoint) = std::env::var("ROLLCALL_TEST_AWS_ENDPOINT") else {
+            eprintln!(
+                "skipped: no emulator; scripts/test starts moto_server and sets ROLLCALL_TEST_AWS_ENDPOINT"
+            );
+            return None;
+        };
+        let suffix: [u8; 4] = rollcall_core::secret::random_bytes();
+        let prefix = format!(
+            "e2e-{}",
+            suffix
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let aws = provision_emulator(&endpoint, "eu-west-2", &prefix)
+            .await
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let ports = aws.ports(clock.clone());
+        Some(Self::launch(tempfile::tempdir().unwrap(), ports, Some(aws), clock).await)
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        ports: Ports,
+        aws: Option<AwsPorts>,
+        clock: Arc<ManualClock>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = rollcall::local_stack(&ports);
@@ -77,6 +116,7 @@ impl Stack {
             base,
             dir,
             ports,
+            aws,
             clock,
             client: reqwest::Client::new(),
             server,
@@ -231,11 +271,9 @@ impl Stack {
         files
     }
 
-    pub fn objects_of(&self, estab: &str) -> Vec<PathBuf> {
-        self.snapshot()
-            .into_keys()
-            .filter(|p| p.starts_with(Path::new("objects").join(estab)))
-            .collect()
+    /// The keys of every stored object of a school, through the object store.
+    pub async fn objects_of(&self, estab: &str) -> Vec<String> {
+        self.ports.objects.list(&format!("{estab}/")).await.unwrap()
     }
 }
 

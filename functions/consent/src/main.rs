@@ -6,6 +6,6 @@ use rollcall_infra::telemetry::{LogFormat, init};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init(LogFormat::Json);
-    let ports = rollcall_infra::ports_from_env()?;
+    let ports = rollcall_infra::ports_from_env().await?;
     lambda_http::run(rollcall_http::app(router(ConsentState::new(&ports)))).await
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init(LogFormat::Json);
-    let ports = rollcall_infra::ports_from_env()?;
+    let ports = rollcall_infra::ports_from_env().await?;
     let state = PurgeState::new(&ports);
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
         let state = state.clone();

@@ -1,5 +1,5 @@
 //! Port contracts: one behaviour suite per port, written once as plain `async fn`s over the
-//! port's trait object and run against every adapter (local here; AWS beside it). A behaviour
+//! port's trait object and run against every adapter (local and AWS). A behaviour
 //! one adapter has and another lacks is a bug in that adapter.
 
 use rollcall_core::envelope::KeyContext;
