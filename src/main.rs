@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use rollcall::demo::{self, DemoFile};
 use rollcall_consent::registry::{register_partner, register_school};
 use rollcall_core::ports::{Ports, SystemClock};
+use rollcall_infra::aws::{AwsPorts, AwsSettings, provision_emulator};
 use rollcall_infra::local::LocalPorts;
 use rollcall_infra::telemetry::{LogFormat, init};
 use rollcall_purge::{PurgeState, purge};
@@ -30,6 +31,14 @@ struct Cli {
         default_value = ".rollcall"
     )]
     data_dir: PathBuf,
+    /// Use the AWS adapters (S3, DynamoDB, KMS) named by AWS_REGION, ROLLCALL_BUCKET,
+    /// ROLLCALL_TABLE and ROLLCALL_KEY_ID, instead of the embedded store. With --endpoint-url
+    /// and none of those set, fresh resources are created on that endpoint (an emulator).
+    #[arg(long, global = true)]
+    aws: bool,
+    /// With --aws: send every AWS call to this endpoint (e.g. a local moto_server).
+    #[arg(long, global = true, env = "ROLLCALL_AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,7 +53,7 @@ enum Command {
     Partner(PartnerCommand),
     /// Disposes of data more than 30 days out of date, superseded versions and expired tokens.
     Purge,
-    /// Runs every API on 127.0.0.1 over the embedded store.
+    /// Runs every API on 127.0.0.1 over the embedded store (or, with --aws, the AWS adapters).
     Dev {
         /// Seed a synthetic school, a partner and a partial consent, and print curl lines.
         #[arg(long)]
@@ -85,8 +94,7 @@ enum PartnerCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init(LogFormat::Text);
-    let local = LocalPorts::open(&cli.data_dir)?;
-    let ports = local.ports(Arc::new(SystemClock));
+    let ports = open_ports(&cli).await?;
     match cli.command {
         Command::School(SchoolCommand::Add { estab, name }) => {
             let now = ports.clock.now();
@@ -126,6 +134,40 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev { demo, port } => dev(&ports, &cli.data_dir, demo, port).await?,
     }
     Ok(())
+}
+
+/// The embedded store in the data directory, or the AWS adapters.
+async fn open_ports(cli: &Cli) -> anyhow::Result<Ports> {
+    let clock = Arc::new(SystemClock);
+    if !cli.aws {
+        return Ok(LocalPorts::open(&cli.data_dir)?.ports(clock));
+    }
+    let aws = match (AwsSettings::from_env(), &cli.endpoint_url) {
+        (Ok(mut settings), endpoint) => {
+            settings.endpoint_url = endpoint.clone().or(settings.endpoint_url);
+            AwsPorts::connect(settings).await
+        }
+        (Err(_), Some(endpoint)) => {
+            let suffix: [u8; 3] = rollcall_core::secret::random_bytes();
+            let prefix = format!("rollcall-dev-{}", hex(&suffix));
+            let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-west-2".into());
+            let aws = provision_emulator(endpoint, &region, &prefix)
+                .await
+                .with_context(|| format!("creating a bucket, table and key on {endpoint}"))?;
+            println!(
+                "created on {endpoint}: bucket {}, table {}, key {}",
+                aws.settings.bucket, aws.settings.table, aws.settings.key_id
+            );
+            aws
+        }
+        (Err(error), None) => return Err(error),
+    };
+    std::fs::create_dir_all(&cli.data_dir)?;
+    Ok(aws.ports(clock))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn dev(ports: &Ports, data_dir: &Path, with_demo: bool, port: u16) -> anyhow::Result<()> {

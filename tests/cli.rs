@@ -105,9 +105,34 @@ impl Drop for Server {
 /// it as a partner.
 #[tokio::test(flavor = "multi_thread")]
 async fn dev_demo_serves_the_seeded_school_to_its_partner() {
+    demo_serves(&["dev", "--demo", "--port", "0"]).await;
+}
+
+/// The same over the AWS adapters, on fresh resources `--aws --endpoint-url` creates on the
+/// emulator.
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_demo_runs_on_the_aws_adapters() {
+    let Ok(endpoint) = std::env::var("ROLLCALL_TEST_AWS_ENDPOINT") else {
+        eprintln!("skipped: no emulator; scripts/test starts one");
+        return;
+    };
+    demo_serves(&[
+        "dev",
+        "--demo",
+        "--port",
+        "0",
+        "--aws",
+        "--endpoint-url",
+        &endpoint,
+    ])
+    .await;
+}
+
+async fn demo_serves(args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let child = rollcall(dir.path())
-        .args(["dev", "--demo", "--port", "0"])
+        .args(args)
+        .env_remove("ROLLCALL_TABLE")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
