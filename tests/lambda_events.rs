@@ -1,23 +1,48 @@
-//! The sample API Gateway events in `events/`, through each function's router as Lambda
-//! serves it (`lambda_http`'s event conversion, then the router wrapped by the shared edge).
+//! The sample events in `events/`, each through its function's Lambda handler: API Gateway
+//! (HTTP API, payload 2.0) requests through `lambda_http`'s conversion into the function's
+//! router wrapped by the shared edge; the EventBridge schedule through the purge handler.
+//! They run in order, as one school's day: upload, grant, token, read.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use http_body_util::BodyExt;
-use rollcall_core::ports::SystemClock;
+use rollcall_core::model::{Estab, PartnerId, School, Token};
+use rollcall_core::ports::{ManualClock, Ports};
+use rollcall_core::secret::KeyHash;
+use rollcall_core::timestamp::{Duration, Timestamp};
 use rollcall_infra::local::LocalPorts;
 use serde_json::Value;
 use tower::ServiceExt;
 
-async fn invoke(app: axum::Router, event: &str) -> (u16, Value) {
-    let text = std::fs::read_to_string(
+const ESTAB: &str = "9999001";
+const PARTNER: &str = "demo-homework";
+
+fn event_text(name: &str) -> String {
+    std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("events")
-            .join(event),
+            .join(name),
     )
-    .unwrap();
-    let request = lambda_http::request::from_str(&text).unwrap();
+    .unwrap()
+}
+
+/// The credential an event carries after `prefix` (`Bearer `, `Idaas `) or in its body.
+fn secret_in(name: &str, marker: &str) -> String {
+    let text = event_text(name);
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{name} holds no {marker}"));
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+async fn invoke(app: Router, event: &str) -> (u16, Value) {
+    let request = lambda_http::request::from_str(&event_text(event)).unwrap();
     let (parts, body) = request.into_parts();
     let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
     let response = app.oneshot(request).await.unwrap();
@@ -26,40 +51,126 @@ async fn invoke(app: axum::Router, event: &str) -> (u16, Value) {
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
-fn ports(dir: &Path) -> rollcall_core::ports::Ports {
-    LocalPorts::open(dir)
+fn ingest(ports: &Ports) -> Router {
+    rollcall_http::app(rollcall_ingest::router(rollcall_ingest::IngestState::new(
+        ports,
+    )))
+}
+
+fn consent(ports: &Ports) -> Router {
+    rollcall_http::app(rollcall_consent::router(
+        rollcall_consent::ConsentState::new(ports),
+    ))
+}
+
+fn serve(ports: &Ports) -> Router {
+    rollcall_http::app(rollcall_serve::router(rollcall_serve::ServeState::new(
+        ports,
+    )))
+}
+
+/// A store holding the school (under the keys the events carry) and the partner.
+async fn world(dir: &Path) -> (Ports, Arc<ManualClock>) {
+    let now = Timestamp::parse("2026-11-23T10:00:00Z").unwrap();
+    let clock = Arc::new(ManualClock::new(now));
+    let ports = LocalPorts::open(dir).unwrap().ports(clock.clone());
+    let school = School {
+        estab: Estab::parse(ESTAB).unwrap(),
+        name: "Event School".into(),
+        agent_key_hash: KeyHash::of(secret_in("agent-upload.json", "rca_").as_bytes()),
+        admin_key_hash: KeyHash::of(secret_in("admin-grant.json", "rcs_").as_bytes()),
+        row_hash_key: vec![7; 32],
+        created_at: now,
+    };
+    ports.control.insert_school(&school).await.unwrap();
+    rollcall_consent::registry::register_partner(
+        ports.control.as_ref(),
+        PARTNER,
+        "Event Partner",
+        &["Student".to_owned(), "StudentDemographic".to_owned()],
+        now,
+    )
+    .await
+    .unwrap();
+    (ports, clock)
+}
+
+#[tokio::test]
+async fn every_event_through_its_lambda_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ports, clock) = world(dir.path()).await;
+
+    let (status, body) = invoke(ingest(&ports), "agent-upload.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["resultSets"]["Students"]["added"], 2);
+
+    let (status, body) = invoke(consent(&ports), "admin-grant.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scopes"], serde_json::json!(["Student"]));
+
+    // The school's secret is issued at random; make it the one the GetToken event sends.
+    let estab = Estab::parse(ESTAB).unwrap();
+    let partner = PartnerId::parse(PARTNER).unwrap();
+    let mut granted = ports
+        .control
+        .consent(&estab, &partner)
+        .await
         .unwrap()
-        .ports(std::sync::Arc::new(SystemClock))
-}
+        .unwrap();
+    let expected = Some(granted.version);
+    granted.secret_hash = KeyHash::of(secret_in("partner-get-token.json", "rcp_").as_bytes());
+    granted.version += 1;
+    ports.control.put_consent(&granted, expected).await.unwrap();
+    let (status, body) = invoke(consent(&ports), "partner-get-token.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["token"].as_str().unwrap().starts_with("rct_"));
 
-#[tokio::test]
-async fn a_partner_read_with_an_unknown_token_is_refused_in_xod_form() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = rollcall_http::app(rollcall_serve::router(rollcall_serve::ServeState::new(
-        &ports(dir.path()),
-    )));
-    let (status, body) = invoke(app, "partner-read.json").await;
-    assert_eq!(status, 401);
+    // The read event carries a fixed token: issue it as GetToken would have.
+    let now = clock_now(&clock);
+    let token = Token {
+        hash: KeyHash::of(secret_in("partner-read.json", "rct_").as_bytes()),
+        partner,
+        estab,
+        secret_generation: granted.secret_generation,
+        issued_at: now,
+        expires_at: now.plus(Duration::hours(1)),
+    };
+    ports.control.insert_token(&token).await.unwrap();
+    let (status, body) = invoke(serve(&ports), "partner-read.json").await;
+    assert_eq!(status, 200, "{body}");
+    let first = &body["Students"][0];
+    assert_eq!(first["Forename"], "Siobhán");
     assert!(
-        body["ExceptionMessage"]
-            .as_str()
-            .unwrap()
-            .contains("token is not recognised")
+        first.get("Ethnicity").is_none(),
+        "StudentDemographic was requested, not granted"
     );
-}
+    assert!(first.get("DateOfBirth").is_none());
+    assert_eq!(body["__pagination__"][0]["RowCount"], 2);
 
-#[tokio::test]
-async fn a_malformed_get_token_body_is_refused_in_xod_form() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = rollcall_http::app(rollcall_consent::router(
-        rollcall_consent::ConsentState::new(&ports(dir.path())),
-    ));
-    let (status, body) = invoke(app, "get-token-malformed.json").await;
+    let (status, body) = invoke(serve(&ports), "partner-read-bad-page.json").await;
     assert_eq!(status, 400);
     assert!(
         body["ExceptionMessage"]
             .as_str()
             .unwrap()
-            .contains("not valid JSON")
+            .contains("page must be 1 or more")
     );
+
+    // A day and a half on, the scheduled purge disposes of the expired token.
+    clock.advance(Duration::hours(36));
+    let schedule: Value = serde_json::from_str(&event_text("purge-schedule.json")).unwrap();
+    let event = lambda_runtime::LambdaEvent::new(schedule, lambda_runtime::Context::default());
+    let report = rollcall_purge::handle(&rollcall_purge::PurgeState::new(&ports), event)
+        .await
+        .unwrap();
+    assert_eq!(report.tokens_deleted, 2);
+    assert_eq!(
+        report.expired_versions, 0,
+        "the data is stale, not yet 30 days out of date"
+    );
+}
+
+fn clock_now(clock: &ManualClock) -> Timestamp {
+    use rollcall_core::ports::Clock;
+    clock.now()
 }

@@ -101,3 +101,17 @@ async fn dispose(state: &PurgeState, record: &VersionRecord) -> Result<u64, Stor
         .await?;
     Ok(keys.len() as u64)
 }
+
+/// The Lambda handler: any scheduled event starts one run.
+pub async fn handle(
+    state: &PurgeState,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<PurgeReport, StoreError> {
+    let scheduled_at = event.payload.get("time").and_then(|t| t.as_str());
+    tracing::info!(
+        request_id = %event.context.request_id,
+        scheduled_at,
+        "scheduled purge"
+    );
+    purge(state).await
+}

@@ -2,7 +2,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use rollcall_infra::telemetry::{LogFormat, init};
-use rollcall_purge::{PurgeReport, PurgeState, purge};
+use rollcall_purge::{PurgeState, handle};
 use serde_json::Value;
 
 #[tokio::main]
@@ -10,9 +10,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init(LogFormat::Json);
     let ports = rollcall_infra::ports_from_env().await?;
     let state = PurgeState::new(&ports);
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let state = state.clone();
-        async move { Ok::<PurgeReport, lambda_runtime::Error>(purge(&state).await?) }
+        async move { Ok::<_, lambda_runtime::Error>(handle(&state, event).await?) }
     }))
     .await
 }
