@@ -1,0 +1,159 @@
+"""Checks the properties of template.yaml that keep pupils' data safe: EU regions only,
+least-privilege function roles (serve decrypts, only ingest and consent make data keys, purge
+never touches keys, no wildcard actions or resources), an encrypted private bucket with a
+backstop lifecycle and no versioning, a table with TTL, point-in-time recovery and KMS
+encryption, and a rotating customer-managed key.
+
+Usage: check_template.py [template.yaml]; exits 1 listing every property that does not hold.
+"""
+
+import sys
+
+from cfnlint.decode import decode
+
+EU_REGIONS = {
+    "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2",
+    "eu-north-1", "eu-south-1", "eu-south-2",
+}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def resources_of(template, kind):
+    return {
+        name: r.get("Properties", {})
+        for name, r in template.get("Resources", {}).items()
+        if r.get("Type") == kind
+    }
+
+
+def statements(function):
+    for policy in as_list(function.get("Policies", [])):
+        if isinstance(policy, dict):
+            yield from as_list(policy.get("Statement", []))
+
+
+def actions(function, service=None):
+    found = set()
+    for statement in statements(function):
+        for action in as_list(statement.get("Action", [])):
+            if service is None or str(action).startswith(service + ":"):
+                found.add(action)
+    return found
+
+
+def check(template):
+    problems = []
+
+    def expect(condition, message):
+        if not condition:
+            problems.append(message)
+
+    # EU regions only.
+    rule = template.get("Rules", {}).get("EuRegionsOnly", {})
+    asserts = rule.get("Assertions", [])
+    expect(asserts, "no EuRegionsOnly rule")
+    for assertion in asserts:
+        contains = assertion.get("Assert", {}).get("Fn::Contains")
+        expect(contains is not None, "EuRegionsOnly does not use Fn::Contains")
+        if contains:
+            regions, region = contains
+            expect(set(regions) <= EU_REGIONS and regions, f"non-EU regions allowed: {regions}")
+            expect(region == {"Ref": "AWS::Region"}, "EuRegionsOnly does not test AWS::Region")
+
+    # Functions: runtime, architecture, least privilege.
+    globals_ = template.get("Globals", {}).get("Function", {})
+    expect(globals_.get("Runtime") == "provided.al2023", "runtime is not provided.al2023")
+    expect(globals_.get("Architectures") == ["arm64"], "functions are not arm64")
+    functions = resources_of(template, "AWS::Serverless::Function")
+    expect(set(functions) == {"IngestFunction", "ConsentFunction", "ServeFunction", "PurgeFunction"},
+           f"unexpected functions: {sorted(functions)}")
+    for name, function in functions.items():
+        metadata = template["Resources"][name].get("Metadata", {})
+        expect(metadata.get("BuildMethod") == "rust-cargolambda", f"{name} is not built by cargo-lambda")
+        expect(function.get("Role") is None, f"{name} brings its own role; use inline least-privilege policies")
+        for policy in as_list(function.get("Policies", [])):
+            expect(isinstance(policy, dict), f"{name} uses a managed policy {policy!r}; write the statements out")
+        for statement in statements(function):
+            for action in as_list(statement.get("Action", [])):
+                expect("*" not in str(action), f"{name} allows a wildcard action {action}")
+            for resource in as_list(statement.get("Resource", [])):
+                expect(resource != "*", f"{name} allows an action on every resource")
+            expect(statement.get("Effect") == "Allow", f"{name} has a statement that is not Allow")
+            if any(str(a).startswith("kms:") for a in as_list(statement.get("Action", []))):
+                expect("Condition" in statement, f"{name} uses KMS without a condition")
+
+    kms = {name: actions(f, "kms") for name, f in functions.items()}
+    expect(kms.get("ServeFunction") == {"kms:Decrypt"}, f"serve's KMS actions are {kms.get('ServeFunction')}")
+    expect("kms:GenerateDataKey" in kms.get("IngestFunction", set()), "ingest cannot make data keys")
+    expect(not kms.get("PurgeFunction"), "purge has KMS rights")
+    for name, granted in kms.items():
+        if name not in ("IngestFunction", "ConsentFunction"):
+            expect("kms:GenerateDataKey" not in granted, f"{name} can make data keys")
+    deleters = [n for n, f in functions.items() if "s3:DeleteObject" in actions(f)]
+    expect("PurgeFunction" in deleters, "purge cannot delete objects")
+    expect("ServeFunction" not in deleters, "serve can delete objects")
+    expect(not actions(functions.get("ServeFunction", {}), "s3") - {"s3:GetObject"}, "serve does more than read objects")
+
+    # The bucket.
+    buckets = resources_of(template, "AWS::S3::Bucket")
+    expect(len(buckets) == 1, "expected one bucket")
+    for name, bucket in buckets.items():
+        rules = bucket.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+        expect(any(r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") == "aws:kms"
+                   and r.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID")
+                   and r.get("BucketKeyEnabled") for r in rules), f"{name} is not SSE-KMS with a bucket key")
+        block = bucket.get("PublicAccessBlockConfiguration", {})
+        expect(all(block.get(k) is True for k in
+                   ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")),
+               f"{name} does not block public access")
+        versioning = bucket.get("VersioningConfiguration", {}).get("Status")
+        expect(versioning in (None, "Suspended"), f"{name} keeps deleted data as versions")
+        lifecycle = bucket.get("LifecycleConfiguration", {}).get("Rules", [])
+        expect(any(r.get("Status") == "Enabled" and r.get("ExpirationInDays") == 37 for r in lifecycle),
+               f"{name} has no 37-day expiry backstop")
+    policies = resources_of(template, "AWS::S3::BucketPolicy")
+    tls_only = False
+    for policy in policies.values():
+        for statement in as_list(policy.get("PolicyDocument", {}).get("Statement", [])):
+            condition = statement.get("Condition", {}).get("Bool", {})
+            if statement.get("Effect") == "Deny" and condition.get("aws:SecureTransport") in ("false", False):
+                tls_only = True
+    expect(tls_only, "the bucket does not refuse plain HTTP")
+
+    # The table.
+    for name, table in resources_of(template, "AWS::DynamoDB::Table").items():
+        ttl = table.get("TimeToLiveSpecification", {})
+        expect(ttl.get("AttributeName") == "expires_at" and ttl.get("Enabled") is True, f"{name} has no TTL on expires_at")
+        expect(table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True,
+               f"{name} has no point-in-time recovery")
+        sse = table.get("SSESpecification", {})
+        expect(sse.get("SSEEnabled") is True and sse.get("SSEType") == "KMS" and sse.get("KMSMasterKeyId"),
+               f"{name} is not encrypted with the customer key")
+
+    # The key.
+    keys = resources_of(template, "AWS::KMS::Key")
+    expect(keys and all(k.get("EnableKeyRotation") is True for k in keys.values()), "the key does not rotate")
+
+    expect("ApiUrl" in template.get("Outputs", {}), "no ApiUrl output")
+    return problems
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
+    template, matches = decode(path)
+    if matches or template is None:
+        print(f"{path} does not parse: {matches}")
+        return 1
+    problems = check(template)
+    for problem in problems:
+        print(f"{path}: {problem}")
+    if not problems:
+        print(f"{path}: EU-only, least-privilege and data-protection properties hold")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
