@@ -244,6 +244,13 @@ impl ResultSet {
                 "result set {name} marks {unknown} as assumed or extra, but does not list it"
             )));
         }
+        if let Some(link) = raw.link.as_deref()
+            && !fields.iter().any(|f| f.name == link)
+        {
+            return Err(CatalogueError::Invalid(format!(
+                "result set {name} links to its primary rows by {link}, which it does not list"
+            )));
+        }
         let groups = group_fields(&fields);
         for field in fields.iter_mut().filter(|f| !f.is_computed()) {
             field.group = groups.iter().position(|g| g.scope == field.scope);

@@ -321,12 +321,26 @@ async fn groups_answer_their_members_for_the_page() {
     let answer = stack
         .read(
             &token,
-            &format!("/API/V1/school/{ESTAB}/groups/?pagesize=1&Options=includeStudentMembers"),
+            &format!("/API/V1/school/{ESTAB}/groups/?pagesize=1&Options=includeStudentMembers,INCLUDEGROUPTYPES"),
         )
         .await
         .expect(StatusCode::OK);
     let keys: Vec<&String> = answer.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["Groups", "StudentMembers", "meta", "__pagination__"]);
+    assert_eq!(
+        keys,
+        [
+            "Groups",
+            "GroupTypes",
+            "StudentMembers",
+            "meta",
+            "__pagination__"
+        ]
+    );
+    // Group types are not per group: all of them come with any page.
+    assert_eq!(
+        answer["GroupTypes"].as_array().unwrap().len(),
+        data.rows("GroupTypes").len()
+    );
     let group_id = answer["Groups"][0]["Id"].as_str().unwrap();
     let members = answer["StudentMembers"].as_array().unwrap();
     let expected = data

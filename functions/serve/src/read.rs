@@ -114,7 +114,7 @@ async fn answer(
         .expect("an endpoint answers one result set");
 
     let record = current_version(state, &token.estab, primary, now).await?;
-    let freshness = Freshness::of(&record, now);
+    let freshness = Freshness::of(&record);
     let version =
         OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
     let positions: Vec<usize> = (0..version.index.rows.len())
@@ -332,7 +332,7 @@ struct Freshness {
 }
 
 impl Freshness {
-    fn of(record: &VersionRecord, _now: Timestamp) -> Self {
+    fn of(record: &VersionRecord) -> Self {
         Self {
             extracted_at: record.confirmed_at,
             valid_until: record.valid_until,
