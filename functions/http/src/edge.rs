@@ -87,14 +87,23 @@ fn request_span(request: &Request) -> Span {
     tracing::info_span!("request", method = %request.method(), route, request_id)
 }
 
-/// Keeps a caller's `x-request-id` if it sent one, else makes a new random one.
+/// Keeps a caller's `x-request-id` if it sent one; else, in Lambda, uses the invocation's
+/// request id (so a request's log lines and Lambda's own lines share it); else makes a random
+/// one.
 #[derive(Clone, Copy)]
 struct NewRequestId;
 
 impl MakeRequestId for NewRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let bytes: [u8; 12] = rollcall_core::secret::random_bytes();
-        let id = bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    fn make_request_id<B>(&mut self, request: &axum::http::Request<B>) -> Option<RequestId> {
+        let lambda = request
+            .extensions()
+            .get::<lambda_http::Context>()
+            .map(|context| context.request_id.clone())
+            .filter(|id| !id.is_empty());
+        let id = lambda.unwrap_or_else(|| {
+            let bytes: [u8; 12] = rollcall_core::secret::random_bytes();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        });
         HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }
@@ -151,6 +160,23 @@ mod tests {
         );
         assert_eq!(canonical_path("/api/v1/School/123/Students"), None);
         assert_eq!(canonical_path("/"), None);
+    }
+
+    #[tokio::test]
+    async fn the_lambda_request_id_becomes_the_request_id() {
+        use tower::ServiceExt;
+        let app = app(Router::new());
+        let mut context = lambda_http::Context::default();
+        context.request_id = "8f1e7a52-lambda".to_owned();
+        let mut request = Request::new(axum::body::Body::empty());
+        request.extensions_mut().insert(context);
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.headers()["x-request-id"], "8f1e7a52-lambda");
+        let local = app
+            .oneshot(Request::new(axum::body::Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(local.headers()["x-request-id"].len(), 24);
     }
 
     #[test]
