@@ -148,10 +148,8 @@ async fn open_ports(cli: &Cli) -> anyhow::Result<Ports> {
             AwsPorts::connect(settings).await
         }
         (Err(_), Some(endpoint)) => {
-            let suffix: [u8; 3] = rollcall_core::secret::random_bytes();
-            let prefix = format!("rollcall-dev-{}", hex(&suffix));
             let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "eu-west-2".into());
-            let aws = provision_emulator(endpoint, &region, &prefix)
+            let aws = provision_emulator(endpoint, &region, "rollcall-dev")
                 .await
                 .with_context(|| format!("creating a bucket, table and key on {endpoint}"))?;
             println!(
@@ -164,10 +162,6 @@ async fn open_ports(cli: &Cli) -> anyhow::Result<Ports> {
     };
     std::fs::create_dir_all(&cli.data_dir)?;
     Ok(aws.ports(clock))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn dev(ports: &Ports, data_dir: &Path, with_demo: bool, port: u16) -> anyhow::Result<()> {

@@ -66,6 +66,11 @@ pub fn new_secret(kind: SecretKind) -> SecretString {
     SecretString::from(format!("{}{}", kind.prefix(), hex::encode(bytes)))
 }
 
+/// `N` random bytes in lower-case hex: ids of our own making (uploads, requests, names).
+pub fn random_hex<const N: usize>() -> String {
+    hex::encode(random_bytes::<N>())
+}
+
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     rand::fill(&mut out).expect("the system random generator is available");

@@ -18,16 +18,8 @@ async fn emulator() -> Option<AwsPorts> {
         );
         return None;
     };
-    let suffix: [u8; 4] = rollcall_core::secret::random_bytes();
-    let prefix = format!(
-        "rc-{}",
-        suffix
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
     Some(
-        provision_emulator(&endpoint, "eu-west-2", &prefix)
+        provision_emulator(&endpoint, "eu-west-2", "rc")
             .await
             .unwrap(),
     )

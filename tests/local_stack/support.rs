@@ -84,15 +84,7 @@ impl Stack {
             );
             return None;
         };
-        let suffix: [u8; 4] = rollcall_core::secret::random_bytes();
-        let prefix = format!(
-            "e2e-{}",
-            suffix
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        let aws = provision_emulator(&endpoint, "eu-west-2", &prefix)
+        let aws = provision_emulator(&endpoint, "eu-west-2", "e2e")
             .await
             .unwrap();
         let clock = Arc::new(ManualClock::new(T0));

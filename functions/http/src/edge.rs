@@ -100,10 +100,7 @@ impl MakeRequestId for NewRequestId {
             .get::<lambda_http::Context>()
             .map(|context| context.request_id.clone())
             .filter(|id| !id.is_empty());
-        let id = lambda.unwrap_or_else(|| {
-            let bytes: [u8; 12] = rollcall_core::secret::random_bytes();
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        });
+        let id = lambda.unwrap_or_else(rollcall_core::secret::random_hex::<12>);
         HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }

@@ -18,7 +18,7 @@ use rollcall_core::model::{School, VersionRecord};
 use rollcall_core::ports::{
     Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports, Publication,
 };
-use rollcall_core::secret::{KeyHash, random_bytes};
+use rollcall_core::secret::{KeyHash, random_hex};
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::{OpenVersion, put_version, remove_objects, seal_version};
 use rollcall_http::request::{credential, read_body};
@@ -112,7 +112,7 @@ enum Outcome {
 /// `{version, added, changed, deleted, unchanged}` and the fields ignored.
 pub async fn ingest(state: &IngestState, school: &School, upload: Upload) -> ApiResult<Value> {
     let now = state.clock.now();
-    let upload_id = hex_id();
+    let upload_id = random_hex::<6>();
     let mut outcomes = Vec::with_capacity(upload.result_sets.len());
     for (name, rows) in &upload.result_sets {
         match prepare(state, school, name, rows, now, &upload_id).await {
@@ -249,9 +249,4 @@ async fn discard(state: &IngestState, outcomes: &[(&str, Outcome)]) {
             remove_objects(state.objects.as_ref(), keys).await;
         }
     }
-}
-
-fn hex_id() -> String {
-    let bytes: [u8; 6] = random_bytes();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

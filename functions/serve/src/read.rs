@@ -16,7 +16,7 @@ use rollcall_core::model::{AccessEntry, Consent, Estab, Token, VersionRecord};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
-use rollcall_core::xod::{self, DEFAULT_PAGE_SIZE, Page, paginate};
+use rollcall_core::xod::{self, DEFAULT_PAGE_SIZE, paginate};
 use rollcall_http::request::QueryParams;
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Value, json};
@@ -148,7 +148,7 @@ async fn answer(
         .map(|(rs, (_, rows))| (*rs, rows.as_slice()))
         .collect();
     let scopes_used = scopes_used(endpoint, &emitted, &consent.scopes);
-    let body = xod::answer(result_sets, meta(&version.record), pagination(page));
+    let body = xod::answer(result_sets, meta(&version.record), page.block);
     Ok(Answer {
         endpoint: endpoint.path.clone(),
         body,
@@ -318,10 +318,6 @@ fn meta(record: &VersionRecord) -> Value {
         "Version": record.version.to_string(),
         "DateTime": record.confirmed_at.to_xod(),
     })
-}
-
-fn pagination(page: Page) -> Value {
-    page.block
 }
 
 /// When the data was last confirmed by the school's agent, and whether that is past the

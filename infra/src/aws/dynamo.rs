@@ -36,7 +36,7 @@ use rollcall_core::model::{
 };
 use rollcall_core::ports::{ControlStore, Publication, StoreError};
 use rollcall_core::scope::ScopeSet;
-use rollcall_core::secret::{KeyHash, random_bytes};
+use rollcall_core::secret::{KeyHash, random_hex};
 use rollcall_core::timestamp::{Duration, Timestamp};
 
 type Item = HashMap<String, AttributeValue>;
@@ -772,14 +772,10 @@ impl ControlStore for DynamoControlStore {
         // Entries of the same millisecond keep this process's order (the sequence), and
         // never collide with another process's (the random part).
         let sequence = ACCESS_SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let random: [u8; 4] = random_bytes();
         let sk = format!(
             "ACCESS#{:015}#{sequence:020}#{}",
             entry.at.millis(),
-            random
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            random_hex::<4>()
         );
         let mut item = key_item(school_pk(&entry.estab), &sk);
         item.insert("estab".into(), s(entry.estab.as_str()));

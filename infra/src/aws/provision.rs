@@ -8,12 +8,14 @@ use aws_sdk_dynamodb::types::{
 
 use super::{AwsPorts, AwsSettings};
 
-/// Creates a bucket, a table and a KMS key named after `prefix`, and connects to them.
+/// Creates a bucket, a table and a KMS key named `{label}-{random}-…` (fresh on every call,
+/// so runs never share them), and connects to them.
 pub async fn provision_emulator(
     endpoint_url: &str,
     region: &str,
-    prefix: &str,
+    label: &str,
 ) -> anyhow::Result<AwsPorts> {
+    let prefix = format!("{label}-{}", rollcall_core::secret::random_hex::<4>());
     let mut settings = AwsSettings {
         region: region.to_owned(),
         bucket: format!("{prefix}-objects"),
