@@ -1,15 +1,20 @@
 """Checks the properties of template.yaml that keep pupils' data safe: EU regions only,
 least-privilege function roles (serve decrypts, only ingest and consent make data keys, purge
 never touches keys, no wildcard actions or resources), an encrypted private bucket with a
-backstop lifecycle and no versioning, a table with TTL, point-in-time recovery and KMS
+backstop lifecycle and no versioning, staged uploads expiring after a day and ingested from
+their ObjectCreated events only, and no circular dependency among the resources SAM makes, a table with TTL, point-in-time recovery and KMS
 encryption, and a rotating customer-managed key.
 
 Usage: check_template.py [template.yaml]; exits 1 listing every property that does not hold.
 """
 
+import copy
+import os
+import re
 import sys
 
 from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
 
 EU_REGIONS = {
     "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2",
@@ -97,6 +102,19 @@ def check(template):
     expect("ServeFunction" not in deleters, "serve can delete objects")
     expect(not actions(functions.get("ServeFunction", {}), "s3") - {"s3:GetObject"}, "serve does more than read objects")
 
+    # Large uploads: ingest runs from the bucket's ObjectCreated events of incoming/ only.
+    ingest_events = template["Resources"].get("IngestFunction", {}).get("Properties", {}).get("Events", {})
+    s3_events = [e.get("Properties", {}) for e in ingest_events.values() if e.get("Type") == "S3"]
+    expect(len(s3_events) == 1, "ingest is not notified of staged uploads")
+    for event in s3_events:
+        rules = event.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+        expect({"Name": "prefix", "Value": "incoming/"} in rules, "ingest is notified outside incoming/")
+        expect(str(event.get("Events", "")).startswith("s3:ObjectCreated"), "ingest hears more than ObjectCreated")
+    routes = {(e["Properties"].get("Method"), e["Properties"].get("Path"))
+              for e in ingest_events.values() if e.get("Type") == "HttpApi"}
+    expect(("POST", "/agent/v1/uploads") in routes and ("GET", "/agent/v1/uploads/{id}") in routes,
+           f"ingest's upload routes are missing: {sorted(routes)}")
+
     # The bucket.
     buckets = resources_of(template, "AWS::S3::Bucket")
     expect(len(buckets) == 1, "expected one bucket")
@@ -114,6 +132,9 @@ def check(template):
         lifecycle = bucket.get("LifecycleConfiguration", {}).get("Rules", [])
         expect(any(r.get("Status") == "Enabled" and r.get("ExpirationInDays") == 37 for r in lifecycle),
                f"{name} has no 37-day expiry backstop")
+        expect(any(r.get("Status") == "Enabled" and r.get("Prefix") == "incoming/"
+                   and r.get("ExpirationInDays") == 1 for r in lifecycle),
+               f"{name} keeps staged uploads longer than a day")
     policies = resources_of(template, "AWS::S3::BucketPolicy")
     tls_only = False
     for policy in policies.values():
@@ -141,6 +162,69 @@ def check(template):
     return problems
 
 
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+def references(value, names):
+    """Every resource in `names` that `value` refers to (Ref, GetAtt, Sub)."""
+    found = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and inner in names:
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                name = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
+                found |= {name} & names
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                found |= set(re.findall(r"\$\{([A-Za-z0-9]+)", text)) & names
+                if isinstance(inner, list):
+                    found |= references(inner[1], names)
+            else:
+                found |= references(inner, names)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= references(inner, names)
+    return found
+
+
+def dependency_cycle(template):
+    """A cycle among the resources SAM expands the template into, or None. cfn-lint does not
+    see the one an S3 event makes (bucket -> permission -> function -> bucket)."""
+    expanded = copy.deepcopy(template)
+    for resource in expanded.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://placeholder/code.zip"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-2")
+    resources = transform(expanded, {}, NoManagedPolicies())["Resources"]
+    names = set(resources)
+    graph = {}
+    for name, resource in resources.items():
+        depends = resource.get("DependsOn", [])
+        graph[name] = references(resource.get("Properties", {}), names) | set(as_list(depends))
+    done = set()
+
+    def visit(name, path):
+        if name in path:
+            return path[path.index(name):] + [name]
+        if name in done:
+            return None
+        done.add(name)
+        for target in sorted(graph.get(name, ())):
+            cycle = visit(target, path + [name])
+            if cycle:
+                return cycle
+        return None
+
+    for name in sorted(graph):
+        cycle = visit(name, [])
+        if cycle:
+            return cycle
+    return None
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
     template, matches = decode(path)
@@ -148,6 +232,9 @@ def main():
         print(f"{path} does not parse: {matches}")
         return 1
     problems = check(template)
+    cycle = dependency_cycle(template)
+    if cycle:
+        problems.append("circular dependency: " + " -> ".join(cycle))
     for problem in problems:
         print(f"{path}: {problem}")
     if not problems:

@@ -101,7 +101,7 @@ pub async fn seed(ports: &Ports, data_dir: &Path) -> anyhow::Result<DemoFile> {
         now,
     )
     .await?;
-    let app = crate::local_stack(ports);
+    let app = crate::local_stack(ports, None);
     let agent_key = registered.agent_key.expose_secret().to_owned();
     let admin_key = registered.admin_key.expose_secret().to_owned();
     let management_secret = partner.management_secret.expose_secret().to_owned();

@@ -4,21 +4,29 @@
 //! # Layout
 //! - [`local_stack`]: the merged router, wrapped in the same edge as each Lambda function.
 //! - [`demo`]: a synthetic school, a partner and a partial consent, seeded through the APIs.
+//! - [`local_bucket`]: the stand-in for S3's pre-signed PUTs of large uploads.
 
 pub mod demo;
+pub mod local_bucket;
+
+use std::sync::Arc;
 
 use axum::Router;
 use rollcall_consent::ConsentState;
 use rollcall_core::ports::Ports;
+use rollcall_infra::local::LocalUploadSigner;
 use rollcall_ingest::IngestState;
 use rollcall_serve::ServeState;
 
-/// Every HTTP function's router over `ports`, as one application.
-pub fn local_stack(ports: &Ports) -> Router {
-    rollcall_http::app(
-        Router::new()
-            .merge(rollcall_ingest::router(IngestState::new(ports)))
-            .merge(rollcall_consent::router(ConsentState::new(ports)))
-            .merge(rollcall_serve::router(ServeState::new(ports))),
-    )
+/// Every HTTP function's router over `ports`, as one application; with the local adapters'
+/// `signer`, also the route that takes the large uploads it signs URLs for (on AWS, S3 does).
+pub fn local_stack(ports: &Ports, signer: Option<Arc<LocalUploadSigner>>) -> Router {
+    let mut router = Router::new()
+        .merge(rollcall_ingest::router(IngestState::new(ports)))
+        .merge(rollcall_consent::router(ConsentState::new(ports)))
+        .merge(rollcall_serve::router(ServeState::new(ports)));
+    if let Some(signer) = signer {
+        router = router.merge(local_bucket::router(ports, signer));
+    }
+    rollcall_http::app(router)
 }

@@ -2,7 +2,7 @@
 //! and runs the whole product locally (`rollcall dev`) on the embedded store.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,7 +11,7 @@ use rollcall::demo::{self, DemoFile};
 use rollcall_consent::registry::{register_partner, register_school};
 use rollcall_core::ports::{Ports, SystemClock};
 use rollcall_infra::aws::{AwsPorts, AwsSettings, provision_emulator};
-use rollcall_infra::local::LocalPorts;
+use rollcall_infra::local::{LocalPorts, LocalUploadSigner};
 use rollcall_infra::telemetry::{LogFormat, init};
 use rollcall_purge::{PurgeState, purge};
 use secrecy::ExposeSecret;
@@ -94,7 +94,10 @@ enum PartnerCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init(LogFormat::Text);
-    let ports = open_ports(&cli).await?;
+    if let Command::Dev { demo, port } = cli.command {
+        return dev(&cli, demo, port).await;
+    }
+    let Adapters { ports, .. } = open_adapters(&cli, None).await?;
     match cli.command {
         Command::School(SchoolCommand::Add { estab, name }) => {
             let now = ports.clock.now();
@@ -131,16 +134,30 @@ async fn main() -> anyhow::Result<()> {
             let report = purge(&PurgeState::new(&ports)).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Command::Dev { demo, port } => dev(&ports, &cli.data_dir, demo, port).await?,
+        Command::Dev { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
 
-/// The embedded store in the data directory, or the AWS adapters.
-async fn open_ports(cli: &Cli) -> anyhow::Result<Ports> {
+/// The ports, and with the local adapters the signer of their upload URLs.
+struct Adapters {
+    ports: Ports,
+    local_signer: Option<Arc<LocalUploadSigner>>,
+}
+
+/// The embedded store in the data directory (upload URLs naming `public_url`), or the AWS
+/// adapters.
+async fn open_adapters(cli: &Cli, public_url: Option<&str>) -> anyhow::Result<Adapters> {
     let clock = Arc::new(SystemClock);
     if !cli.aws {
-        return Ok(LocalPorts::open(&cli.data_dir)?.ports(clock));
+        let mut local = LocalPorts::open(&cli.data_dir)?;
+        if let Some(url) = public_url {
+            local = local.with_public_url(url);
+        }
+        return Ok(Adapters {
+            ports: local.ports(clock),
+            local_signer: Some(local.upload_signer.clone()),
+        });
     }
     let aws = match (AwsSettings::from_env(), &cli.endpoint_url) {
         (Ok(mut settings), endpoint) => {
@@ -161,16 +178,24 @@ async fn open_ports(cli: &Cli) -> anyhow::Result<Ports> {
         (Err(error), None) => return Err(error),
     };
     std::fs::create_dir_all(&cli.data_dir)?;
-    Ok(aws.ports(clock))
+    Ok(Adapters {
+        ports: aws.ports(clock),
+        local_signer: None,
+    })
 }
 
-async fn dev(ports: &Ports, data_dir: &Path, with_demo: bool, port: u16) -> anyhow::Result<()> {
+async fn dev(cli: &Cli, with_demo: bool, port: u16) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .with_context(|| {
             format!("listening on 127.0.0.1:{port} (use --port 0 for any free port)")
         })?;
     let base_url = format!("http://{}", listener.local_addr()?);
+    let Adapters {
+        ports,
+        local_signer,
+    } = open_adapters(cli, Some(&base_url)).await?;
+    let (ports, data_dir) = (&ports, cli.data_dir.as_path());
     let mut file = if with_demo {
         println!("seeding the demo school ({} pupils)...", demo::PUPILS);
         demo::seed(ports, data_dir).await?
@@ -188,7 +213,7 @@ async fn dev(ports: &Ports, data_dir: &Path, with_demo: bool, port: u16) -> anyh
     if with_demo {
         println!("\nTry it:\n{}\n", demo::curl_lines(&file));
     }
-    axum::serve(listener, rollcall::local_stack(ports))
+    axum::serve(listener, rollcall::local_stack(ports, local_signer))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

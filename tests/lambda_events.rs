@@ -1,7 +1,8 @@
 //! The sample events in `events/`, each through its function's Lambda handler: API Gateway
 //! (HTTP API, payload 2.0) requests through `lambda_http`'s conversion into the function's
-//! router wrapped by the shared edge; the EventBridge schedule through the purge handler.
-//! They run in order, as one school's day: upload, grant, token, read.
+//! router wrapped by the shared edge (the ingest function's whole handler, which also takes
+//! S3 events); the EventBridge schedule through the purge handler. They run in order, as one
+//! school's day: upload, grant, token, read; the S3 event of a large upload on its own.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -51,10 +52,15 @@ async fn invoke(app: Router, event: &str) -> (u16, Value) {
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
-fn ingest(ports: &Ports) -> Router {
-    rollcall_http::app(rollcall_ingest::router(rollcall_ingest::IngestState::new(
-        ports,
-    )))
+/// An event through the ingest function's Lambda handler, as its `main` runs it.
+async fn invoke_ingest(ports: &Ports, event: &str) -> Value {
+    let state = rollcall_ingest::IngestState::new(ports);
+    let app = rollcall_http::app(rollcall_ingest::router(state.clone()));
+    let payload: Value = serde_json::from_str(&event_text(event)).unwrap();
+    let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
+    rollcall_ingest::lambda::handle_event(&state, &app, event)
+        .await
+        .unwrap()
 }
 
 fn consent(ports: &Ports) -> Router {
@@ -100,8 +106,9 @@ async fn every_event_through_its_lambda_handler() {
     let dir = tempfile::tempdir().unwrap();
     let (ports, clock) = world(dir.path()).await;
 
-    let (status, body) = invoke(ingest(&ports), "agent-upload.json").await;
-    assert_eq!(status, 200, "{body}");
+    let response = invoke_ingest(&ports, "agent-upload.json").await;
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["resultSets"]["Students"]["added"], 2);
 
     let (status, body) = invoke(consent(&ports), "admin-grant.json").await;
@@ -168,6 +175,58 @@ async fn every_event_through_its_lambda_handler() {
         report.expired_versions, 0,
         "the data is stale, not yet 30 days out of date"
     );
+}
+
+#[tokio::test]
+async fn a_large_upload_is_ingested_from_its_s3_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ports, clock) = world(dir.path()).await;
+    // The agent asked for the URL the event's key names, and put the extract there.
+    let event: Value = serde_json::from_str(&event_text("s3-object-created.json")).unwrap();
+    let key = event["Records"][0]["s3"]["object"]["key"].as_str().unwrap();
+    let (estab, id) = rollcall_core::staging::parse_object_key(key).unwrap();
+    let extract = serde_json::json!({"resultSets": {"Students": [
+        {"Id": "20001", "Forename": "Aoife", "Surname": "Byrne", "YearGroup": "Year 7"},
+        {"Id": "20002", "Forename": "Kacper", "Surname": "Wiśniewski", "YearGroup": "Year 7"},
+        {"Id": "20003", "Forename": "Amara", "Surname": "Okafor", "YearGroup": "Year 8"},
+    ]}})
+    .to_string()
+    .into_bytes();
+    let upload = rollcall_core::staging::StagedUpload::new(
+        estab.clone(),
+        id.clone(),
+        extract.len() as u64,
+        clock_now(&clock),
+    );
+    ports.control.insert_staged_upload(&upload).await.unwrap();
+    ports.objects.put(key, extract).await.unwrap();
+
+    let outcome = invoke_ingest(&ports, "s3-object-created.json").await;
+
+    assert_eq!(outcome, serde_json::json!(["stored"]));
+    let record = ports
+        .control
+        .staged_upload(&estab, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    match record.state {
+        rollcall_core::staging::StagedState::Stored { result } => {
+            assert_eq!(result["resultSets"]["Students"]["added"], 3)
+        }
+        other => panic!("not stored: {other:?}"),
+    }
+    assert!(ports.objects.list("incoming/").await.unwrap().is_empty());
+    let current = ports
+        .control
+        .current_version(&estab, "Students")
+        .await
+        .unwrap();
+    assert_eq!(current.map(|v| v.rows), Some(3));
+
+    // S3 delivers events at least once: the second delivery changes nothing.
+    let again = invoke_ingest(&ports, "s3-object-created.json").await;
+    assert_eq!(again, serde_json::json!(["skipped: already taken"]));
 }
 
 fn clock_now(clock: &ManualClock) -> Timestamp {

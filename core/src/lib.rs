@@ -12,7 +12,8 @@
 //! - [`secret`]: issued secrets and the hashes stored in their place.
 //! - [`xod`]: the partner wire format (error body, answer object, pagination).
 //! - [`vault`]: versions at rest: sealing a version's objects, opening them group by group.
-//! - [`ports`]: object store, control store, key service and clock traits.
+//! - [`staging`]: large uploads put to a pre-signed URL and ingested from the object.
+//! - [`ports`]: object store, control store, key service, upload URL signer and clock traits.
 //! - [`synthetic`]: a deterministic invented school for demos, tests and benchmarks.
 //! - [`timestamp`]: time points and their wire formats.
 
@@ -24,6 +25,7 @@ pub mod model;
 pub mod ports;
 pub mod scope;
 pub mod secret;
+pub mod staging;
 pub mod synthetic;
 pub mod timestamp;
 pub mod vault;

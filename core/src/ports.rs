@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use crate::envelope::{DataKey, KeyContext, PlainKey};
 use crate::model::{AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord};
 use crate::secret::KeyHash;
-use crate::timestamp::Timestamp;
+use crate::staging::{StagedState, StagedUpload};
+use crate::timestamp::{Duration, Timestamp};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -119,6 +120,36 @@ pub trait ControlStore: Send + Sync {
         version: u64,
     ) -> Result<(), StoreError>;
 
+    /// `Conflict` if an upload with this school and id exists.
+    async fn insert_staged_upload(&self, upload: &StagedUpload) -> Result<(), StoreError>;
+    /// The record as stored, expired or not (the caller checks `expires_at`).
+    async fn staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+    ) -> Result<Option<StagedUpload>, StoreError>;
+    /// Moves an upload to `Ingesting { since: now }` if it is waiting, or ingesting since before
+    /// `stale_before` (an ingest that died); `Conflict` otherwise, `NotFound` if there is none.
+    /// Answers the record as claimed.
+    async fn claim_staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> Result<StagedUpload, StoreError>;
+    /// Records the outcome of an upload this caller claimed (still `Ingesting { since }`),
+    /// else `Conflict`.
+    async fn finish_staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+        since: Timestamp,
+        outcome: &StagedState,
+    ) -> Result<(), StoreError>;
+    /// Deletes staged upload records whose `expires_at` has passed; returns how many.
+    async fn delete_expired_staged_uploads(&self, now: Timestamp) -> Result<u64, StoreError>;
+
     async fn append_access(&self, entry: &AccessEntry) -> Result<(), StoreError>;
     /// The newest `limit` entries of a school's access log, newest first.
     async fn access_log(&self, estab: &Estab, limit: usize)
@@ -142,6 +173,27 @@ pub trait DataKeyGenerator: Send + Sync {
 #[async_trait]
 pub trait DataKeyUnwrapper: Send + Sync {
     async fn unwrap(&self, context: &KeyContext, wrapped: &[u8]) -> Result<PlainKey, KeyError>;
+}
+
+/// A pre-signed PUT: the URL and the headers the PUT must carry, exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedPut {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Issues URLs that let an agent put one object of an exact size and type, for a short time,
+/// without credentials of its own (S3 pre-signed URLs, or the local stand-in's signed URLs).
+#[async_trait]
+pub trait UploadUrlSigner: Send + Sync {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_length: u64,
+        content_type: &str,
+        now: Timestamp,
+        expires_in: Duration,
+    ) -> Result<PresignedPut, StoreError>;
 }
 
 /// What time it is; a port so expiry and disposal are testable without waiting.
@@ -187,5 +239,6 @@ pub struct Ports {
     pub objects: std::sync::Arc<dyn ObjectStore>,
     pub key_generator: std::sync::Arc<dyn DataKeyGenerator>,
     pub key_unwrapper: std::sync::Arc<dyn DataKeyUnwrapper>,
+    pub upload_signer: std::sync::Arc<dyn UploadUrlSigner>,
     pub clock: std::sync::Arc<dyn Clock>,
 }

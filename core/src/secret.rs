@@ -86,6 +86,14 @@ pub fn keyed_hash_hex(key: &[u8], data: &[u8], len: usize) -> String {
     text
 }
 
+/// Whether `tag_hex` is the full HMAC-SHA256 of `data` under `key`, compared in constant time.
+pub fn keyed_hash_matches(key: &[u8], data: &[u8], tag_hex: &str) -> bool {
+    let Ok(tag) = hex::decode(tag_hex) else {
+        return false;
+    };
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), data, &tag).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,43 +1,41 @@
-//! The school agent's uploader against the local stack.
+//! The school agent's uploader against the local stack (large extracts: `staged.rs`).
 
 use rollcall_core::synthetic;
 
 use crate::support::Stack;
 
 #[tokio::test]
-async fn the_agent_uploads_a_large_extract_in_batches() {
+async fn the_agent_uploads_a_small_extract_directly() {
     let stack = Stack::start().await;
     let school = stack.school("9990001").await;
-    let data = synthetic::school("9990001", 2500, 2);
-    let extract = data.upload_body();
-    let size = extract.to_string().len();
-    assert!(
-        size > rollcall_ingest::MAX_UPLOAD_BYTES,
-        "the extract ({size} bytes) must need batches"
-    );
+    let data = synthetic::school("9990001", 40, 2);
 
     let answers = rollcall_agent::upload(
         &reqwest::Client::new(),
         &stack.base,
         &school.agent,
-        &extract,
+        &data.upload_body(),
     )
     .await
     .unwrap();
-    assert!(answers.len() > 1);
-    let mut stored: Vec<(String, u64)> = answers
-        .iter()
-        .flat_map(|a| a["resultSets"].as_object().unwrap().clone())
-        .map(|(name, report)| (name, report["added"].as_u64().unwrap()))
-        .collect();
-    stored.sort();
-    let mut expected: Vec<(String, u64)> = data
-        .result_sets
-        .iter()
-        .map(|(name, rows)| (name.clone(), rows.len() as u64))
-        .collect();
-    expected.sort();
-    assert_eq!(stored, expected);
+
+    assert_eq!(answers.len(), 1);
+    for (name, rows) in &data.result_sets {
+        assert_eq!(
+            answers[0]["resultSets"][name]["added"],
+            rows.len() as u64,
+            "{name}"
+        );
+    }
+    assert!(
+        stack
+            .ports
+            .objects
+            .list("incoming/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ use rollcall_core::synthetic;
 
 use crate::flow::{ESTAB, consented_flow};
 use crate::support::Stack;
+use reqwest::Method;
+use serde_json::{Value, json};
 
 const OTHER: &str = "9990009";
 
@@ -101,7 +103,7 @@ async fn the_consented_flow_runs_on_aws_and_leaves_nothing_readable() {
         let Some(AttributeValue::S(sk)) = item.get("sk") else {
             panic!("an item without sk")
         };
-        if pk.starts_with("TOKEN#") || sk.starts_with("VERSION#") {
+        if pk.starts_with("TOKEN#") || sk.starts_with("VERSION#") || sk.starts_with("UPLOAD#") {
             must_go += 1;
             let expires = match item.get("expires_at") {
                 Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap(),
@@ -172,4 +174,105 @@ async fn another_schools_objects_do_not_open_on_aws() {
 #[tokio::test]
 async fn another_schools_objects_do_not_open_locally() {
     swapped_objects_are_refused(&Stack::start().await).await;
+}
+
+/// A large upload on AWS: the URL is S3's, the PUT goes to the bucket with SSE-KMS, and ingest
+/// runs from the `ObjectCreated` event (fed through the ingest function's Lambda handler, as
+/// the emulator does not deliver notifications).
+#[tokio::test]
+async fn a_large_upload_goes_through_s3_and_its_event() {
+    let Some(stack) = Stack::start_aws().await else {
+        return;
+    };
+    let school = stack.school(OTHER).await;
+    let body = synthetic::school(OTHER, 40, 3)
+        .upload_body()
+        .to_string()
+        .into_bytes();
+    let grant = stack
+        .send(
+            Method::POST,
+            "/agent/v1/uploads",
+            Some(&format!("Bearer {}", school.agent)),
+            Some(
+                json!({ "contentLength": body.len() })
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let url = grant["url"].as_str().unwrap();
+    let aws = stack.aws.as_ref().unwrap();
+    let endpoint = aws.settings.endpoint_url.as_deref().unwrap();
+    assert!(url.starts_with(endpoint), "{url} is not the bucket's");
+    let headers: Vec<(String, String)> = grant["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| *name != "content-length")
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let put = stack.put_to(url, &headers, body).await;
+    assert_eq!(put.status, StatusCode::OK);
+
+    let key = format!(
+        "incoming/{OTHER}/{}.json",
+        grant["uploadId"].as_str().unwrap()
+    );
+    let head = aws
+        .objects
+        .client()
+        .head_object()
+        .bucket(aws.objects.bucket())
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&ServerSideEncryption::AwsKms)
+    );
+
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-object-created.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    event["Records"][0]["s3"]["object"]["key"] = json!(key);
+    event["Records"][0]["s3"]["bucket"]["name"] = json!(aws.objects.bucket());
+    let state = rollcall_ingest::IngestState::new(&stack.ports);
+    let app = rollcall_http::app(rollcall_ingest::router(state.clone()));
+    let outcome = rollcall_ingest::lambda::handle_event(
+        &state,
+        &app,
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, json!(["stored"]));
+
+    let status = stack
+        .send(
+            Method::GET,
+            grant["statusUrl"].as_str().unwrap(),
+            Some(&format!("Bearer {}", school.agent)),
+            None,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(status["status"], "stored", "{status}");
+    assert_eq!(status["result"]["resultSets"]["Students"]["added"], 40);
+    assert!(
+        stack
+            .ports
+            .objects
+            .list("incoming/")
+            .await
+            .unwrap()
+            .is_empty(),
+        "the staged extract was deleted from the bucket"
+    );
 }

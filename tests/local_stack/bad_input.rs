@@ -44,16 +44,6 @@ async fn world() -> World {
     World { stack, a, token_a }
 }
 
-/// Runs `call` and asserts the data directory did not change.
-macro_rules! unchanged {
-    ($world:expr, $call:expr) => {{
-        let before = $world.stack.snapshot();
-        let answer = $call;
-        assert_eq!(before, $world.stack.snapshot(), "the store changed");
-        answer
-    }};
-}
-
 async fn upload_raw(world: &World, auth: Option<&str>, body: Vec<u8>) -> crate::support::Answer {
     world
         .stack

@@ -1,9 +1,12 @@
 //! End to end through HTTP on the local stack: the consented flow, bad input, and what lies on
 //! disk.
 
+#[macro_use]
+mod support;
+
 mod agent;
 mod at_rest;
 mod aws;
 mod bad_input;
 mod flow;
-mod support;
+mod staged;

@@ -15,6 +15,16 @@ use rollcall_purge::{PurgeReport, PurgeState, purge};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
+/// Runs `call` and asserts the data directory of `$world.stack` did not change.
+macro_rules! unchanged {
+    ($world:expr, $call:expr) => {{
+        let before = $world.stack.snapshot();
+        let answer = $call;
+        assert_eq!(before, $world.stack.snapshot(), "the store changed");
+        answer
+    }};
+}
+
 pub const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
 
 pub struct Stack {
@@ -70,8 +80,12 @@ impl Stack {
         rollcall_infra::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
-        let ports = LocalPorts::open(dir.path()).unwrap().ports(clock.clone());
-        Self::launch(dir, ports, None, clock).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let local = LocalPorts::open(dir.path()).unwrap().with_public_url(&base);
+        let ports = local.ports(clock.clone());
+        let app = rollcall::local_stack(&ports, Some(local.upload_signer.clone()));
+        Self::launch(listener, app, dir, ports, None, clock)
     }
 
     /// On the AWS adapters, over fresh resources on the emulator `scripts/test` starts; `None`
@@ -89,18 +103,21 @@ impl Stack {
             .unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let ports = aws.ports(clock.clone());
-        Some(Self::launch(tempfile::tempdir().unwrap(), ports, Some(aws), clock).await)
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app = rollcall::local_stack(&ports, None);
+        let dir = tempfile::tempdir().unwrap();
+        Some(Self::launch(listener, app, dir, ports, Some(aws), clock))
     }
 
-    async fn launch(
+    fn launch(
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
         dir: tempfile::TempDir,
         ports: Ports,
         aws: Option<AwsPorts>,
         clock: Arc<ManualClock>,
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = rollcall::local_stack(&ports);
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -176,6 +193,23 @@ impl Stack {
             status,
             headers,
             body,
+        }
+    }
+
+    /// A PUT to an absolute `url` (a pre-signed upload URL) with exactly these headers.
+    pub async fn put_to(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Answer {
+        let mut request = self.client.put(url).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         }
     }
 

@@ -2,14 +2,23 @@
 //! against the catalogue, diffed against the stored version, split into scope groups,
 //! encrypted group by group and published as a new version (or confirmed, if unchanged).
 //!
-//! Routes: `POST /agent/v1/extracts` (`Authorization: Bearer <agent key>`).
+//! Routes (`Authorization: Bearer <agent key>`):
+//! - `POST /agent/v1/extracts`: an upload of up to 5 MiB, answered when stored.
+//! - `POST /agent/v1/uploads`, `GET /agent/v1/uploads/{id}`: a large upload, put to a
+//!   pre-signed URL and ingested from the stored object ([`staged`]).
+//!
+//! In Lambda the function also receives S3 `ObjectCreated` events of staged uploads
+//! ([`lambda::handle_event`]).
+
+pub mod lambda;
+pub mod staged;
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::dataset::{Diff, Row, Upload, UploadError, diff, parse_upload};
@@ -17,6 +26,7 @@ use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::{School, VersionRecord};
 use rollcall_core::ports::{
     Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports, Publication,
+    UploadUrlSigner,
 };
 use rollcall_core::secret::{KeyHash, random_hex};
 use rollcall_core::timestamp::Timestamp;
@@ -34,6 +44,7 @@ pub struct IngestState {
     objects: Arc<dyn ObjectStore>,
     key_generator: Arc<dyn DataKeyGenerator>,
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
+    upload_signer: Arc<dyn UploadUrlSigner>,
     clock: Arc<dyn Clock>,
 }
 
@@ -44,6 +55,7 @@ impl IngestState {
             objects: ports.objects.clone(),
             key_generator: ports.key_generator.clone(),
             key_unwrapper: ports.key_unwrapper.clone(),
+            upload_signer: ports.upload_signer.clone(),
             clock: ports.clock.clone(),
         }
     }
@@ -52,6 +64,8 @@ impl IngestState {
 pub fn router(state: IngestState) -> Router {
     Router::new()
         .route("/agent/v1/extracts", post(upload_extracts))
+        .route("/agent/v1/uploads", post(staged::create_upload))
+        .route("/agent/v1/uploads/{id}", get(staged::upload_status))
         .with_state(state)
 }
 
@@ -65,7 +79,8 @@ async fn upload_extracts(
         body,
         &headers,
         MAX_UPLOAD_BYTES,
-        "send the result sets in several uploads, each a full snapshot of the result sets it names",
+        "send the result sets in several uploads, each a full snapshot of the result sets it \
+         names, or put the extract to a URL from POST /agent/v1/uploads",
     )
     .await?;
     let upload = parse_upload(Catalogue::get(), &bytes).map_err(upload_error)?;

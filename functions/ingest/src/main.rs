@@ -1,11 +1,21 @@
-//! The ingest function in AWS Lambda: its router, served by `lambda_http`.
+//! The ingest function in AWS Lambda: the agent API's router and the staged uploads' S3
+//! events, through one handler.
 
+use lambda_runtime::{LambdaEvent, service_fn};
 use rollcall_infra::telemetry::{LogFormat, init};
+use rollcall_ingest::lambda::{Error, handle_event};
 use rollcall_ingest::{IngestState, router};
+use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), Error> {
     init(LogFormat::Json);
     let ports = rollcall_infra::ports_from_env().await?;
-    lambda_http::run(rollcall_http::app(router(IngestState::new(&ports)))).await
+    let state = IngestState::new(&ports);
+    let app = rollcall_http::app(router(state.clone()));
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let (state, app) = (state.clone(), app.clone());
+        async move { handle_event(&state, &app, event).await }
+    }))
+    .await
 }

@@ -1,18 +1,22 @@
 //! Scheduled disposal: every version whose data is more than 30 days out of date, and every
 //! superseded version once no read can still be using it, loses its objects and then its
-//! record; expired tokens go too. Deterministic and idempotent: a run that stops half-way is
+//! record; expired tokens go too, and staged uploads: their objects once ingested, refused
+//! or a day old, their records after a week. Deterministic and idempotent: a run that stops half-way is
 //! finished by the next.
 
 use std::sync::Arc;
 
 use rollcall_core::model::VersionRecord;
 use rollcall_core::ports::{Clock, ControlStore, ObjectStore, Ports, StoreError};
+use rollcall_core::staging::{STAGING_PREFIX, parse_object_key};
 use rollcall_core::timestamp::{Duration, Timestamp};
 use serde::Serialize;
 
 /// How long a superseded version's objects stay, for reads that started before the upload
 /// that replaced it.
 pub const SUPERSEDED_GRACE: Duration = Duration::hours(1);
+/// How long a staged extract may wait to be ingested (the bucket's lifecycle rule agrees).
+pub const STAGED_OBJECT_LIFETIME: Duration = Duration::days(1);
 
 #[derive(Clone)]
 pub struct PurgeState {
@@ -40,6 +44,10 @@ pub struct PurgeReport {
     pub superseded_versions: u64,
     pub objects_deleted: u64,
     pub tokens_deleted: u64,
+    /// Staged extracts no ingest will take any more.
+    pub staged_objects_deleted: u64,
+    /// Staged upload records a week old.
+    pub staged_uploads_deleted: u64,
 }
 
 /// Why a version goes, if it does.
@@ -78,11 +86,15 @@ pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
         }
     }
     report.tokens_deleted = state.control.delete_expired_tokens(now).await?;
+    report.staged_objects_deleted = purge_staged_objects(state, now).await?;
+    report.staged_uploads_deleted = state.control.delete_expired_staged_uploads(now).await?;
     tracing::info!(
         expired_versions = report.expired_versions,
         superseded_versions = report.superseded_versions,
         objects_deleted = report.objects_deleted,
         tokens_deleted = report.tokens_deleted,
+        staged_objects_deleted = report.staged_objects_deleted,
+        staged_uploads_deleted = report.staged_uploads_deleted,
         "purge finished"
     );
     Ok(report)
@@ -100,6 +112,26 @@ async fn dispose(state: &PurgeState, record: &VersionRecord) -> Result<u64, Stor
         .delete_version(&record.estab, &record.result_set, record.version)
         .await?;
     Ok(keys.len() as u64)
+}
+
+/// Deletes every staged extract that is not waiting to be ingested: finished, unknown, or
+/// issued more than [`STAGED_OBJECT_LIFETIME`] ago.
+async fn purge_staged_objects(state: &PurgeState, now: Timestamp) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    for key in state.objects.list(STAGING_PREFIX).await? {
+        let upload = match parse_object_key(&key) {
+            Some((estab, id)) => state.control.staged_upload(&estab, &id).await?,
+            None => None,
+        };
+        let pending = upload.is_some_and(|u| {
+            !u.state.is_finished() && now < u.created_at.plus(STAGED_OBJECT_LIFETIME)
+        });
+        if !pending {
+            state.objects.delete(&key).await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 /// The Lambda handler: any scheduled event starts one run.

@@ -13,6 +13,7 @@
 //! | version | `SCHOOL#{estab}` | `VERSION#{rs}#{version}` | `VERSIONS` / `{estab}#{rs}#{version}` | disposal + 7 days |
 //! | current version of a result set | `SCHOOL#{estab}` | `HEAD#{rs}` | | |
 //! | access log entry | `SCHOOL#{estab}` | `ACCESS#{at ms}#{random}` | | |
+//! | staged (large) upload | `SCHOOL#{estab}` | `UPLOAD#{id}` | `UPLOADS` / `{expiry ms}` | expiry |
 //!
 //! Access patterns: a school, its consents, versions and access log are one partition
 //! (`SCHOOL#`), read with strongly consistent queries; lookups by secret go through pointer
@@ -20,7 +21,8 @@
 //! tokens and every version (for the purge) come from `gsi1`. Every state change that can race
 //! is conditional: creating anything (`attribute_not_exists`), consent changes (on `version`),
 //! publishing (on the `HEAD#` item's `current`, in one transaction with the new and the
-//! superseded version). A failed condition is the port's `Conflict`.
+//! superseded version), claiming a staged upload (on `status` and `claimed_at`) and recording
+//! its outcome (on the claim being still ours). A failed condition is the port's `Conflict`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +39,7 @@ use rollcall_core::model::{
 use rollcall_core::ports::{ControlStore, Publication, StoreError};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::{KeyHash, random_hex};
+use rollcall_core::staging::{StagedState, StagedUpload};
 use rollcall_core::timestamp::{Duration, Timestamp};
 
 type Item = HashMap<String, AttributeValue>;
@@ -171,6 +174,20 @@ impl DynamoControlStore {
                     StoreError::unavailable(error)
                 }
             })?;
+        Ok(())
+    }
+
+    async fn delete_items(&self, items: &[Item]) -> Result<(), StoreError> {
+        for item in items {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(text(item, "pk")?))
+                .key("sk", s(text(item, "sk")?))
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+        }
         Ok(())
     }
 
@@ -453,6 +470,38 @@ fn access_from(item: &Item) -> Result<AccessEntry, StoreError> {
     })
 }
 
+fn upload_sk(id: &str) -> String {
+    format!("UPLOAD#{id}")
+}
+
+fn staged_item(u: &StagedUpload) -> Item {
+    let mut item = key_item(school_pk(&u.estab), &upload_sk(&u.id));
+    item.insert("gsi1pk".into(), s("UPLOADS"));
+    item.insert("gsi1sk".into(), s(format!("{:015}", u.expires_at.millis())));
+    item.insert("estab".into(), s(u.estab.as_str()));
+    item.insert("id".into(), s(&u.id));
+    item.insert("content_length".into(), n(u.content_length));
+    item.insert("created_at".into(), n(u.created_at.millis()));
+    item.insert("url_expires_at".into(), n(u.url_expires_at.millis()));
+    item.insert("expires_at_ms".into(), n(u.expires_at.millis()));
+    item.insert("expires_at".into(), n(u.expires_at.seconds()));
+    item.insert("status".into(), s(u.state.name()));
+    item.insert("state".into(), json(&u.state));
+    item
+}
+
+fn staged_from(item: &Item) -> Result<StagedUpload, StoreError> {
+    Ok(StagedUpload {
+        estab: id(Estab::parse(&text(item, "estab")?), "estab")?,
+        id: text(item, "id")?,
+        content_length: number(item, "content_length")? as u64,
+        created_at: time(item, "created_at")?,
+        url_expires_at: time(item, "url_expires_at")?,
+        expires_at: time(item, "expires_at_ms")?,
+        state: parsed(item, "state")?,
+    })
+}
+
 #[async_trait]
 impl ControlStore for DynamoControlStore {
     async fn insert_school(&self, school: &School) -> Result<(), StoreError> {
@@ -612,16 +661,7 @@ impl ControlStore for DynamoControlStore {
         let expired = self
             .query_index("TOKENS", Some(format!("{:015}", now.millis())))
             .await?;
-        for item in &expired {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(text(item, "pk")?))
-                .key("sk", s(text(item, "sk")?))
-                .send()
-                .await
-                .map_err(StoreError::unavailable)?;
-        }
+        self.delete_items(&expired).await?;
         Ok(expired.len() as u64)
     }
 
@@ -766,6 +806,111 @@ impl ControlStore for DynamoControlStore {
             .await
             .map_err(StoreError::unavailable)?;
         Ok(())
+    }
+
+    async fn insert_staged_upload(&self, upload: &StagedUpload) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(staged_item(upload)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| conditional(e, "the staged upload exists"))?;
+        Ok(())
+    }
+
+    async fn staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+    ) -> Result<Option<StagedUpload>, StoreError> {
+        self.get(school_pk(estab), &upload_sk(id))
+            .await?
+            .map(|item| staged_from(&item))
+            .transpose()
+    }
+
+    async fn claim_staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> Result<StagedUpload, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(school_pk(estab)))
+            .key("sk", s(upload_sk(id)))
+            .update_expression("SET #status = :ingesting, claimed_at = :now, #state = :state")
+            .condition_expression(
+                "attribute_exists(pk) AND (#status = :waiting \
+                 OR (#status = :ingesting AND claimed_at < :stale))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":waiting", s("waiting"))
+            .expression_attribute_values(":ingesting", s("ingesting"))
+            .expression_attribute_values(":now", n(now.millis()))
+            .expression_attribute_values(":stale", n(stale_before.millis()))
+            .expression_attribute_values(":state", json(&StagedState::Ingesting { since: now }))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match claimed {
+            Ok(output) => staged_from(&output.attributes.unwrap_or_default()),
+            Err(error) => match conditional(error, "") {
+                StoreError::Conflict(_) => match self.staged_upload(estab, id).await? {
+                    None => Err(StoreError::NotFound(format!("staged upload {id}"))),
+                    Some(upload) => Err(StoreError::Conflict(format!(
+                        "staged upload {id} is {}",
+                        upload.state.name()
+                    ))),
+                },
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn finish_staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+        since: Timestamp,
+        outcome: &StagedState,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(school_pk(estab)))
+            .key("sk", s(upload_sk(id)))
+            .update_expression("SET #status = :status, #state = :state")
+            .condition_expression("#status = :ingesting AND claimed_at = :since")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":status", s(outcome.name()))
+            .expression_attribute_values(":state", json(outcome))
+            .expression_attribute_values(":ingesting", s("ingesting"))
+            .expression_attribute_values(":since", n(since.millis()))
+            .send()
+            .await
+            .map_err(|e| {
+                conditional(
+                    e,
+                    &format!("staged upload {id} is no longer claimed by this ingest"),
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn delete_expired_staged_uploads(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let expired = self
+            .query_index("UPLOADS", Some(format!("{:015}", now.millis() + 1)))
+            .await?;
+        self.delete_items(&expired).await?;
+        Ok(expired.len() as u64)
     }
 
     async fn append_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {

@@ -115,6 +115,7 @@ impl AwsPorts {
             objects: self.objects.clone(),
             key_generator: self.keys.clone(),
             key_unwrapper: self.keys.clone(),
+            upload_signer: self.objects.clone(),
             clock,
         }
     }

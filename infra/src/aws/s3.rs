@@ -1,11 +1,14 @@
 //! Object store on S3: one object per key, each put with SSE-KMS under the bucket's key as a
-//! second layer over the envelope.
+//! second layer over the envelope. Also signs the agents' large-upload PUTs: the pre-signed
+//! URL binds the key, exact length, content type and the same SSE-KMS headers.
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use rollcall_core::ports::{ObjectStore, StoreError};
+use rollcall_core::ports::{ObjectStore, PresignedPut, StoreError, UploadUrlSigner};
+use rollcall_core::timestamp::{Duration, Timestamp};
 
 pub struct S3ObjectStore {
     client: Client,
@@ -99,5 +102,46 @@ impl ObjectStore for S3ObjectStore {
         }
         keys.sort();
         Ok(keys)
+    }
+}
+
+#[async_trait]
+impl UploadUrlSigner for S3ObjectStore {
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_length: u64,
+        content_type: &str,
+        now: Timestamp,
+        expires_in: Duration,
+    ) -> Result<PresignedPut, StoreError> {
+        let start = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now.millis() as u64);
+        let config = PresigningConfig::builder()
+            .start_time(start)
+            .expires_in(std::time::Duration::from_secs(
+                expires_in.as_seconds() as u64
+            ))
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(content_length as i64)
+            .content_type(content_type)
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&self.key_id)
+            .bucket_key_enabled(true)
+            .presigned(config)
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(PresignedPut {
+            url: request.uri().to_owned(),
+            headers: request
+                .headers()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+        })
     }
 }

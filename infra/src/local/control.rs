@@ -14,11 +14,13 @@ use rollcall_core::model::{
 use rollcall_core::ports::{ControlStore, Publication, StoreError};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::KeyHash;
+use rollcall_core::staging::{StagedState, StagedUpload};
 use rollcall_core::timestamp::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE schools (
     estab TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -80,7 +82,22 @@ CREATE TABLE access_log (
     rows INTEGER NOT NULL
 );
 CREATE INDEX access_log_by_school ON access_log (estab, seq);
-"#];
+"#,
+    r#"
+CREATE TABLE staged_uploads (
+    estab TEXT NOT NULL,
+    id TEXT NOT NULL,
+    content_length INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    url_expires_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    claimed_at INTEGER,
+    state TEXT NOT NULL,
+    PRIMARY KEY (estab, id)
+);
+"#,
+];
 
 pub struct SqliteControlStore {
     // A std Mutex: it is only ever held inside `spawn_blocking`, never across an await.
@@ -238,6 +255,34 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<VersionRecord> {
         valid_until: Timestamp::from_millis(row.get(8)?),
         upload: row.get(9)?,
     })
+}
+
+const STAGED_COLUMNS: &str =
+    "estab, id, content_length, created_at, url_expires_at, expires_at, state";
+
+fn staged_from_row(row: &Row<'_>) -> rusqlite::Result<StagedUpload> {
+    Ok(StagedUpload {
+        estab: parse_col(Estab::parse(&row.get::<_, String>(0)?))?,
+        id: row.get(1)?,
+        content_length: row.get::<_, i64>(2)? as u64,
+        created_at: Timestamp::from_millis(row.get(3)?),
+        url_expires_at: Timestamp::from_millis(row.get(4)?),
+        expires_at: Timestamp::from_millis(row.get(5)?),
+        state: parse_col(serde_json::from_str(&row.get::<_, String>(6)?))?,
+    })
+}
+
+fn select_staged(
+    c: &Connection,
+    estab: &Estab,
+    id: &str,
+) -> rusqlite::Result<Option<StagedUpload>> {
+    c.query_row(
+        &format!("SELECT {STAGED_COLUMNS} FROM staged_uploads WHERE estab = ?1 AND id = ?2"),
+        params![estab.as_str(), id],
+        staged_from_row,
+    )
+    .optional()
 }
 
 #[async_trait]
@@ -616,6 +661,117 @@ impl ControlStore for SqliteControlStore {
                 params![estab.as_str(), rs, version as i64],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn insert_staged_upload(&self, upload: &StagedUpload) -> Result<(), StoreError> {
+        let u = upload.clone();
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO staged_uploads (estab, id, content_length, created_at, url_expires_at, expires_at, status, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    u.estab.as_str(),
+                    u.id,
+                    u.content_length as i64,
+                    u.created_at.millis(),
+                    u.url_expires_at.millis(),
+                    u.expires_at.millis(),
+                    u.state.name(),
+                    serde_json::to_string(&u.state)?,
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+    ) -> Result<Option<StagedUpload>, StoreError> {
+        let (estab, id) = (estab.clone(), id.to_owned());
+        self.call(move |c| Ok(select_staged(c, &estab, &id)?)).await
+    }
+
+    async fn claim_staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> Result<StagedUpload, StoreError> {
+        let (estab, id) = (estab.clone(), id.to_owned());
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let state = serde_json::to_string(&StagedState::Ingesting { since: now })?;
+            let changed = tx.execute(
+                "UPDATE staged_uploads SET status = 'ingesting', claimed_at = ?3, state = ?4
+                 WHERE estab = ?1 AND id = ?2
+                   AND (status = 'waiting' OR (status = 'ingesting' AND claimed_at < ?5))",
+                params![
+                    estab.as_str(),
+                    id,
+                    now.millis(),
+                    state,
+                    stale_before.millis()
+                ],
+            )?;
+            let Some(upload) = select_staged(&tx, &estab, &id)? else {
+                return Err(DbError::Store(StoreError::NotFound(format!(
+                    "staged upload {id}"
+                ))));
+            };
+            if changed == 0 {
+                return Err(DbError::Store(StoreError::Conflict(format!(
+                    "staged upload {id} is {}",
+                    upload.state.name()
+                ))));
+            }
+            tx.commit()?;
+            Ok(upload)
+        })
+        .await
+    }
+
+    async fn finish_staged_upload(
+        &self,
+        estab: &Estab,
+        id: &str,
+        since: Timestamp,
+        outcome: &StagedState,
+    ) -> Result<(), StoreError> {
+        let (estab, id, outcome) = (estab.clone(), id.to_owned(), outcome.clone());
+        self.call(move |c| {
+            let changed = c.execute(
+                "UPDATE staged_uploads SET status = ?3, state = ?4
+                 WHERE estab = ?1 AND id = ?2 AND status = 'ingesting' AND claimed_at = ?5",
+                params![
+                    estab.as_str(),
+                    id,
+                    outcome.name(),
+                    serde_json::to_string(&outcome)?,
+                    since.millis()
+                ],
+            )?;
+            if changed == 0 {
+                return Err(DbError::Store(StoreError::Conflict(format!(
+                    "staged upload {id} is no longer claimed by this ingest"
+                ))));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_expired_staged_uploads(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            Ok(c.execute(
+                "DELETE FROM staged_uploads WHERE expires_at <= ?1",
+                [now.millis()],
+            )? as u64)
         })
         .await
     }

@@ -3,12 +3,17 @@
 //! ```text
 //! {data dir}/control.sqlite3   control store (SQLite)
 //! {data dir}/master.key        master key (mode 0600)
-//! {data dir}/objects/          encrypted objects, {estab}/{result set}/{version}/{group}
+//! {data dir}/objects/          encrypted objects, {estab}/{result set}/{version}/{group};
+//!                              staged extracts under incoming/ until ingested
 //! ```
+//!
+//! Pre-signed upload URLs point at the local server itself ([`LOCAL_PUT_PATH`]), signed with a
+//! key that lives only as long as the process.
 
 mod control;
 mod keys;
 mod objects;
+mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use rollcall_core::ports::{Clock, Ports};
 pub use control::SqliteControlStore;
 pub use keys::FileKeyService;
 pub use objects::DiskObjectStore;
+pub use uploads::{LOCAL_PUT_PATH, LocalPut, LocalPutError, LocalUploadSigner};
 
 /// The local adapters of every port, opened on one data directory.
 #[derive(Clone)]
@@ -27,6 +33,7 @@ pub struct LocalPorts {
     pub control: Arc<SqliteControlStore>,
     pub objects: Arc<DiskObjectStore>,
     pub keys: Arc<FileKeyService>,
+    pub upload_signer: Arc<LocalUploadSigner>,
 }
 
 impl LocalPorts {
@@ -43,7 +50,15 @@ impl LocalPorts {
             control: Arc::new(control),
             objects: Arc::new(DiskObjectStore::new(data_dir.join("objects"))),
             keys: Arc::new(keys),
+            upload_signer: Arc::new(LocalUploadSigner::new("")),
         })
+    }
+
+    /// Upload URLs name the local server at `url` (e.g. `http://127.0.0.1:8080`); without
+    /// this they are relative to it.
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.upload_signer = Arc::new(LocalUploadSigner::new(url));
+        self
     }
 
     /// The ports over these adapters, with `clock` telling the time.
@@ -53,6 +68,7 @@ impl LocalPorts {
             objects: self.objects.clone(),
             key_generator: self.keys.clone(),
             key_unwrapper: self.keys.clone(),
+            upload_signer: self.upload_signer.clone(),
             clock,
         }
     }

@@ -12,6 +12,7 @@ use rollcall_core::ports::{
 };
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::KeyHash;
+use rollcall_core::staging::{StagedState, StagedUpload};
 use rollcall_core::timestamp::{Duration, Timestamp};
 
 const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
@@ -390,4 +391,90 @@ pub async fn control_store_versions(store: &dyn ControlStore) {
         store.current_version(&estab, "Contacts").await.unwrap(),
         Some(fresh)
     );
+}
+
+pub async fn control_store_staged_uploads(store: &dyn ControlStore) {
+    let estab = Estab::parse("2000004").unwrap();
+    let upload = StagedUpload::new(estab.clone(), "00aa11".into(), 1234, T0);
+    store.insert_staged_upload(&upload).await.unwrap();
+    assert!(
+        matches!(
+            store.insert_staged_upload(&upload).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "an upload id is issued once"
+    );
+    assert_eq!(
+        store.staged_upload(&estab, "00aa11").await.unwrap(),
+        Some(upload.clone())
+    );
+    assert_eq!(store.staged_upload(&estab, "ffff").await.unwrap(), None);
+    let other = Estab::parse("2000005").unwrap();
+    assert_eq!(store.staged_upload(&other, "00aa11").await.unwrap(), None);
+
+    // Act: claim it; a second claim (a redelivered event) loses; an unknown one is NotFound.
+    let t1 = T0.plus(Duration::minutes(1));
+    let claimed = store
+        .claim_staged_upload(&estab, "00aa11", t1, T0)
+        .await
+        .unwrap();
+    assert_eq!(claimed.state, StagedState::Ingesting { since: t1 });
+    assert_eq!(claimed.content_length, 1234);
+    assert!(matches!(
+        store.claim_staged_upload(&estab, "00aa11", t1, T0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.claim_staged_upload(&estab, "ffff", t1, T0).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // A claim older than the stale bound is taken over; the old claimant cannot finish.
+    let t2 = T0.plus(Duration::minutes(30));
+    store
+        .claim_staged_upload(&estab, "00aa11", t2, t2.minus(Duration::minutes(15)))
+        .await
+        .unwrap();
+    let stored = StagedState::Stored {
+        result: serde_json::json!({"resultSets": {}}),
+    };
+    assert!(matches!(
+        store
+            .finish_staged_upload(&estab, "00aa11", t1, &stored)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .finish_staged_upload(&estab, "00aa11", t2, &stored)
+        .await
+        .unwrap();
+    let finished = store
+        .staged_upload(&estab, "00aa11")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(finished.state, stored);
+    assert!(
+        matches!(
+            store.claim_staged_upload(&estab, "00aa11", t2, t2).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a finished upload is never ingested again"
+    );
+
+    // Disposal: nothing before expiry, the record at it.
+    assert_eq!(
+        store
+            .delete_expired_staged_uploads(upload.expires_at.minus(Duration::millis(1)))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .delete_expired_staged_uploads(upload.expires_at)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.staged_upload(&estab, "00aa11").await.unwrap(), None);
 }
