@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`scope`]: scope sets and the two notations of scope expression.
 //! - [`catalogue`]: endpoints, result sets, fields and their scope groups (`catalogue.toml`).
+//! - [`changeset`]: stateless `changedRows` hashes bound to a partner's call.
 //! - [`dataset`]: upload validation, row hashes and diffing, scope-group split and assembly.
 //! - [`consent`]: what may be granted; whether a consent is in force.
 //! - [`envelope`]: AES-256-GCM envelope encryption of stored objects.
@@ -18,6 +19,7 @@
 //! - [`timestamp`]: time points and their wire formats.
 
 pub mod catalogue;
+pub mod changeset;
 pub mod consent;
 pub mod dataset;
 pub mod envelope;

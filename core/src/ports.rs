@@ -96,6 +96,14 @@ pub trait ControlStore: Send + Sync {
         estab: &Estab,
         result_set: &str,
     ) -> Result<Option<VersionRecord>, StoreError>;
+    /// One version, current or superseded, while its record lasts (a paginated walk stays on
+    /// the version it started with).
+    async fn version_record(
+        &self,
+        estab: &Estab,
+        result_set: &str,
+        version: u64,
+    ) -> Result<Option<VersionRecord>, StoreError>;
     /// Publishes all of an upload's versions at once, or none (`Conflict`).
     async fn publish_versions(
         &self,

@@ -44,8 +44,9 @@ pub struct Page {
 }
 
 /// Cuts `total` rows into pages of `size` and picks page `page` (1-based). An empty answer has
-/// one empty page.
-pub fn paginate(total: usize, page: u64, size: u64) -> Result<Page, PageError> {
+/// one empty page. `carry` (`&name=value...`) is appended to `NextPage`, so the next page is
+/// asked of the same version, with the same parameters.
+pub fn paginate(total: usize, page: u64, size: u64, carry: &str) -> Result<Page, PageError> {
     if page == 0 {
         return Err(PageError::PageZero);
     }
@@ -62,7 +63,7 @@ pub fn paginate(total: usize, page: u64, size: u64) -> Result<Page, PageError> {
     }
     let start = ((page - 1) * size).min(total_u) as usize;
     let end = (page * size).min(total_u) as usize;
-    let next = (page < page_count).then(|| format!("?page={}&pageSize={size}", page + 1));
+    let next = (page < page_count).then(|| format!("?page={}&pageSize={size}{carry}", page + 1));
     Ok(Page {
         rows: start..end,
         block: json!({
@@ -95,8 +96,8 @@ mod tests {
 
     #[test]
     fn pages_cover_every_row_once() {
-        let p1 = paginate(5, 1, 2).unwrap();
-        let p3 = paginate(5, 3, 2).unwrap();
+        let p1 = paginate(5, 1, 2, "").unwrap();
+        let p3 = paginate(5, 3, 2, "").unwrap();
         assert_eq!(p1.rows, 0..2);
         assert_eq!(p1.block["NextPage"], "?page=2&pageSize=2");
         assert_eq!(p3.rows, 4..5);
@@ -107,12 +108,12 @@ mod tests {
     #[test]
     fn out_of_range_pages_are_refused() {
         assert_eq!(
-            paginate(5, 4, 2),
+            paginate(5, 4, 2, ""),
             Err(PageError::PastLastPage { page: 4, last: 3 })
         );
-        assert_eq!(paginate(5, 0, 2), Err(PageError::PageZero));
-        assert_eq!(paginate(5, 1, 0), Err(PageError::PageSize));
-        assert_eq!(paginate(0, 1, 10).unwrap().rows, 0..0);
+        assert_eq!(paginate(5, 0, 2, ""), Err(PageError::PageZero));
+        assert_eq!(paginate(5, 1, 0, ""), Err(PageError::PageSize));
+        assert_eq!(paginate(0, 1, 10, "").unwrap().rows, 0..0);
     }
 
     #[test]

@@ -9,4 +9,5 @@ mod at_rest;
 mod aws;
 mod bad_input;
 mod flow;
+mod queries;
 mod staged;

@@ -3,9 +3,11 @@
 //! only the scope groups those fields live in.
 //!
 //! Routes (`Authorization: Idaas <token>`):
-//! - `GET /api/v1/School/{estab}/{endpoint}` and `/{endpoint}/{id}`, with `page`, `pageSize`
-//!   and `options`.
+//! - `GET /api/v1/School/{estab}/{endpoint}` and `/{endpoint}/{id}`, with `page`, `pageSize`,
+//!   `options`, `select`, `updatedSince`, `changedRows`, `onlyGetDbStatus` and the `version`
+//!   that `NextPage` carries.
 
+mod query;
 mod read;
 
 use std::sync::Arc;

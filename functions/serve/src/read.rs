@@ -10,18 +10,19 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
-use rollcall_core::catalogue::{Catalogue, Endpoint, ResultSet};
+use rollcall_core::catalogue::{Catalogue, Endpoint, ID, ResultSet};
+use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::{Row, assemble};
 use rollcall_core::model::{AccessEntry, Consent, Estab, Token, VersionRecord};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
-use rollcall_core::xod::{self, DEFAULT_PAGE_SIZE, paginate};
-use rollcall_http::request::QueryParams;
+use rollcall_core::xod::{self, paginate};
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Value, json};
 
 use crate::ServeState;
+use crate::query::{ChangedRows, ReadQuery};
 
 pub(crate) async fn endpoint(
     State(state): State<ServeState>,
@@ -104,33 +105,59 @@ async fn answer(
             endpoint.scope.describe_missing(&consent.scopes)
         )));
     }
-    let params = QueryParams::parse(query)?;
-    let options = options(endpoint, &params)?;
-    let page_number = params.number("page")?.unwrap_or(1);
-    let page_size = params.number("pageSize")?.unwrap_or(DEFAULT_PAGE_SIZE);
-    let answered = catalogue.answered_result_sets(endpoint, &options);
+    let query = ReadQuery::parse(endpoint, query)?;
+    let answered = catalogue.answered_result_sets(endpoint, &query.options);
     let (primary, related) = answered
         .split_first()
         .expect("an endpoint answers one result set");
-
-    let record = current_version(state, &token.estab, primary, now).await?;
+    let selected = query.selected_fields(primary, &consent.scopes, token.estab.as_str())?;
+    let record = match query.version {
+        Some(number) => pinned_version(state, &token.estab, primary, number, now).await?,
+        None => current_version(state, &token.estab, primary, now).await?,
+    };
     let freshness = Freshness::of(&record);
+    if query.only_db_status {
+        return Ok(Answer {
+            endpoint: endpoint.path.clone(),
+            body: json!({ "__DbStatus__": [db_status(&record, now)] }),
+            rows: 0,
+            scopes_used: scopes_used(endpoint, &[], &consent.scopes),
+            freshness,
+        });
+    }
+    let changeset = Changeset::of(state, token, endpoint, &query, id.as_deref()).await?;
     let version =
         OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
+    let changed_after = [query.updated_since, changeset.since]
+        .into_iter()
+        .flatten()
+        .max();
     let positions: Vec<usize> = (0..version.index.rows.len())
         .filter(|&p| {
-            id.as_deref()
-                .is_none_or(|id| version.index.rows[p].id == id)
+            let entry = &version.index.rows[p];
+            id.as_deref().is_none_or(|id| entry.id == id)
+                && changed_after.is_none_or(|after| entry.updated > after)
         })
         .collect();
-    let page = paginate(positions.len(), page_number, page_size)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let page = paginate(
+        positions.len(),
+        query.page,
+        query.page_size,
+        &query.carry(version.record.version),
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let page_positions = &positions[page.rows.clone()];
     let page_ids: BTreeSet<&str> = page_positions
         .iter()
         .map(|&p| version.index.rows[p].id.as_str())
         .collect();
-    let primary_rows = read_rows(state, primary, &consent, &version, None, page_positions).await?;
+    let mut primary_rows =
+        read_rows(state, primary, &consent, &version, None, page_positions).await?;
+    if let Some(fields) = &selected {
+        for row in &mut primary_rows {
+            row.retain(|name, _| name == ID || fields.contains(name));
+        }
+    }
 
     let mut result_sets = vec![(primary.name.clone(), primary_rows)];
     for rs in related {
@@ -148,13 +175,115 @@ async fn answer(
         .map(|(rs, (_, rows))| (*rs, rows.as_slice()))
         .collect();
     let scopes_used = scopes_used(endpoint, &emitted, &consent.scopes);
-    let body = xod::answer(result_sets, meta(&version.record), page.block);
+    if let Some(since) = changeset.since.filter(|_| query.page == 1) {
+        result_sets.push(deleted_since(primary, &version, since));
+    }
+    let mut body = xod::answer(result_sets, meta(&version.record), page.block);
+    if let Some(block) = changeset.block(&version.record, query.page_size) {
+        body["__changedRows__"] = json!([block]);
+    }
     Ok(Answer {
         endpoint: endpoint.path.clone(),
         body,
         rows,
         scopes_used,
         freshness,
+    })
+}
+
+/// `<ResultSet>_deleted`: the ids gone from the result set since `since`, as `{"Id": ...}`.
+fn deleted_since(rs: &ResultSet, version: &OpenVersion, since: Timestamp) -> (String, Vec<Row>) {
+    let rows = version
+        .index
+        .deleted
+        .iter()
+        .filter(|d| d.at > since)
+        .map(|d| {
+            let mut row = Row::new();
+            row.insert(ID.to_owned(), Value::String(d.id.clone()));
+            row
+        })
+        .collect();
+    (format!("{}_deleted", rs.name), rows)
+}
+
+/// A call's part in a changeset: the snapshot it continues from, and how to continue it.
+struct Changeset {
+    /// The changeset's binding and the school's key, when the call is part of one.
+    scope: Option<(ChangesetScope, Vec<u8>)>,
+    requested: String,
+    since: Option<Timestamp>,
+}
+
+impl Changeset {
+    async fn of(
+        state: &ServeState,
+        token: &Token,
+        endpoint: &Endpoint,
+        query: &ReadQuery,
+        id: Option<&str>,
+    ) -> ApiResult<Self> {
+        let Some(changed_rows) = &query.changed_rows else {
+            return Ok(Self {
+                scope: None,
+                requested: String::new(),
+                since: None,
+            });
+        };
+        let school =
+            state.control.school(&token.estab).await?.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("a token of an unknown school"))
+            })?;
+        let mut parameters = query.binding.clone();
+        if let Some(id) = id {
+            parameters.push(format!("id={id}"));
+        }
+        let scope = ChangesetScope {
+            partner: token.partner.to_string(),
+            estab: token.estab.to_string(),
+            endpoint: endpoint.path.clone(),
+            parameters,
+        };
+        let (requested, since) = match changed_rows {
+            ChangedRows::Start => ("*".to_owned(), None),
+            ChangedRows::Since(hash) => {
+                let since = scope
+                    .verify(&school.row_hash_key, hash)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                (hash.clone(), Some(since))
+            }
+        };
+        Ok(Self {
+            scope: Some((scope, school.row_hash_key)),
+            requested,
+            since,
+        })
+    }
+
+    /// The `__changedRows__` entry: the hash that continues from the version answered.
+    fn block(&self, record: &VersionRecord, page_size: u64) -> Option<Value> {
+        let (scope, key) = self.scope.as_ref()?;
+        let next = scope.issue(key, record.created_at);
+        Some(json!({
+            "SnapshotDate": record.created_at.to_rfc3339(),
+            "SnapshotRP": scope.partner,
+            "PreviousChangedRows": self.requested,
+            "RequestedChangedRows": self.requested,
+            "NextChangedRows": next,
+            "NextUrl": format!("?changedRows={next}&page=1&pageSize={page_size}"),
+        }))
+    }
+}
+
+/// `__DbStatus__`: when the school's data behind the endpoint was last extracted.
+fn db_status(record: &VersionRecord, now: Timestamp) -> Value {
+    json!({
+        "Estab": record.estab.as_str(),
+        "ResultSet": record.result_set,
+        "Version": record.version.to_string(),
+        "LastExtracted": record.confirmed_at.to_xod(),
+        "ValidUntil": record.valid_until.to_xod(),
+        "Stale": record.is_stale(now),
     })
 }
 
@@ -180,33 +309,26 @@ fn find_endpoint<'a>(catalogue: &'a Catalogue, name: &str, by_id: bool) -> ApiRe
     Ok(endpoint)
 }
 
-/// The endpoint's options named in `options=a,b` (matched without regard to case).
-fn options(endpoint: &Endpoint, params: &QueryParams) -> ApiResult<BTreeSet<String>> {
-    let Some(list) = params.get("options") else {
-        return Ok(BTreeSet::new());
-    };
-    let mut chosen = BTreeSet::new();
-    for asked in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let known = endpoint
-            .options
-            .keys()
-            .find(|name| name.eq_ignore_ascii_case(asked))
-            .ok_or_else(|| {
-                let valid: Vec<&str> = endpoint.options.keys().map(String::as_str).collect();
-                let valid = if valid.is_empty() {
-                    "it takes none".to_owned()
-                } else {
-                    format!("valid options: {}", valid.join(", "))
-                };
-                ApiError::BadRequest(format!(
-                    "`{}` is not an option of {}; {valid}",
-                    asked.chars().take(64).collect::<String>(),
-                    endpoint.path
-                ))
-            })?;
-        chosen.insert(known.clone());
-    }
-    Ok(chosen)
+/// A version a paginated walk started on, while it is kept (superseded versions stay an hour).
+async fn pinned_version(
+    state: &ServeState,
+    estab: &Estab,
+    rs: &ResultSet,
+    number: u64,
+    now: Timestamp,
+) -> ApiResult<VersionRecord> {
+    state
+        .control
+        .version_record(estab, &rs.name, number)
+        .await?
+        .filter(|record| !record.is_disposable(now))
+        .ok_or_else(|| {
+            ApiError::Gone(format!(
+                "version {number} of school {estab}'s {} is no longer kept (a newer upload \
+                 replaced it over an hour ago); start again from page 1 without `version`",
+                rs.name
+            ))
+        })
 }
 
 /// The version to serve, unless there is none or its data is past disposal.

@@ -685,6 +685,18 @@ impl ControlStore for DynamoControlStore {
             .transpose()
     }
 
+    async fn version_record(
+        &self,
+        estab: &Estab,
+        result_set: &str,
+        version: u64,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        self.get(school_pk(estab), &version_sk(result_set, version))
+            .await?
+            .map(|item| version_from(&item))
+            .transpose()
+    }
+
     async fn publish_versions(
         &self,
         publications: &[Publication],

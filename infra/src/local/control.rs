@@ -553,6 +553,27 @@ impl ControlStore for SqliteControlStore {
         .await
     }
 
+    async fn version_record(
+        &self,
+        estab: &Estab,
+        result_set: &str,
+        version: u64,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        let (estab, rs) = (estab.clone(), result_set.to_owned());
+        self.call(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions
+                     WHERE estab = ?1 AND result_set = ?2 AND version = ?3"
+                ),
+                params![estab.as_str(), rs, version as i64],
+                version_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
     async fn publish_versions(
         &self,
         publications: &[Publication],

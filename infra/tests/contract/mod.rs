@@ -331,6 +331,15 @@ pub async fn control_store_versions(store: &dyn ControlStore) {
         .find(|v| v.result_set == "Students" && v.version == 1)
         .unwrap();
     assert_eq!(old.superseded_at, Some(later));
+    assert_eq!(
+        store.version_record(&estab, "Students", 1).await.unwrap(),
+        Some(old.clone()),
+        "a superseded version is still found by number"
+    );
+    assert_eq!(
+        store.version_record(&estab, "Students", 9).await.unwrap(),
+        None
+    );
 
     let confirmed = T0.plus(Duration::hours(3));
     store

@@ -1,0 +1,186 @@
+//! The query parameters of a data call, read once: paging, options, `select`, `updatedSince`,
+//! `changedRows`, `onlyGetDbStatus`, and `version` (which `NextPage` carries so a paginated
+//! walk stays on the version it started with). Names match without regard to case.
+
+use std::collections::BTreeSet;
+
+use rollcall_core::catalogue::{Endpoint, ResultSet};
+use rollcall_core::scope::ScopeSet;
+use rollcall_core::timestamp::Timestamp;
+use rollcall_core::xod::DEFAULT_PAGE_SIZE;
+use rollcall_http::ApiError;
+use rollcall_http::request::QueryParams;
+
+/// How a call takes part in a changeset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ChangedRows {
+    /// `changedRows=*`: everything, and a hash to continue from.
+    Start,
+    /// `changedRows=<hash>`: what changed since the hash's snapshot.
+    Since(String),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ReadQuery {
+    pub page: u64,
+    pub page_size: u64,
+    pub options: BTreeSet<String>,
+    pub select: Option<Vec<String>>,
+    pub updated_since: Option<Timestamp>,
+    pub changed_rows: Option<ChangedRows>,
+    pub only_db_status: bool,
+    pub version: Option<u64>,
+    /// What shapes the answer besides paging, as `name=value` (names lower-case, sorted): a
+    /// changeset is bound to it.
+    pub binding: Vec<String>,
+}
+
+impl ReadQuery {
+    pub fn parse(endpoint: &Endpoint, raw: Option<&str>) -> Result<Self, ApiError> {
+        let params = QueryParams::parse(raw)?;
+        let options = options(endpoint, &params)?;
+        let select: Option<Vec<String>> = params.get("select").map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
+        let updated_since = params
+            .get("updatedSince")
+            .map(|text| {
+                Timestamp::parse(text.trim()).map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "updatedSince: {e}; rows changed after it are answered"
+                    ))
+                })
+            })
+            .transpose()?;
+        let changed_rows = params.get("changedRows").map(|text| match text.trim() {
+            "*" => ChangedRows::Start,
+            hash => ChangedRows::Since(hash.to_owned()),
+        });
+        let only_db_status = match params.get("onlyGetDbStatus").map(str::trim) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "onlyGetDbStatus must be true or false".to_owned(),
+                ));
+            }
+        };
+        let mut binding: Vec<String> = options
+            .iter()
+            .map(|o| format!("option={}", o.to_ascii_lowercase()))
+            .collect();
+        if let Some(fields) = &select {
+            binding.push(format!("select={}", fields.join(",").to_ascii_lowercase()));
+        }
+        if let Some(since) = updated_since {
+            binding.push(format!("updatedsince={}", since.millis()));
+        }
+        binding.sort();
+        Ok(Self {
+            page: params.number("page")?.unwrap_or(1),
+            page_size: params.number("pageSize")?.unwrap_or(DEFAULT_PAGE_SIZE),
+            options,
+            select,
+            updated_since,
+            changed_rows,
+            only_db_status,
+            version: params.number("version")?,
+            binding,
+        })
+    }
+
+    /// The parameters `NextPage` carries: the version this walk reads, and what shaped it.
+    pub fn carry(&self, version: u64) -> String {
+        let mut pairs: Vec<(&str, String)> = vec![("version", version.to_string())];
+        if !self.options.is_empty() {
+            let list: Vec<&str> = self.options.iter().map(String::as_str).collect();
+            pairs.push(("options", list.join(",")));
+        }
+        if let Some(fields) = &self.select {
+            pairs.push(("select", fields.join(",")));
+        }
+        if let Some(since) = self.updated_since {
+            pairs.push(("updatedSince", since.to_rfc3339()));
+        }
+        if let Some(ChangedRows::Since(hash)) = &self.changed_rows {
+            pairs.push(("changedRows", hash.clone()));
+        }
+        let encoded = serde_urlencoded::to_string(&pairs).expect("strings encode");
+        format!("&{encoded}")
+    }
+
+    /// The fields `select` names, in the catalogue's spelling, each one the consent releases;
+    /// `None` without `select`.
+    pub fn selected_fields(
+        &self,
+        rs: &ResultSet,
+        granted: &ScopeSet,
+        estab: &str,
+    ) -> Result<Option<BTreeSet<String>>, ApiError> {
+        let Some(names) = &self.select else {
+            return Ok(None);
+        };
+        let mut chosen = BTreeSet::new();
+        for name in names {
+            let field = rs
+                .fields
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "select: `{}` is not a field of {}; its fields are {}",
+                        name.chars().take(64).collect::<String>(),
+                        rs.name,
+                        rs.fields
+                            .iter()
+                            .map(|f| f.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            if !field.scope.is_satisfied_by(granted) {
+                return Err(ApiError::Forbidden(format!(
+                    "select: {} of {} needs {}, which school {estab} has not granted you; \
+                     leave it out of select, or ask the school to grant it",
+                    field.name, rs.name, field.scope
+                )));
+            }
+            chosen.insert(field.name.clone());
+        }
+        Ok(Some(chosen))
+    }
+}
+
+/// The endpoint's options named in `options=a,b` (matched without regard to case).
+fn options(endpoint: &Endpoint, params: &QueryParams) -> Result<BTreeSet<String>, ApiError> {
+    let Some(list) = params.get("options") else {
+        return Ok(BTreeSet::new());
+    };
+    let mut chosen = BTreeSet::new();
+    for asked in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let known = endpoint
+            .options
+            .keys()
+            .find(|name| name.eq_ignore_ascii_case(asked))
+            .ok_or_else(|| {
+                let valid: Vec<&str> = endpoint.options.keys().map(String::as_str).collect();
+                let valid = if valid.is_empty() {
+                    "it takes none".to_owned()
+                } else {
+                    format!("valid options: {}", valid.join(", "))
+                };
+                ApiError::BadRequest(format!(
+                    "`{}` is not an option of {}; {valid}",
+                    asked.chars().take(64).collect::<String>(),
+                    endpoint.path
+                ))
+            })?;
+        chosen.insert(known.clone());
+    }
+    Ok(chosen)
+}

@@ -1,0 +1,304 @@
+//! The XoD query parameters of data calls: `changedRows` changesets, `updatedSince`, `select`,
+//! `onlyGetDbStatus`, and pages pinned to the version a walk started on.
+
+use reqwest::StatusCode;
+use rollcall_core::dataset::Row;
+use rollcall_core::synthetic;
+use rollcall_core::timestamp::Duration;
+use serde_json::{Value, json};
+
+use crate::support::{SchoolKeys, Stack, T0};
+
+const A: &str = "9990001";
+const PARTNER: &str = "acme-homework";
+const OTHER_PARTNER: &str = "other-homework";
+
+struct World {
+    stack: Stack,
+    school: SchoolKeys,
+    token: String,
+    other_token: String,
+    management: String,
+    students: Vec<Row>,
+}
+
+impl World {
+    /// A fresh token (tokens last an hour; some tests move the clock further).
+    async fn new_token(&self) -> String {
+        self.stack.token(PARTNER, &self.management, A).await
+    }
+}
+
+/// A school with 10 pupils uploaded at T0, both partners granted Student only.
+async fn world() -> World {
+    let stack = Stack::start().await;
+    let school = stack.school(A).await;
+    let management = stack
+        .partner(PARTNER, &["Student", "StudentDemographic"])
+        .await;
+    let other = stack.partner(OTHER_PARTNER, &["Student"]).await;
+    let students = synthetic::school(A, 10, 3).rows("Students").to_vec();
+    upload_students(&stack, &school, &students).await;
+    for partner in [PARTNER, OTHER_PARTNER] {
+        stack
+            .grant(&school, partner, &["Student"])
+            .await
+            .expect(StatusCode::OK);
+    }
+    let token = stack.token(PARTNER, &management, A).await;
+    let other_token = stack.token(OTHER_PARTNER, &other, A).await;
+    World {
+        stack,
+        school,
+        token,
+        other_token,
+        management,
+        students,
+    }
+}
+
+async fn upload_students(stack: &Stack, school: &SchoolKeys, rows: &[Row]) {
+    let body = json!({ "resultSets": { "Students": rows } });
+    stack
+        .upload(&school.agent, &body)
+        .await
+        .expect(StatusCode::OK);
+}
+
+fn ids(rows: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn id_of(row: &Row) -> String {
+    row["Id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_changeset_answers_what_changed_and_what_went() {
+    let world = world().await;
+    let stack = &world.stack;
+    let path = "/api/v1/School/9990001/Students";
+    let start = stack
+        .read(&world.token, &format!("{path}?changedRows=*"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(start["Students"].as_array().unwrap().len(), 10);
+    let block = &start["__changedRows__"][0];
+    assert_eq!(block["PreviousChangedRows"], "*");
+    assert_eq!(block["SnapshotRP"], PARTNER);
+    let first_hash = block["NextChangedRows"].as_str().unwrap().to_owned();
+    assert_eq!(
+        block["NextUrl"],
+        format!("?changedRows={first_hash}&page=1&pageSize=2000")
+    );
+
+    // A minute on, the agent uploads with two pupils changed and one gone.
+    stack.advance(Duration::minutes(1));
+    let mut next = world.students.clone();
+    for row in next.iter_mut().take(2) {
+        row.insert("Forename".into(), json!("Renamed"));
+    }
+    let gone = next.remove(9);
+    upload_students(stack, &world.school, &next).await;
+    let changed: Vec<String> = next.iter().take(2).map(id_of).collect();
+
+    let since = stack
+        .read(
+            &world.token,
+            &format!("{path}?updatedSince={}", T0.to_rfc3339()),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&since["Students"]), changed);
+
+    let delta = stack
+        .read(&world.token, &format!("{path}?changedRows={first_hash}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&delta["Students"]), changed);
+    assert_eq!(delta["Students_deleted"], json!([{ "Id": id_of(&gone) }]));
+    let block = &delta["__changedRows__"][0];
+    assert_eq!(block["PreviousChangedRows"], first_hash);
+    let second_hash = block["NextChangedRows"].as_str().unwrap().to_owned();
+    assert_ne!(second_hash, first_hash);
+
+    let nothing = stack
+        .read(&world.token, &format!("{path}?changedRows={second_hash}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(nothing["Students"], json!([]));
+    assert_eq!(nothing["Students_deleted"], json!([]));
+
+    // Unchanged rows kept their LastUpdated and RowHash through the upload.
+    let before: Vec<&Value> = start["Students"].as_array().unwrap().iter().collect();
+    let after = stack.read(&world.token, path).await.expect(StatusCode::OK);
+    for row in after["Students"].as_array().unwrap() {
+        let id = row["Id"].as_str().unwrap();
+        if changed.iter().any(|c| c == id) {
+            continue;
+        }
+        let old = before.iter().find(|r| r["Id"] == id).unwrap();
+        assert_eq!(row["LastUpdated"], old["LastUpdated"], "{id}");
+        assert_eq!(row["RowHash"], old["RowHash"], "{id}");
+    }
+
+    // The hash is this partner's, for this endpoint and these parameters only.
+    let refusals = [
+        (
+            &world.other_token,
+            format!("{path}?changedRows={first_hash}"),
+        ),
+        (
+            &world.token,
+            format!("{path}?changedRows={first_hash}&updatedSince=2020-01-01"),
+        ),
+        (
+            &world.token,
+            format!("{path}/{}?changedRows={first_hash}", changed[0]),
+        ),
+    ];
+    for (token, call) in refusals {
+        let before = stack.snapshot();
+        stack.read(token, &call).await.expect_error(
+            StatusCode::BAD_REQUEST,
+            "issued for another partner, school, endpoint, options or filters",
+        );
+        assert_eq!(before, stack.snapshot(), "{call} changed the store");
+    }
+    stack
+        .read(&world.token, &format!("{path}?changedRows=not-a-hash"))
+        .await
+        .expect_error(
+            StatusCode::BAD_REQUEST,
+            "start a changeset with changedRows=*",
+        );
+}
+
+#[tokio::test]
+async fn a_paginated_walk_stays_on_its_version_while_a_new_one_is_uploaded() {
+    let world = world().await;
+    let stack = &world.stack;
+    let path = "/api/v1/School/9990001/Students";
+    let first = stack
+        .read(&world.token, &format!("{path}?pageSize=4"))
+        .await
+        .expect(StatusCode::OK);
+    let mut seen = ids(&first["Students"]);
+    let mut next = first["__pagination__"][0]["NextPage"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(next, "?page=2&pageSize=4&version=1");
+
+    // Mid-walk, the school's agent uploads a quite different list.
+    stack.advance(Duration::minutes(1));
+    let replacement = synthetic::school(A, 14, 99).rows("Students").to_vec();
+    upload_students(stack, &world.school, &replacement[4..]).await;
+
+    loop {
+        let page = stack
+            .read(&world.token, &format!("{path}{next}"))
+            .await
+            .expect(StatusCode::OK);
+        seen.extend(ids(&page["Students"]));
+        match page["__pagination__"][0]["NextPage"].as_str() {
+            Some(link) => next = link.to_owned(),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = world.students.iter().map(id_of).collect();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected, "every row of version 1, each once");
+
+    // A new walk reads the new version; once the old one is disposed of, its pages are gone.
+    let fresh = stack.read(&world.token, path).await.expect(StatusCode::OK);
+    assert_eq!(fresh["Students"].as_array().unwrap().len(), 10);
+    assert_eq!(fresh["meta"][0]["Version"], "2");
+    stack.advance(Duration::hours(2));
+    stack.purge().await;
+    stack
+        .read(
+            &world.new_token().await,
+            &format!("{path}?page=2&pageSize=4&version=1"),
+        )
+        .await
+        .expect_error(StatusCode::GONE, "start again from page 1");
+}
+
+#[tokio::test]
+async fn select_answers_only_the_fields_named_and_only_granted_ones() {
+    let world = world().await;
+    let stack = &world.stack;
+    let path = "/api/v1/School/9990001/Students";
+    let body = stack
+        .read(&world.token, &format!("{path}?select=forename,Surname"))
+        .await
+        .expect(StatusCode::OK);
+    for row in body["Students"].as_array().unwrap() {
+        let mut names: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["Forename", "Id", "Surname"]);
+    }
+    let cases = [
+        (
+            "select=Forename,Ethnicity",
+            StatusCode::FORBIDDEN,
+            "Ethnicity of Students needs StudentDemographic",
+        ),
+        (
+            "select=ShoeSize",
+            StatusCode::BAD_REQUEST,
+            "`ShoeSize` is not a field of Students",
+        ),
+        (
+            "onlyGetDbStatus=maybe",
+            StatusCode::BAD_REQUEST,
+            "onlyGetDbStatus must be true or false",
+        ),
+        (
+            "updatedSince=yesterday",
+            StatusCode::BAD_REQUEST,
+            "updatedSince: `yesterday` is not an ISO 8601 date",
+        ),
+    ];
+    for (query, status, text) in cases {
+        let before = stack.snapshot();
+        stack
+            .read(&world.token, &format!("{path}?{query}"))
+            .await
+            .expect_error(status, text);
+        assert_eq!(before, stack.snapshot(), "{query} changed the store");
+    }
+}
+
+#[tokio::test]
+async fn only_get_db_status_tells_when_the_data_was_extracted() {
+    let world = world().await;
+    world.stack.advance(Duration::hours(30));
+    let body = world
+        .stack
+        .read(
+            &world.new_token().await,
+            "/api/v1/School/9990001/Students?onlyGetDbStatus=true",
+        )
+        .await
+        .expect(StatusCode::OK);
+    let status = &body["__DbStatus__"][0];
+    assert_eq!(status["Estab"], A);
+    assert_eq!(status["LastExtracted"], T0.to_xod());
+    assert_eq!(status["Stale"], true);
+    assert!(body.get("Students").is_none());
+}
