@@ -16,7 +16,7 @@ use rollcall_http::request::{QueryParams, read_body};
 use rollcall_http::{ApiError, ApiResult};
 use rollcall_infra::local::{LOCAL_PUT_PATH, LocalPut, LocalPutError, LocalUploadSigner};
 use rollcall_ingest::IngestState;
-use rollcall_ingest::staged::{StagedOutcome, ingest_staged};
+use rollcall_ingest::staged::ingest_staged;
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -73,11 +73,7 @@ async fn put_object(
         return Err(refusal(LocalPutError::WrongBody { expected }));
     }
     state.objects.put(&key, bytes).await?;
-    let outcome = match ingest_staged(&state.ingest, &key).await? {
-        StagedOutcome::Stored => "stored".to_owned(),
-        StagedOutcome::Refused(message) => format!("refused: {message}"),
-        StagedOutcome::Skipped(why) => format!("skipped: {why}"),
-    };
+    let outcome = ingest_staged(&state.ingest, &key).await?.to_string();
     Ok(Json(json!({ "stored": key, "ingest": outcome })))
 }
 

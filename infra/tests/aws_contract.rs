@@ -56,18 +56,24 @@ async fn every_object_is_put_with_sse_kms_under_the_key() {
         .put("1/Students/1-a/b", b"sealed".to_vec())
         .await
         .unwrap();
+    assert_encrypted_under_the_key(&aws, "1/Students/1-a/b").await;
+}
+
+/// The object at `key` is stored SSE-KMS under the stack's key.
+async fn assert_encrypted_under_the_key(aws: &AwsPorts, key: &str) {
     let head = aws
         .objects
         .client()
         .head_object()
         .bucket(aws.objects.bucket())
-        .key("1/Students/1-a/b")
+        .key(key)
         .send()
         .await
         .unwrap();
     assert_eq!(
         head.server_side_encryption(),
-        Some(&ServerSideEncryption::AwsKms)
+        Some(&ServerSideEncryption::AwsKms),
+        "{key}"
     );
     assert!(head.ssekms_key_id().unwrap().contains(&aws.settings.key_id));
 }
@@ -148,20 +154,7 @@ async fn upload_urls_bind_length_type_encryption_and_expiry() {
         "{:?}",
         response.text().await
     );
-    let head = aws
-        .objects
-        .client()
-        .head_object()
-        .bucket(aws.objects.bucket())
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        head.server_side_encryption(),
-        Some(&ServerSideEncryption::AwsKms)
-    );
-    assert!(head.ssekms_key_id().unwrap().contains(&aws.settings.key_id));
+    assert_encrypted_under_the_key(&aws, key).await;
 }
 
 fn query_pairs(query: &str) -> Vec<(String, String)> {

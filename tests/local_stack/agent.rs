@@ -27,15 +27,7 @@ async fn the_agent_uploads_a_small_extract_directly() {
             "{name}"
         );
     }
-    assert!(
-        stack
-            .ports
-            .objects
-            .list("incoming/")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(stack.staged_objects().await.is_empty());
 }
 
 #[tokio::test]

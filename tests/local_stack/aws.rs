@@ -266,13 +266,7 @@ async fn a_large_upload_goes_through_s3_and_its_event() {
     assert_eq!(status["status"], "stored", "{status}");
     assert_eq!(status["result"]["resultSets"]["Students"]["added"], 40);
     assert!(
-        stack
-            .ports
-            .objects
-            .list("incoming/")
-            .await
-            .unwrap()
-            .is_empty(),
+        stack.staged_objects().await.is_empty(),
         "the staged extract was deleted from the bucket"
     );
 }

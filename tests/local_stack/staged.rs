@@ -59,10 +59,6 @@ async fn status(stack: &Stack, agent: &str, status_url: &str) -> Answer {
         .await
 }
 
-async fn staged_objects(stack: &Stack) -> Vec<String> {
-    stack.ports.objects.list("incoming/").await.unwrap()
-}
-
 async fn current_version(stack: &Stack, estab: &str, result_set: &str) -> Option<u64> {
     let estab = Estab::parse(estab).unwrap();
     stack
@@ -110,7 +106,7 @@ async fn a_staged_extract_is_ingested_once_and_its_object_deleted() {
     assert_eq!(stored["result"]["resultSets"]["Students"]["added"], 30);
     assert_eq!(current_version(&stack, A, "Students").await, Some(1));
     assert!(
-        staged_objects(&stack).await.is_empty(),
+        stack.staged_objects().await.is_empty(),
         "the extract was deleted"
     );
 
@@ -118,7 +114,7 @@ async fn a_staged_extract_is_ingested_once_and_its_object_deleted() {
     let again = stack.put_to(&grant.url, &grant.headers, body).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(again.body["ingest"], "skipped: already taken");
-    assert!(staged_objects(&stack).await.is_empty());
+    assert!(stack.staged_objects().await.is_empty());
     assert_eq!(current_version(&stack, A, "Students").await, Some(1));
 }
 
@@ -151,7 +147,7 @@ async fn the_agent_puts_an_extract_over_the_request_limit_to_a_signed_url() {
             "{name}"
         );
     }
-    assert!(staged_objects(&stack).await.is_empty());
+    assert!(stack.staged_objects().await.is_empty());
 }
 
 #[tokio::test]
@@ -180,7 +176,7 @@ async fn a_refused_staged_extract_is_reported_and_stores_nothing() {
         "{refused}"
     );
     assert_eq!(current_version(&stack, A, "Students").await, None);
-    assert!(staged_objects(&stack).await.is_empty());
+    assert!(stack.staged_objects().await.is_empty());
 }
 
 struct World {
@@ -360,7 +356,7 @@ async fn the_purge_removes_staged_extracts_nobody_will_ingest() {
 
     let report = stack.purge().await;
     assert_eq!(report.staged_objects_deleted, 1);
-    assert_eq!(staged_objects(&stack).await, vec![waiting]);
+    assert_eq!(stack.staged_objects().await, vec![waiting]);
 
     stack.advance(Duration::days(1));
     let report = stack.purge().await;
@@ -369,7 +365,7 @@ async fn the_purge_removes_staged_extracts_nobody_will_ingest() {
         "a day is long enough to wait"
     );
     assert_eq!(report.staged_uploads_deleted, 0);
-    assert!(staged_objects(&stack).await.is_empty());
+    assert!(stack.staged_objects().await.is_empty());
 
     stack.advance(Duration::days(6));
     assert_eq!(stack.purge().await.staged_uploads_deleted, 1);

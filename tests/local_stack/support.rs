@@ -297,6 +297,11 @@ impl Stack {
         files
     }
 
+    /// The keys of the staged (large-upload) extracts still stored.
+    pub async fn staged_objects(&self) -> Vec<String> {
+        self.ports.objects.list("incoming/").await.unwrap()
+    }
+
     /// The keys of every stored object of a school, through the object store.
     pub async fn objects_of(&self, estab: &str) -> Vec<String> {
         self.ports.objects.list(&format!("{estab}/")).await.unwrap()

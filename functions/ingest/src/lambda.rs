@@ -8,7 +8,7 @@ use lambda_http::{Adapter, LambdaEvent, Service};
 use serde_json::Value;
 
 use crate::IngestState;
-use crate::staged::{StagedOutcome, ingest_staged};
+use crate::staged::ingest_staged;
 
 pub type Error = lambda_http::Error;
 
@@ -50,11 +50,7 @@ async fn ingest_objects(state: &IngestState, event: &S3Event) -> Result<Vec<Stri
             continue;
         };
         let outcome = ingest_staged(state, key).await.map_err(|e| e.message())?;
-        outcomes.push(match outcome {
-            StagedOutcome::Stored => "stored".to_owned(),
-            StagedOutcome::Refused(message) => format!("refused: {message}"),
-            StagedOutcome::Skipped(why) => format!("skipped: {why}"),
-        });
+        outcomes.push(outcome.to_string());
     }
     Ok(outcomes)
 }

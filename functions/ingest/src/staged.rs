@@ -162,6 +162,16 @@ pub enum StagedOutcome {
     Skipped(&'static str),
 }
 
+impl std::fmt::Display for StagedOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StagedOutcome::Stored => f.write_str("stored"),
+            StagedOutcome::Refused(message) => write!(f, "refused: {message}"),
+            StagedOutcome::Skipped(why) => write!(f, "skipped: {why}"),
+        }
+    }
+}
+
 /// Ingests the staged extract at `key`, once: claims its record, validates and stores it as a
 /// small upload would be, records the outcome and deletes the object. A failure of rollcall's
 /// own (store or key service down) releases the claim and keeps the object, and is returned as

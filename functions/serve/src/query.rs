@@ -30,9 +30,6 @@ pub(crate) struct ReadQuery {
     pub changed_rows: Option<ChangedRows>,
     pub only_db_status: bool,
     pub version: Option<u64>,
-    /// What shapes the answer besides paging, as `name=value` (names lower-case, sorted): a
-    /// changeset is bound to it.
-    pub binding: Vec<String>,
 }
 
 impl ReadQuery {
@@ -70,17 +67,6 @@ impl ReadQuery {
                 ));
             }
         };
-        let mut binding: Vec<String> = options
-            .iter()
-            .map(|o| format!("option={}", o.to_ascii_lowercase()))
-            .collect();
-        if let Some(fields) = &select {
-            binding.push(format!("select={}", fields.join(",").to_ascii_lowercase()));
-        }
-        if let Some(since) = updated_since {
-            binding.push(format!("updatedsince={}", since.millis()));
-        }
-        binding.sort();
         Ok(Self {
             page: params.number("page")?.unwrap_or(1),
             page_size: params.number("pageSize")?.unwrap_or(DEFAULT_PAGE_SIZE),
@@ -90,8 +76,25 @@ impl ReadQuery {
             changed_rows,
             only_db_status,
             version: params.number("version")?,
-            binding,
         })
+    }
+
+    /// What shapes the answer besides paging, as `name=value` (names lower-case, sorted): a
+    /// changeset is bound to it.
+    pub fn binding(&self) -> Vec<String> {
+        let mut binding: Vec<String> = self
+            .options
+            .iter()
+            .map(|o| format!("option={}", o.to_ascii_lowercase()))
+            .collect();
+        if let Some(fields) = &self.select {
+            binding.push(format!("select={}", fields.join(",").to_ascii_lowercase()));
+        }
+        if let Some(since) = self.updated_since {
+            binding.push(format!("updatedsince={}", since.millis()));
+        }
+        binding.sort();
+        binding
     }
 
     /// The parameters `NextPage` carries: the version this walk reads, and what shaped it.

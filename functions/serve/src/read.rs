@@ -234,7 +234,7 @@ impl Changeset {
             state.control.school(&token.estab).await?.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("a token of an unknown school"))
             })?;
-        let mut parameters = query.binding.clone();
+        let mut parameters = query.binding();
         if let Some(id) = id {
             parameters.push(format!("id={id}"));
         }
