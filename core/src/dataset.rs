@@ -90,8 +90,8 @@ pub fn parse_upload(catalogue: &Catalogue, body: &[u8]) -> Result<Upload, Upload
     }
     let mut upload = Upload::default();
     for (name, rows) in sets {
-        let Some(rs) = catalogue.result_set(&name) else {
-            let known: Vec<&str> = catalogue.result_sets().map(|r| r.name.as_str()).collect();
+        let Some(rs) = catalogue.stored_set(&name) else {
+            let known: Vec<&str> = catalogue.stored_sets().map(|r| r.name.as_str()).collect();
             return Err(UploadError::UnknownResultSet {
                 name: truncate(&name),
                 known: known.join(", "),

@@ -8,6 +8,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// The expression that any consent satisfies (health checks, public look-ups).
+pub const ANY: &str = "*";
+
 /// A set of granted (or requested) scope names.
 pub type ScopeSet = BTreeSet<String>;
 
@@ -26,8 +29,11 @@ pub struct FieldScope {
 }
 
 impl FieldScope {
-    /// Reads `A / B + C`.
+    /// Reads `A / B + C`; `*` is satisfied by any consent.
     pub fn parse(expr: &str) -> Result<Self, ScopeExprError> {
+        if expr.trim() == ANY {
+            return Ok(Self { clauses: vec![] });
+        }
         let clauses = split_expr(expr, '+', '/')?;
         Ok(Self { clauses })
     }
@@ -77,6 +83,9 @@ impl FieldScope {
 
 impl fmt::Display for FieldScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.clauses.is_empty() {
+            return f.write_str(ANY);
+        }
         let text: Vec<String> = self
             .clauses
             .iter()
@@ -93,8 +102,13 @@ pub struct EndpointScope {
 }
 
 impl EndpointScope {
-    /// Reads `A&B,A&C`.
+    /// Reads `A&B,A&C`; `*` is open to any token of the school.
     pub fn parse(expr: &str) -> Result<Self, ScopeExprError> {
+        if expr.trim() == ANY {
+            return Ok(Self {
+                alternatives: vec![BTreeSet::new()],
+            });
+        }
         let alternatives = split_expr(expr, ',', '&')?;
         Ok(Self { alternatives })
     }
@@ -133,6 +147,9 @@ impl EndpointScope {
 
 impl fmt::Display for EndpointScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.alternatives.iter().all(BTreeSet::is_empty) {
+            return f.write_str(ANY);
+        }
         let text: Vec<String> = self
             .alternatives
             .iter()
@@ -223,5 +240,17 @@ mod tests {
     fn malformed_expressions_are_refused() {
         assert!(FieldScope::parse("Student / + Contact").is_err());
         assert!(EndpointScope::parse("").is_err());
+    }
+
+    #[test]
+    fn any_is_satisfied_by_every_consent() {
+        let endpoint = EndpointScope::parse("*").unwrap();
+        assert!(endpoint.is_satisfied_by(&set(&[])));
+        assert_eq!(endpoint.to_string(), "*");
+        assert!(
+            FieldScope::parse("*")
+                .unwrap()
+                .is_satisfied_by(&set(&["Student"]))
+        );
     }
 }

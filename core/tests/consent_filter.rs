@@ -19,7 +19,13 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 /// Field name → raw expression, per result set, read straight from the catalogue file.
-fn raw_expressions() -> BTreeMap<String, BTreeMap<String, String>> {
+fn raw_expressions() -> &'static BTreeMap<String, BTreeMap<String, String>> {
+    static PARSED: std::sync::LazyLock<BTreeMap<String, BTreeMap<String, String>>> =
+        std::sync::LazyLock::new(parse_expressions);
+    &PARSED
+}
+
+fn parse_expressions() -> BTreeMap<String, BTreeMap<String, String>> {
     let text = include_str!("../catalogue.toml");
     let doc: toml::Table = toml::from_str(text).unwrap();
     let mut out = BTreeMap::new();
@@ -58,7 +64,7 @@ fn scalar() -> impl Strategy<Value = Value> {
 /// A result set, rows with random subsets of its fields, and a random consent.
 fn case() -> impl Strategy<Value = (String, Vec<Row>, ScopeSet)> {
     let names: Vec<String> = Catalogue::get()
-        .result_sets()
+        .stored_sets()
         .map(|r| r.name.clone())
         .collect();
     let scopes: Vec<String> = Catalogue::get().scopes().iter().cloned().collect();

@@ -7,8 +7,11 @@
 //!   `options`, `select`, `updatedSince`, `changedRows`, `onlyGetDbStatus` and the `version`
 //!   that `NextPage` carries.
 
+mod filter;
 mod query;
 mod read;
+mod rows;
+mod views;
 
 use std::sync::Arc;
 

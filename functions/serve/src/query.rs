@@ -11,6 +11,8 @@ use rollcall_core::xod::DEFAULT_PAGE_SIZE;
 use rollcall_http::ApiError;
 use rollcall_http::request::QueryParams;
 
+use crate::filter::Filters;
+
 /// How a call takes part in a changeset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ChangedRows {
@@ -30,6 +32,7 @@ pub(crate) struct ReadQuery {
     pub changed_rows: Option<ChangedRows>,
     pub only_db_status: bool,
     pub version: Option<u64>,
+    pub params: QueryParams,
 }
 
 impl ReadQuery {
@@ -76,12 +79,13 @@ impl ReadQuery {
             changed_rows,
             only_db_status,
             version: params.number("version")?,
+            params,
         })
     }
 
     /// What shapes the answer besides paging, as `name=value` (names lower-case, sorted): a
     /// changeset is bound to it.
-    pub fn binding(&self) -> Vec<String> {
+    pub fn binding(&self, filters: &Filters) -> Vec<String> {
         let mut binding: Vec<String> = self
             .options
             .iter()
@@ -93,13 +97,23 @@ impl ReadQuery {
         if let Some(since) = self.updated_since {
             binding.push(format!("updatedsince={}", since.millis()));
         }
+        for (name, value) in &filters.given {
+            binding.push(format!("{name}={value}"));
+        }
         binding.sort();
         binding
     }
 
-    /// The parameters `NextPage` carries: the version this walk reads, and what shaped it.
-    pub fn carry(&self, version: u64) -> String {
-        let mut pairs: Vec<(&str, String)> = vec![("version", version.to_string())];
+    /// The parameters `NextPage` carries: the version this walk reads (for stored result
+    /// sets), and what shaped it.
+    pub fn carry(&self, version: Option<u64>, filters: &Filters) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(version) = version {
+            pairs.push(("version", version.to_string()));
+        }
+        for (name, value) in &filters.given {
+            pairs.push((name.as_str(), value.clone()));
+        }
         if !self.options.is_empty() {
             let list: Vec<&str> = self.options.iter().map(String::as_str).collect();
             pairs.push(("options", list.join(",")));
@@ -112,6 +126,9 @@ impl ReadQuery {
         }
         if let Some(ChangedRows::Since(hash)) = &self.changed_rows {
             pairs.push(("changedRows", hash.clone()));
+        }
+        if pairs.is_empty() {
+            return String::new();
         }
         let encoded = serde_urlencoded::to_string(&pairs).expect("strings encode");
         format!("&{encoded}")

@@ -10,9 +10,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
-use rollcall_core::catalogue::{Catalogue, Endpoint, ID, ResultSet};
+use rollcall_core::catalogue::{
+    Catalogue, Condition, Endpoint, ID, OptionEffect, ResultSet, Via, View,
+};
 use rollcall_core::changeset::ChangesetScope;
-use rollcall_core::dataset::{Row, assemble};
+use rollcall_core::dataset::Row;
 use rollcall_core::model::{AccessEntry, Consent, Estab, Token, VersionRecord};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::timestamp::Timestamp;
@@ -21,8 +23,10 @@ use rollcall_core::xod::{self, paginate};
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Value, json};
 
-use crate::ServeState;
+use crate::filter::{self, Filters, condition_holds, date_of, text_of};
 use crate::query::{ChangedRows, ReadQuery};
+use crate::rows::{LoadedSet, Projection, current_version, pinned_version};
+use crate::{ServeState, views};
 
 pub(crate) async fn endpoint(
     State(state): State<ServeState>,
@@ -56,7 +60,7 @@ struct Answer {
     body: Value,
     rows: u64,
     scopes_used: ScopeSet,
-    freshness: Freshness,
+    freshness: Option<Freshness>,
 }
 
 async fn read(
@@ -82,7 +86,9 @@ async fn read(
     };
     state.control.append_access(&entry).await?;
     let mut response = Json(answer.body).into_response();
-    answer.freshness.write(response.headers_mut(), now);
+    if let Some(freshness) = &answer.freshness {
+        freshness.write(response.headers_mut(), now);
+    }
     Ok(response)
 }
 
@@ -106,11 +112,28 @@ async fn answer(
         )));
     }
     let query = ReadQuery::parse(endpoint, query)?;
-    let answered = catalogue.answered_result_sets(endpoint, &query.options);
-    let (primary, related) = answered
-        .split_first()
-        .expect("an endpoint answers one result set");
+    let filters = Filters::parse(endpoint, &query.params, id.as_deref(), now)?;
+    filters.check_consent(catalogue, endpoint, &consent.scopes, token.estab.as_str())?;
+    let primary_set = endpoint.primary();
+    let primary = catalogue
+        .result_set(&primary_set.stored)
+        .expect("catalogue checked");
     let selected = query.selected_fields(primary, &consent.scopes, token.estab.as_str())?;
+    let hidden = hidden_columns(endpoint, &query.options);
+    if endpoint.view != View::Stored {
+        return computed(
+            state,
+            token,
+            endpoint,
+            &query,
+            &filters,
+            &consent,
+            id.as_deref(),
+            now,
+        )
+        .await;
+    }
+
     let record = match query.version {
         Some(number) => pinned_version(state, &token.estab, primary, number, now).await?,
         None => current_version(state, &token.estab, primary, now).await?,
@@ -122,64 +145,97 @@ async fn answer(
             body: json!({ "__DbStatus__": [db_status(&record, now)] }),
             rows: 0,
             scopes_used: scopes_used(endpoint, &[], &consent.scopes),
-            freshness,
+            freshness: Some(freshness),
         });
     }
-    let changeset = Changeset::of(state, token, endpoint, &query, id.as_deref()).await?;
-    let version =
-        OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
+    let changeset = Changeset::of(state, token, endpoint, &query, &filters).await?;
+    let filters = map_through(state, &token.estab, filters, now).await?;
+    let conditions = option_conditions(endpoint, &query.options);
+    let needed: BTreeSet<&str> = filters
+        .fields_of(&primary_set.name)
+        .chain(conditions.iter().map(|(c, _)| c.field.as_str()))
+        .collect();
+    let loaded = LoadedSet::load(state, primary, record, &consent.scopes, &needed).await?;
+    let today = date_of(&now.to_xod()).to_owned();
     let changed_after = [query.updated_since, changeset.since]
         .into_iter()
         .flatten()
         .max();
-    let positions: Vec<usize> = (0..version.index.rows.len())
+    let positions: Vec<usize> = (0..loaded.rows.len())
         .filter(|&p| {
-            let entry = &version.index.rows[p];
-            id.as_deref().is_none_or(|id| entry.id == id)
-                && changed_after.is_none_or(|after| entry.updated > after)
+            let row = &loaded.rows[p];
+            filters.on(&primary_set.name).all(|f| f.matches(row))
+                && conditions
+                    .iter()
+                    .all(|(c, keep)| condition_holds(c, row, &today) == *keep)
+                && changed_after.is_none_or(|after| loaded.version.index.rows[p].updated > after)
         })
         .collect();
     let page = paginate(
         positions.len(),
         query.page,
         query.page_size,
-        &query.carry(version.record.version),
+        &query.carry(Some(loaded.version.record.version), &filters),
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let page_positions = &positions[page.rows.clone()];
     let page_ids: BTreeSet<&str> = page_positions
         .iter()
-        .map(|&p| version.index.rows[p].id.as_str())
+        .map(|&p| loaded.version.index.rows[p].id.as_str())
         .collect();
-    let mut primary_rows =
-        read_rows(state, primary, &consent, &version, None, page_positions).await?;
-    if let Some(fields) = &selected {
-        for row in &mut primary_rows {
-            row.retain(|name, _| name == ID || fields.contains(name));
-        }
-    }
+    let projection = Projection::new(
+        primary,
+        primary_set,
+        &consent.scopes,
+        &hidden,
+        selected.as_ref(),
+    );
+    let primary_rows: Vec<Row> = page_positions
+        .iter()
+        .map(|&p| projection.apply(&loaded.rows[p]))
+        .collect();
 
-    let mut result_sets = vec![(primary.name.clone(), primary_rows)];
-    for rs in related {
+    let mut answered = vec![(primary, primary_set.name.clone(), primary_rows)];
+    for set in endpoint.answered(&query.options).skip(1) {
+        let rs = catalogue
+            .result_set(&set.stored)
+            .expect("catalogue checked");
         let record = current_version(state, &token.estab, rs, now).await?;
-        let version =
-            OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
-        let all: Vec<usize> = (0..version.index.rows.len()).collect();
-        let rows = read_rows(state, rs, &consent, &version, Some(&page_ids), &all).await?;
-        result_sets.push((rs.name.clone(), rows));
+        let needed: BTreeSet<&str> = filters
+            .fields_of(&set.name)
+            .chain(rs.link.as_deref())
+            .collect();
+        let related = LoadedSet::load(state, rs, record, &consent.scopes, &needed).await?;
+        let projection = Projection::new(rs, set, &consent.scopes, &BTreeSet::new(), None);
+        let rows = related
+            .rows
+            .iter()
+            .filter(|row| {
+                rs.link.as_deref().is_none_or(|link| {
+                    row.get(link)
+                        .and_then(text_of)
+                        .is_some_and(|v| page_ids.contains(v.as_str()))
+                }) && filters.on(&set.name).all(|f| f.matches(row))
+            })
+            .map(|row| projection.apply(row))
+            .collect();
+        answered.push((rs, set.name.clone(), rows));
     }
-    let rows = result_sets.iter().map(|(_, r)| r.len() as u64).sum();
+    let rows = answered.iter().map(|(_, _, r)| r.len() as u64).sum();
     let emitted: Vec<(&ResultSet, &[Row])> = answered
         .iter()
-        .zip(&result_sets)
-        .map(|(rs, (_, rows))| (*rs, rows.as_slice()))
+        .map(|(rs, _, rows)| (*rs, rows.as_slice()))
         .collect();
     let scopes_used = scopes_used(endpoint, &emitted, &consent.scopes);
+    let mut result_sets: Vec<(String, Vec<Row>)> = answered
+        .into_iter()
+        .map(|(_, name, rows)| (name, rows))
+        .collect();
     if let Some(since) = changeset.since.filter(|_| query.page == 1) {
-        result_sets.push(deleted_since(primary, &version, since));
+        result_sets.push(deleted_since(&primary_set.name, &loaded.version, since));
     }
-    let mut body = xod::answer(result_sets, meta(&version.record), page.block);
-    if let Some(block) = changeset.block(&version.record, query.page_size) {
+    let mut body = xod::answer(result_sets, meta(&loaded.version.record), page.block);
+    if let Some(block) = changeset.block(&loaded.version.record, query.page_size) {
         body["__changedRows__"] = json!([block]);
     }
     Ok(Answer {
@@ -187,12 +243,152 @@ async fn answer(
         body,
         rows,
         scopes_used,
-        freshness,
+        freshness: Some(freshness),
     })
 }
 
+/// A computed endpoint: its rows built from stored sets, then filtered, paged and projected
+/// like stored ones. Changesets and `updatedSince` need stored rows, so they are refused.
+#[allow(clippy::too_many_arguments)]
+async fn computed(
+    state: &ServeState,
+    token: &Token,
+    endpoint: &Endpoint,
+    query: &ReadQuery,
+    filters: &Filters,
+    consent: &Consent,
+    id: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<Answer> {
+    if query.changed_rows.is_some() || query.updated_since.is_some() || query.only_db_status {
+        return Err(ApiError::BadRequest(format!(
+            "{} is computed from other result sets, so it takes no changedRows, updatedSince \
+             or onlyGetDbStatus; ask the result sets it is computed from, or Health",
+            endpoint.path
+        )));
+    }
+    let set = endpoint.primary();
+    let rs = Catalogue::get()
+        .result_set(&set.stored)
+        .expect("catalogue checked");
+    let id = id
+        .or_else(|| filters.given.get("id").map(String::as_str))
+        .or(query.params.get("id"));
+    let computed = views::compute(state, endpoint.view, &token.estab, id, now).await?;
+    let rows: Vec<&Row> = computed
+        .rows
+        .iter()
+        .filter(|row| filters.on(&set.name).all(|f| f.matches(row)))
+        .collect();
+    let page = paginate(
+        rows.len(),
+        query.page,
+        query.page_size,
+        &query.carry(None, filters),
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let projection = Projection::new(rs, set, &consent.scopes, &BTreeSet::new(), None);
+    let page_rows: Vec<Row> = rows[page.rows.clone()]
+        .iter()
+        .map(|row| projection.apply(row))
+        .collect();
+    let count = page_rows.len() as u64;
+    let scopes_used = scopes_used(endpoint, &[(rs, page_rows.as_slice())], &consent.scopes);
+    let meta = computed.source.as_ref().map_or_else(
+        || json!({"Id": 1, "MIS": "unknown", "Version": "0", "DateTime": now.to_xod()}),
+        meta,
+    );
+    Ok(Answer {
+        endpoint: endpoint.path.clone(),
+        body: xod::answer(vec![(set.name.clone(), page_rows)], meta, page.block),
+        rows: count,
+        scopes_used,
+        freshness: computed.source.as_ref().map(Freshness::of),
+    })
+}
+
+/// Columns of the primary set that options add, less those the call asked for.
+fn hidden_columns<'a>(endpoint: &'a Endpoint, options: &BTreeSet<String>) -> BTreeSet<&'a str> {
+    endpoint
+        .option_columns()
+        .filter(|(_, option)| !options.contains(*option))
+        .map(|(column, _)| column)
+        .collect()
+}
+
+/// The row conditions options impose, each with whether a row must meet it (`true`) or must
+/// not (`false`).
+fn option_conditions<'a>(
+    endpoint: &'a Endpoint,
+    options: &BTreeSet<String>,
+) -> Vec<(&'a Condition, bool)> {
+    endpoint
+        .options
+        .iter()
+        .filter_map(|(name, effect)| match effect {
+            OptionEffect::Reveal(c) if !options.contains(name) => Some((c, false)),
+            OptionEffect::Keep(c) if options.contains(name) => Some((c, true)),
+            OptionEffect::Drop(c) if options.contains(name) => Some((c, false)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Resolves filters mapped through other result sets (a pupil's conduct through
+/// StudentConducts) into the values the answered rows must hold.
+async fn map_through(
+    state: &ServeState,
+    estab: &Estab,
+    mut filters: Filters,
+    now: Timestamp,
+) -> ApiResult<Filters> {
+    for active in &mut filters.active {
+        let Some(via) = active.filter.via.clone() else {
+            continue;
+        };
+        let mut values: BTreeSet<String> =
+            filter::values(&active.value).map(str::to_owned).collect();
+        let mut hops = vec![&via];
+        let mut next = via.through.as_deref();
+        while let Some(hop) = next {
+            hops.push(hop);
+            next = hop.through.as_deref();
+        }
+        for hop in hops.into_iter().rev() {
+            values = mapped_values(state, estab, hop, &values, now).await?;
+        }
+        active.mapped = Some(values);
+    }
+    Ok(filters)
+}
+
+async fn mapped_values(
+    state: &ServeState,
+    estab: &Estab,
+    via: &Via,
+    values: &BTreeSet<String>,
+    now: Timestamp,
+) -> ApiResult<BTreeSet<String>> {
+    let rs = Catalogue::get()
+        .stored_set(&via.set)
+        .expect("catalogue checked");
+    let record = current_version(state, estab, rs, now).await?;
+    let needed = BTreeSet::from([via.matches.as_str(), via.take.as_str()]);
+    let loaded = LoadedSet::load(state, rs, record, &ScopeSet::new(), &needed).await?;
+    Ok(loaded
+        .rows
+        .iter()
+        .filter(|row| {
+            row.get(&via.matches)
+                .and_then(text_of)
+                .is_some_and(|v| values.contains(&v))
+        })
+        .filter_map(|row| row.get(&via.take).and_then(text_of))
+        .collect())
+}
+
 /// `<ResultSet>_deleted`: the ids gone from the result set since `since`, as `{"Id": ...}`.
-fn deleted_since(rs: &ResultSet, version: &OpenVersion, since: Timestamp) -> (String, Vec<Row>) {
+fn deleted_since(name: &str, version: &OpenVersion, since: Timestamp) -> (String, Vec<Row>) {
     let rows = version
         .index
         .deleted
@@ -204,7 +400,7 @@ fn deleted_since(rs: &ResultSet, version: &OpenVersion, since: Timestamp) -> (St
             row
         })
         .collect();
-    (format!("{}_deleted", rs.name), rows)
+    (format!("{name}_deleted"), rows)
 }
 
 /// A call's part in a changeset: the snapshot it continues from, and how to continue it.
@@ -221,7 +417,7 @@ impl Changeset {
         token: &Token,
         endpoint: &Endpoint,
         query: &ReadQuery,
-        id: Option<&str>,
+        filters: &Filters,
     ) -> ApiResult<Self> {
         let Some(changed_rows) = &query.changed_rows else {
             return Ok(Self {
@@ -234,10 +430,7 @@ impl Changeset {
             state.control.school(&token.estab).await?.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("a token of an unknown school"))
             })?;
-        let mut parameters = query.binding();
-        if let Some(id) = id {
-            parameters.push(format!("id={id}"));
-        }
+        let parameters = query.binding(filters);
         let scope = ChangesetScope {
             partner: token.partner.to_string(),
             estab: token.estab.to_string(),
@@ -307,99 +500,6 @@ fn find_endpoint<'a>(catalogue: &'a Catalogue, name: &str, by_id: bool) -> ApiRe
         )));
     }
     Ok(endpoint)
-}
-
-/// A version a paginated walk started on, while it is kept (superseded versions stay an hour).
-async fn pinned_version(
-    state: &ServeState,
-    estab: &Estab,
-    rs: &ResultSet,
-    number: u64,
-    now: Timestamp,
-) -> ApiResult<VersionRecord> {
-    state
-        .control
-        .version_record(estab, &rs.name, number)
-        .await?
-        .filter(|record| !record.is_disposable(now))
-        .ok_or_else(|| {
-            ApiError::Gone(format!(
-                "version {number} of school {estab}'s {} is no longer kept (a newer upload \
-                 replaced it over an hour ago); start again from page 1 without `version`",
-                rs.name
-            ))
-        })
-}
-
-/// The version to serve, unless there is none or its data is past disposal.
-async fn current_version(
-    state: &ServeState,
-    estab: &Estab,
-    rs: &ResultSet,
-    now: Timestamp,
-) -> ApiResult<VersionRecord> {
-    let record = state.control.current_version(estab, &rs.name).await?;
-    match record {
-        Some(record) if !record.is_disposable(now) => Ok(record),
-        Some(_) => Err(ApiError::Unavailable(format!(
-            "school {estab}'s {} data is more than 30 days out of date and has been withdrawn; \
-             it is served again once the school's agent uploads it",
-            rs.name
-        ))),
-        None => Err(ApiError::Unavailable(format!(
-            "school {estab} has not uploaded {} yet; try again once its agent has",
-            rs.name
-        ))),
-    }
-}
-
-/// Decrypts the groups the consent may see (and, for a related result set, the one holding
-/// its link field) and assembles the rows at `positions`; with `linked_to`, only the rows
-/// whose link field holds one of those ids.
-async fn read_rows(
-    state: &ServeState,
-    rs: &ResultSet,
-    consent: &Consent,
-    version: &OpenVersion,
-    linked_to: Option<&BTreeSet<&str>>,
-    positions: &[usize],
-) -> ApiResult<Vec<Row>> {
-    let link_group = linked_to
-        .and(rs.link.as_deref())
-        .and_then(|link| rs.field(link))
-        .and_then(|f| f.group);
-    let mut groups: Vec<Option<Vec<Row>>> = vec![None; rs.groups.len()];
-    for (i, group) in rs.groups.iter().enumerate() {
-        if group.scope.is_satisfied_by(&consent.scopes) || Some(i) == link_group {
-            groups[i] = Some(version.group(state.objects.as_ref(), &group.id).await?);
-        }
-    }
-    let positions: Vec<usize> = match (linked_to, rs.link.as_deref(), link_group) {
-        (Some(ids), Some(link), Some(group)) => {
-            let rows = groups[group].as_ref().expect("the link group was read");
-            positions
-                .iter()
-                .copied()
-                .filter(|&p| link_value(&rows[p], link).is_some_and(|v| ids.contains(v.as_str())))
-                .collect()
-        }
-        _ => positions.to_vec(),
-    };
-    Ok(assemble(
-        rs,
-        &consent.scopes,
-        &version.index,
-        &groups,
-        positions,
-    ))
-}
-
-fn link_value(row: &Row, field: &str) -> Option<String> {
-    match row.get(field)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// The granted scopes this call relied on: those of the endpoint and of the fields it emitted.

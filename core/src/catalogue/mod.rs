@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+mod endpoints;
 
 use crate::scope::{EndpointScope, FieldScope, ScopeExprError, ScopeSet};
 use crate::timestamp::Duration;
@@ -16,7 +18,7 @@ pub const LAST_UPDATED: &str = "LastUpdated";
 pub const ID: &str = "Id";
 
 /// The catalogue file, compiled into every function.
-const CATALOGUE_TOML: &str = include_str!("../catalogue.toml");
+const CATALOGUE_TOML: &str = include_str!("../../catalogue.toml");
 
 static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
     Catalogue::from_toml(CATALOGUE_TOML).expect("core/catalogue.toml is valid (checked by tests)")
@@ -44,28 +46,207 @@ pub struct Catalogue {
 #[derive(Debug)]
 pub struct Endpoint {
     pub id: String,
+    /// Other reference ids served by the same path (the assessment result variants).
+    pub aliases: Vec<String>,
     /// The path segment, in the case XoD documents it (`Students`).
     pub path: String,
     pub scope: EndpointScope,
-    /// Whether `/{Endpoint}/{id}` selects one row.
+    /// Whether `/{Endpoint}/{id}` is accepted; the id feeds the `id` filter.
     pub by_id: bool,
-    /// The result set answered always, and paginated.
-    pub result_set: String,
-    /// Options that add a related result set: option name → result set.
-    pub options: BTreeMap<String, String>,
+    /// rollcall's one-line description, for `/api/v1/Queries` and the OpenAPI document.
+    pub summary: String,
+    pub view: View,
+    /// The result sets answered, the primary (paginated) one first.
+    pub sets: Vec<AnsweredSet>,
+    /// Every option the endpoint accepts and what it does.
+    pub options: BTreeMap<String, OptionEffect>,
+    pub filters: Vec<Filter>,
+    /// Filters of which at least one must be given.
+    pub required_any: Vec<String>,
 }
 
-/// How long an area's data is current after the school's agent confirmed it.
+/// Where an endpoint's rows come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The stored result sets, filtered.
+    Stored,
+    /// How many rows the school shares per area.
+    Counts,
+    /// Whether each stored result set is current.
+    Health,
+    /// A member of staff's lessons, from `Lessons` and `LessonStaff`.
+    TimetableForStaff,
+    /// A pupil's lessons, from `Lessons` and `StudentMembers`.
+    TimetableForStudent,
+}
+
+/// A result set as an endpoint answers it.
+#[derive(Debug)]
+pub struct AnsweredSet {
+    /// The name on the wire.
+    pub name: String,
+    /// The stored (or computed) result set behind it.
+    pub stored: String,
+    /// The option that adds it; `None` when it is always answered.
+    pub option: Option<String>,
+    /// Fields of the stored set this endpoint does not answer.
+    pub omit: BTreeSet<String>,
+}
+
+/// What an option does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionEffect {
+    /// Adds one or more result sets (named by the sets that carry the option).
+    Sets,
+    /// Adds these columns to the primary result set; without the option they are left out.
+    Columns(BTreeSet<String>),
+    /// Rows matching the condition are left out unless the option is given.
+    Reveal(Condition),
+    /// Only rows matching the condition are answered.
+    Keep(Condition),
+    /// Rows matching the condition are left out.
+    Drop(Condition),
+    /// Accepted for compatibility; changes nothing rollcall answers.
+    Accepted,
+}
+
+/// A test of one field of a row, for options: `Field=value`, `Field<today`, `Field>today`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub field: String,
+    pub test: Test,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Test {
+    Equals(String),
+    BeforeToday,
+    AfterToday,
+}
+
+/// A query parameter that narrows the rows of one answered result set.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// The parameter name (matched without regard to case); `None` for a fixed filter.
+    pub name: Option<String>,
+    /// The fields compared; a row matches when any of them does (for `Pairs`, the first and
+    /// second field of each pair).
+    pub fields: Vec<String>,
+    pub op: FilterOp,
+    /// The wire name of the answered set it narrows.
+    pub set: String,
+    pub required: bool,
+    /// A value always applied (`fixed = "today"` for the ...ForToday views).
+    pub fixed: Option<String>,
+    /// The value used when the parameter is absent (`today-7`).
+    pub default: Option<String>,
+    /// The filter's values are first mapped through another stored result set.
+    pub via: Option<Via>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    /// Equal, without regard to case.
+    Eq,
+    /// Equal to one of a comma-separated list.
+    In,
+    /// Starts with, without regard to case.
+    Prefix,
+    /// The date part is the given date.
+    On,
+    /// The date part is on or after the given date.
+    From,
+    /// The date part is on or before the given date.
+    To,
+    /// `A|B,C|` pairs: the field equals A and, where B is given, the second field equals B.
+    Pairs,
+}
+
+/// Maps filter values through a stored result set: rows whose `matches` field holds a value
+/// give their `take` field; `through` maps the values first.
+#[derive(Debug, Clone)]
+pub struct Via {
+    pub set: String,
+    pub matches: String,
+    pub take: String,
+    pub through: Option<Box<Via>>,
+}
+
+impl Endpoint {
+    /// The answered sets for a set of options, the primary one first.
+    pub fn answered(&self, options: &BTreeSet<String>) -> impl Iterator<Item = &AnsweredSet> {
+        self.sets
+            .iter()
+            .filter(|s| s.option.as_ref().is_none_or(|o| options.contains(o)))
+    }
+
+    pub fn primary(&self) -> &AnsweredSet {
+        &self.sets[0]
+    }
+
+    /// Every id the endpoint is known by in the reference.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+
+    /// The columns of the primary set that options add, and which option adds each.
+    pub fn option_columns(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.options
+            .iter()
+            .flat_map(|(option, effect)| match effect {
+                OptionEffect::Columns(columns) => columns
+                    .iter()
+                    .map(|c| (c.as_str(), option.as_str()))
+                    .collect::<Vec<_>>(),
+                _ => vec![],
+            })
+    }
+
+    /// The distinct parameter names of the endpoint's filters, in catalogue order.
+    pub fn parameters(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for name in self.filters.iter().filter_map(|f| f.name.as_deref()) {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                names.push(name);
+            }
+        }
+        names
+    }
+}
+
+/// How long an area's data is current after the school's agent confirmed it. Areas also
+/// group calls for usage reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Area {
-    /// School, groups, students, staff, contacts: uploaded proactively, daily.
+    /// School, groups, students, staff, contacts and the like: uploaded proactively, daily.
     Core,
+    Attendance,
+    Conduct,
+    Assessment,
+    Timetable,
+    /// SEN, medical, exclusions, meals, agencies, funding.
+    Pastoral,
+    /// Staff absence and contracts.
+    Staff,
+    Documents,
 }
 
 impl Area {
     pub fn validity(self) -> Duration {
+        Duration::hours(24)
+    }
+
+    pub fn name(self) -> &'static str {
         match self {
-            Area::Core => Duration::hours(24),
+            Area::Core => "Core",
+            Area::Attendance => "Attendance",
+            Area::Conduct => "Conduct",
+            Area::Assessment => "Assessment",
+            Area::Timetable => "Timetable",
+            Area::Pastoral => "Pastoral",
+            Area::Staff => "Staff",
+            Area::Documents => "Documents",
         }
     }
 }
@@ -74,6 +255,8 @@ impl Area {
 pub struct ResultSet {
     pub name: String,
     pub area: Area,
+    /// Computed by rollcall at read time from stored sets; never uploaded or stored.
+    pub computed: bool,
     /// For a result set answered beside another (members beside groups): the field that holds
     /// the id of the primary row it belongs to.
     pub link: Option<String>,
@@ -129,27 +312,11 @@ impl Catalogue {
             let rs = ResultSet::build(name.clone(), raw_rs, &scopes)?;
             result_sets.insert(name, rs);
         }
-        let mut endpoints = Vec::new();
-        for raw_ep in raw.endpoint {
-            let scope = EndpointScope::parse(&raw_ep.scopes)?;
-            check_known(scope.scopes(), &scopes, &raw_ep.id)?;
-            for rs in std::iter::once(&raw_ep.result_set).chain(raw_ep.options.values()) {
-                if !result_sets.contains_key(rs) {
-                    return Err(CatalogueError::Invalid(format!(
-                        "endpoint {} names result set {rs}, which is not defined",
-                        raw_ep.id
-                    )));
-                }
-            }
-            endpoints.push(Endpoint {
-                id: raw_ep.id,
-                path: raw_ep.path,
-                scope,
-                by_id: raw_ep.by_id,
-                result_set: raw_ep.result_set,
-                options: raw_ep.options,
-            });
-        }
+        let endpoints = raw
+            .endpoint
+            .into_iter()
+            .map(|raw| endpoints::build(raw, &scopes, &result_sets))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             scopes,
             endpoints,
@@ -173,6 +340,11 @@ impl Catalogue {
             .find(|e| e.path.eq_ignore_ascii_case(segment))
     }
 
+    /// The endpoint known by a reference id (`school.students`), aliases included.
+    pub fn endpoint_by_id(&self, id: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.ids().any(|i| i == id))
+    }
+
     pub fn result_set(&self, name: &str) -> Option<&ResultSet> {
         self.result_sets.get(name)
     }
@@ -181,19 +353,13 @@ impl Catalogue {
         self.result_sets.values()
     }
 
-    /// The result sets an endpoint answers for a set of options, the primary one first.
-    pub fn answered_result_sets<'a>(
-        &'a self,
-        endpoint: &'a Endpoint,
-        options: &BTreeSet<String>,
-    ) -> Vec<&'a ResultSet> {
-        let mut out = vec![&self.result_sets[&endpoint.result_set]];
-        for (option, rs) in &endpoint.options {
-            if options.contains(option) {
-                out.push(&self.result_sets[rs]);
-            }
-        }
-        out
+    /// A result set agents upload and rollcall stores (not one computed at read time).
+    pub fn stored_set(&self, name: &str) -> Option<&ResultSet> {
+        self.result_set(name).filter(|rs| !rs.computed)
+    }
+
+    pub fn stored_sets(&self) -> impl Iterator<Item = &ResultSet> {
+        self.result_sets.values().filter(|rs| !rs.computed)
     }
 }
 
@@ -203,14 +369,6 @@ impl ResultSet {
         raw: RawResultSet,
         scopes: &BTreeSet<String>,
     ) -> Result<Self, CatalogueError> {
-        let area = match raw.area.as_str() {
-            "core" => Area::Core,
-            other => {
-                return Err(CatalogueError::Invalid(format!(
-                    "result set {name} has unknown area {other}"
-                )));
-            }
-        };
         let mut fields: Vec<Field> = Vec::new();
         for (field_name, expr) in raw.fields {
             if fields.iter().any(|f| f.name == field_name) {
@@ -226,8 +384,11 @@ impl ResultSet {
                 group: None,
             });
         }
-        for required in [ID, ROW_HASH, LAST_UPDATED] {
-            if !fields.iter().any(|f| f.name == required) {
+        for required in [ID, ROW_HASH, LAST_UPDATED]
+            .iter()
+            .filter(|_| !raw.computed)
+        {
+            if !fields.iter().any(|f| f.name == *required) {
                 return Err(CatalogueError::Invalid(format!(
                     "result set {name} has no {required} field"
                 )));
@@ -251,13 +412,18 @@ impl ResultSet {
                 "result set {name} links to its primary rows by {link}, which it does not list"
             )));
         }
-        let groups = group_fields(&fields);
+        let groups = if raw.computed {
+            vec![]
+        } else {
+            group_fields(&fields)
+        };
         for field in fields.iter_mut().filter(|f| !f.is_computed()) {
             field.group = groups.iter().position(|g| g.scope == field.scope);
         }
         Ok(Self {
             name,
-            area,
+            area: raw.area,
+            computed: raw.computed,
             link: raw.link,
             fields,
             groups,
@@ -303,7 +469,7 @@ fn group_fields(fields: &[Field]) -> Vec<ScopeGroup> {
     groups
 }
 
-fn check_known<'a>(
+pub(crate) fn check_known<'a>(
     used: impl Iterator<Item = &'a str>,
     known: &BTreeSet<String>,
     context: &str,
@@ -322,26 +488,16 @@ fn check_known<'a>(
 #[serde(deny_unknown_fields)]
 struct RawCatalogue {
     scopes: Vec<String>,
-    endpoint: Vec<RawEndpoint>,
+    endpoint: Vec<endpoints::RawEndpoint>,
     result_set: BTreeMap<String, RawResultSet>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEndpoint {
-    id: String,
-    path: String,
-    scopes: String,
-    by_id: bool,
-    result_set: String,
-    #[serde(default)]
-    options: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawResultSet {
-    area: String,
+    area: Area,
+    #[serde(default)]
+    computed: bool,
     #[serde(default)]
     link: Option<String>,
     #[serde(default)]
