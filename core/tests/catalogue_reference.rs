@@ -4,94 +4,15 @@
 //! a message, where the reference is not present (set `ROLLCALL_XOD_REFERENCE` to its folder).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::scope::{EndpointScope, FieldScope};
 
+mod reference;
+
+use reference::{fields_by_scope, load_reference};
+
 type Alternatives = BTreeSet<BTreeSet<String>>;
-
-fn reference_dir() -> PathBuf {
-    std::env::var_os("ROLLCALL_XOD_REFERENCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/xod")
-        })
-}
-
-fn load_reference() -> Option<serde_json::Value> {
-    let path = reference_dir().join("queries.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).expect("queries.json is JSON")),
-        Err(_) => {
-            eprintln!(
-                "SKIPPED: the XoD reference is not at {}; set ROLLCALL_XOD_REFERENCE",
-                path.display()
-            );
-            None
-        }
-    }
-}
-
-/// One reference table row: field name and scope expression (`None` where the row has none).
-type TableRow = (String, Option<String>);
-
-/// The name a line of the documentation heads a table with, in any of the spellings the
-/// reference uses: `_Name_ dataset`, `#### _Name_`, `####_Name_`, `_Name_`, `### Name Fields {#...}`.
-fn table_heading(line: &str) -> Option<&str> {
-    let trimmed = line.trim().trim_start_matches('#').trim();
-    let name = if let Some(rest) = trimmed.strip_prefix('_') {
-        rest.strip_suffix("_ dataset")
-            .or_else(|| rest.strip_suffix('_'))?
-    } else {
-        trimmed.split_once(" Fields {#")?.0
-    };
-    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric())).then_some(name)
-}
-
-/// Reads the Fields by Scope tables of an endpoint's documentation: dataset name → rows. Rows
-/// before any heading belong to `default`. `None` when the endpoint documents no fields.
-fn fields_by_scope(documentation: &str, default: &str) -> Option<BTreeMap<String, Vec<TableRow>>> {
-    let start = documentation.find("Fields by Scope {#").or_else(|| {
-        documentation
-            .lines()
-            .find(|l| l.starts_with('#') && table_heading(l).is_some())
-            .and_then(|l| documentation.find(l))
-    })?;
-    let mut current = default.to_string();
-    let mut tables: BTreeMap<String, Vec<TableRow>> = BTreeMap::new();
-    for line in documentation[start..].lines() {
-        if let Some(name) = table_heading(line) {
-            current = name.to_string();
-            continue;
-        }
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        let is_field = cells.len() >= 3
-            && !cells[0].is_empty()
-            && cells[0] != "Field"
-            && cells[0]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !is_field {
-            continue;
-        }
-        let scope = cells
-            .get(3)
-            .filter(|s| !s.is_empty())
-            .map(|s| reference_field_scope(s));
-        tables
-            .entry(current.clone())
-            .or_default()
-            .push((cells[0].to_string(), scope));
-    }
-    Some(tables)
-}
-
-/// One field's scope in the reference is written `StudentMedical,StudentPregnancy`, a comma the
-/// field grammar does not have; rollcall reads it the strict way, as both scopes.
-fn reference_field_scope(text: &str) -> String {
-    text.replace(',', " + ")
-}
 
 fn minimal(alternatives: Alternatives) -> Alternatives {
     alternatives

@@ -8,6 +8,7 @@ mod agent;
 mod at_rest;
 mod aws;
 mod bad_input;
+mod conformance;
 mod flow;
 mod queries;
 mod staged;

@@ -162,7 +162,7 @@ impl Stack {
         new.management_secret.expose_secret().to_owned()
     }
 
-    fn clock_now(&self) -> Timestamp {
+    pub fn clock_now(&self) -> Timestamp {
         use rollcall_core::ports::Clock;
         self.clock.now()
     }
