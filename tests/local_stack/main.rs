@@ -9,6 +9,7 @@ mod at_rest;
 mod aws;
 mod bad_input;
 mod conformance;
+mod endpoints;
 mod flow;
 mod queries;
 mod staged;
