@@ -10,9 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
-use rollcall_core::catalogue::{
-    Catalogue, Condition, Endpoint, ID, OptionEffect, ResultSet, Via, View,
-};
+use rollcall_core::catalogue::{Catalogue, Condition, Endpoint, ID, OptionEffect, ResultSet, View};
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::Row;
 use rollcall_core::model::{AccessEntry, Consent, Estab, Token, VersionRecord};
@@ -25,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::filter::{self, Filters, condition_holds, date_of, text_of};
 use crate::query::{ChangedRows, ReadQuery};
-use crate::rows::{LoadedSet, Projection, current_version, pinned_version};
+use crate::rows::{LoadedSet, Projection, current_version, linked_values, pinned_version};
 use crate::{ServeState, views};
 
 pub(crate) async fn endpoint(
@@ -355,36 +353,20 @@ async fn map_through(
             next = hop.through.as_deref();
         }
         for hop in hops.into_iter().rev() {
-            values = mapped_values(state, estab, hop, &values, now).await?;
+            values = linked_values(
+                state,
+                estab,
+                &hop.set,
+                &hop.matches,
+                &hop.take,
+                &values,
+                now,
+            )
+            .await?;
         }
         active.mapped = Some(values);
     }
     Ok(filters)
-}
-
-async fn mapped_values(
-    state: &ServeState,
-    estab: &Estab,
-    via: &Via,
-    values: &BTreeSet<String>,
-    now: Timestamp,
-) -> ApiResult<BTreeSet<String>> {
-    let rs = Catalogue::get()
-        .stored_set(&via.set)
-        .expect("catalogue checked");
-    let record = current_version(state, estab, rs, now).await?;
-    let needed = BTreeSet::from([via.matches.as_str(), via.take.as_str()]);
-    let loaded = LoadedSet::load(state, rs, record, &ScopeSet::new(), &needed).await?;
-    Ok(loaded
-        .rows
-        .iter()
-        .filter(|row| {
-            row.get(&via.matches)
-                .and_then(text_of)
-                .is_some_and(|v| values.contains(&v))
-        })
-        .filter_map(|row| row.get(&via.take).and_then(text_of))
-        .collect())
 }
 
 /// `<ResultSet>_deleted`: the ids gone from the result set since `since`, as `{"Id": ...}`.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use rollcall_core::catalogue::{AnsweredSet, ID, LAST_UPDATED, ROW_HASH, ResultSet};
+use rollcall_core::catalogue::{AnsweredSet, Catalogue, ID, LAST_UPDATED, ROW_HASH, ResultSet};
 use rollcall_core::dataset::Row;
 use rollcall_core::model::{Estab, VersionRecord};
 use rollcall_core::scope::ScopeSet;
@@ -14,6 +14,7 @@ use rollcall_http::{ApiError, ApiResult};
 use serde_json::Value;
 
 use crate::ServeState;
+use crate::filter::text_of;
 
 /// A stored version opened, with the rows a call needs: every field of the groups decrypted,
 /// and the computed `RowHash` and `LastUpdated`.
@@ -57,6 +58,35 @@ impl LoadedSet {
         }
         Ok(Self { version, rows })
     }
+}
+
+/// The `take` values of the rows of stored set `set` whose `matches` field holds one of
+/// `values` (a pupil's groups, a lesson's staff). Only the two fields' groups are decrypted.
+pub(crate) async fn linked_values(
+    state: &ServeState,
+    estab: &Estab,
+    set: &str,
+    matches: &str,
+    take: &str,
+    values: &BTreeSet<String>,
+    now: Timestamp,
+) -> ApiResult<BTreeSet<String>> {
+    let rs = Catalogue::get()
+        .stored_set(set)
+        .expect("sets named in the catalogue are stored");
+    let record = current_version(state, estab, rs, now).await?;
+    let needed = BTreeSet::from([matches, take]);
+    let loaded = LoadedSet::load(state, rs, record, &ScopeSet::new(), &needed).await?;
+    Ok(loaded
+        .rows
+        .iter()
+        .filter(|row| {
+            row.get(matches)
+                .and_then(text_of)
+                .is_some_and(|v| values.contains(&v))
+        })
+        .filter_map(|row| row.get(take).and_then(text_of))
+        .collect())
 }
 
 /// The version to serve, unless there is none or its data is past disposal.

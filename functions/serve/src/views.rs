@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::ServeState;
 use crate::filter::{date_of, text_of};
-use crate::rows::{LoadedSet, current_version};
+use crate::rows::{LoadedSet, current_version, linked_values};
 
 /// Rows of a computed view and the stored version they mostly come from (for freshness).
 pub(crate) struct Computed {
@@ -37,8 +37,17 @@ pub(crate) async fn compute(
         View::Health => health(state, estab, now).await,
         View::TimetableForStaff => {
             let id = id.ok_or_else(|| id_needed("TimetableForStaff", "member of staff"))?;
-            let lessons =
-                linked_ids(state, estab, "LessonStaff", "StaffId", "LessonId", id, now).await?;
+            let staff = BTreeSet::from([id.to_owned()]);
+            let lessons = linked_values(
+                state,
+                estab,
+                "LessonStaff",
+                "StaffId",
+                "LessonId",
+                &staff,
+                now,
+            )
+            .await?;
             timetable(
                 state,
                 estab,
@@ -49,13 +58,14 @@ pub(crate) async fn compute(
         }
         View::TimetableForStudent => {
             let id = id.ok_or_else(|| id_needed("TimetableForStudent", "pupil"))?;
-            let groups = linked_ids(
+            let pupil = BTreeSet::from([id.to_owned()]);
+            let groups = linked_values(
                 state,
                 estab,
                 "StudentMembers",
                 "StudentId",
                 "GroupId",
-                id,
+                &pupil,
                 now,
             )
             .await?;
@@ -134,27 +144,6 @@ async fn health(state: &ServeState, estab: &Estab, now: Timestamp) -> ApiResult<
 }
 
 /// The `take` values of the rows of `set` whose `matches` field is `id`.
-async fn linked_ids(
-    state: &ServeState,
-    estab: &Estab,
-    set: &str,
-    matches: &str,
-    take: &str,
-    id: &str,
-    now: Timestamp,
-) -> ApiResult<BTreeSet<String>> {
-    let rs = Catalogue::get().stored_set(set).expect("a stored set");
-    let record = current_version(state, estab, rs, now).await?;
-    let needed = BTreeSet::from([matches, take]);
-    let loaded = LoadedSet::load(state, rs, record, &ScopeSet::new(), &needed).await?;
-    Ok(loaded
-        .rows
-        .iter()
-        .filter(|row| field(row, matches) == id)
-        .map(|row| field(row, take))
-        .collect())
-}
-
 /// The lessons `keep` selects, in the shape of a personal timetable.
 async fn timetable(
     state: &ServeState,
