@@ -29,6 +29,7 @@ pub mod scope;
 pub mod secret;
 pub mod staging;
 pub mod synthetic;
+pub mod task;
 pub mod timestamp;
 pub mod vault;
 pub mod xod;

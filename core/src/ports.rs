@@ -12,6 +12,7 @@ use crate::envelope::{DataKey, KeyContext, PlainKey};
 use crate::model::{AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord};
 use crate::secret::KeyHash;
 use crate::staging::{StagedState, StagedUpload};
+use crate::task::{Task, TaskState};
 use crate::timestamp::{Duration, Timestamp};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -158,10 +159,34 @@ pub trait ControlStore: Send + Sync {
     /// Deletes staged upload records whose `expires_at` has passed; returns how many.
     async fn delete_expired_staged_uploads(&self, now: Timestamp) -> Result<u64, StoreError>;
 
+    async fn insert_task(&self, task: &Task) -> Result<(), StoreError>;
+    async fn task(&self, estab: &Estab, id: &str) -> Result<Option<Task>, StoreError>;
+    /// A school's queued and delivered tasks, oldest first.
+    async fn open_tasks(&self, estab: &Estab) -> Result<Vec<Task>, StoreError>;
+    /// Moves a task to `state` if it is in one of the states named `from`; otherwise
+    /// `Conflict` (someone else moved it first), or `NotFound`.
+    async fn update_task(
+        &self,
+        estab: &Estab,
+        id: &str,
+        from: &[&str],
+        state: &TaskState,
+    ) -> Result<(), StoreError>;
+    /// Deletes tasks whose `expires_at` has passed; returns how many.
+    async fn delete_expired_tasks(&self, now: Timestamp) -> Result<u64, StoreError>;
+
     async fn append_access(&self, entry: &AccessEntry) -> Result<(), StoreError>;
     /// The newest `limit` entries of a school's access log, newest first.
     async fn access_log(&self, estab: &Estab, limit: usize)
     -> Result<Vec<AccessEntry>, StoreError>;
+    /// The newest `limit` entries of one partner at a school since `since`, newest first.
+    async fn partner_access(
+        &self,
+        estab: &Estab,
+        partner: &PartnerId,
+        since: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<AccessEntry>, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

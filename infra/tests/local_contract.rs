@@ -25,6 +25,7 @@ async fn sqlite_control_store_meets_the_contract() {
     contract::control_store_consents_and_tokens(&store).await;
     contract::control_store_versions(&store).await;
     contract::control_store_staged_uploads(&store).await;
+    contract::control_store_tasks(&store).await;
 }
 
 #[tokio::test]

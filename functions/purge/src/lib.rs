@@ -1,8 +1,8 @@
 //! Scheduled disposal: every version whose data is more than 30 days out of date, and every
 //! superseded version once no read can still be using it, loses its objects and then its
 //! record; expired tokens go too, and staged uploads: their objects once ingested, refused
-//! or a day old, their records after a week. Deterministic and idempotent: a run that stops half-way is
-//! finished by the next.
+//! or a day old, their records after a week; write-back tasks 30 days after they were queued.
+//! Deterministic and idempotent: a run that stops half-way is finished by the next.
 
 use std::sync::Arc;
 
@@ -48,6 +48,8 @@ pub struct PurgeReport {
     pub staged_objects_deleted: u64,
     /// Staged upload records a week old.
     pub staged_uploads_deleted: u64,
+    /// Write-back tasks past their lifetime (their sealed payloads with them).
+    pub tasks_deleted: u64,
 }
 
 /// Why a version goes, if it does.
@@ -88,6 +90,7 @@ pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
     report.tokens_deleted = state.control.delete_expired_tokens(now).await?;
     report.staged_objects_deleted = purge_staged_objects(state, now).await?;
     report.staged_uploads_deleted = state.control.delete_expired_staged_uploads(now).await?;
+    report.tasks_deleted = state.control.delete_expired_tasks(now).await?;
     tracing::info!(
         expired_versions = report.expired_versions,
         superseded_versions = report.superseded_versions,
@@ -95,6 +98,7 @@ pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
         tokens_deleted = report.tokens_deleted,
         staged_objects_deleted = report.staged_objects_deleted,
         staged_uploads_deleted = report.staged_uploads_deleted,
+        tasks_deleted = report.tasks_deleted,
         "purge finished"
     );
     Ok(report)

@@ -14,6 +14,7 @@
 //! | current version of a result set | `SCHOOL#{estab}` | `HEAD#{rs}` | | |
 //! | access log entry | `SCHOOL#{estab}` | `ACCESS#{at ms}#{random}` | | |
 //! | staged (large) upload | `SCHOOL#{estab}` | `UPLOAD#{id}` | `UPLOADS` / `{expiry ms}` | expiry |
+//! | write-back task | `SCHOOL#{estab}` | `TASK#{tracking id}` | `TASKS` / `{expiry ms}` | expiry |
 //!
 //! Access patterns: a school, its consents, versions and access log are one partition
 //! (`SCHOOL#`), read with strongly consistent queries; lookups by secret go through pointer
@@ -40,6 +41,7 @@ use rollcall_core::ports::{ControlStore, Publication, StoreError};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::{KeyHash, random_hex};
 use rollcall_core::staging::{StagedState, StagedUpload};
+use rollcall_core::task::{Task, TaskState};
 use rollcall_core::timestamp::{Duration, Timestamp};
 
 type Item = HashMap<String, AttributeValue>;
@@ -502,6 +504,42 @@ fn staged_from(item: &Item) -> Result<StagedUpload, StoreError> {
     })
 }
 
+fn task_sk(id: &str) -> String {
+    format!("TASK#{id}")
+}
+
+fn task_item(t: &Task) -> Item {
+    let mut item = key_item(school_pk(&t.estab), &task_sk(&t.id));
+    item.insert("gsi1pk".into(), s("TASKS"));
+    item.insert("gsi1sk".into(), s(format!("{:015}", t.expires_at.millis())));
+    item.insert("estab".into(), s(t.estab.as_str()));
+    item.insert("id".into(), s(&t.id));
+    item.insert("partner".into(), s(t.partner.as_str()));
+    item.insert("kind".into(), s(&t.kind));
+    item.insert("scopes".into(), s(&t.scopes));
+    item.insert("payload".into(), b(&t.payload));
+    item.insert("created_at".into(), n(t.created_at.millis()));
+    item.insert("expires_at_ms".into(), n(t.expires_at.millis()));
+    item.insert("expires_at".into(), n(t.expires_at.seconds()));
+    item.insert("status".into(), s(t.state.name()));
+    item.insert("state".into(), json(&t.state));
+    item
+}
+
+fn task_from(item: &Item) -> Result<Task, StoreError> {
+    Ok(Task {
+        estab: id(Estab::parse(&text(item, "estab")?), "estab")?,
+        id: text(item, "id")?,
+        partner: id(PartnerId::parse(&text(item, "partner")?), "partner")?,
+        kind: text(item, "kind")?,
+        scopes: text(item, "scopes")?,
+        payload: bytes(item, "payload")?,
+        created_at: time(item, "created_at")?,
+        expires_at: time(item, "expires_at_ms")?,
+        state: parsed(item, "state")?,
+    })
+}
+
 #[async_trait]
 impl ControlStore for DynamoControlStore {
     async fn insert_school(&self, school: &School) -> Result<(), StoreError> {
@@ -925,6 +963,93 @@ impl ControlStore for DynamoControlStore {
         Ok(expired.len() as u64)
     }
 
+    async fn insert_task(&self, task: &Task) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(task_item(task)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| conditional(e, "the task exists"))?;
+        Ok(())
+    }
+
+    async fn task(&self, estab: &Estab, id: &str) -> Result<Option<Task>, StoreError> {
+        self.get(school_pk(estab), &task_sk(id))
+            .await?
+            .map(|item| task_from(&item))
+            .transpose()
+    }
+
+    async fn open_tasks(&self, estab: &Estab) -> Result<Vec<Task>, StoreError> {
+        // A school's tasks are kept 30 days: few enough to read and filter here.
+        let mut open = Vec::new();
+        for item in self
+            .query_prefix(school_pk(estab), "TASK#", true, None)
+            .await?
+        {
+            let task = task_from(&item)?;
+            if task.state.is_open() {
+                open.push(task);
+            }
+        }
+        Ok(open)
+    }
+
+    async fn update_task(
+        &self,
+        estab: &Estab,
+        id: &str,
+        from: &[&str],
+        state: &TaskState,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(school_pk(estab)))
+            .key("sk", s(task_sk(id)))
+            .update_expression("SET #status = :status, #state = :state")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":status", s(state.name()))
+            .expression_attribute_values(":state", json(state));
+        let mut allowed = Vec::with_capacity(from.len());
+        for (i, name) in from.iter().enumerate() {
+            allowed.push(format!(":from{i}"));
+            request = request.expression_attribute_values(format!(":from{i}"), s(*name));
+        }
+        let updated = request
+            .condition_expression(format!(
+                "attribute_exists(pk) AND #status IN ({})",
+                allowed.join(", ")
+            ))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(error) => match conditional(error, "") {
+                StoreError::Conflict(_) => match self.task(estab, id).await? {
+                    None => Err(StoreError::NotFound(format!("task {id}"))),
+                    Some(task) => Err(StoreError::Conflict(format!(
+                        "task {id} is {}",
+                        task.state.name()
+                    ))),
+                },
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn delete_expired_tasks(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let expired = self
+            .query_index("TASKS", Some(format!("{:015}", now.millis() + 1)))
+            .await?;
+        self.delete_items(&expired).await?;
+        Ok(expired.len() as u64)
+    }
+
     async fn append_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
         // Entries of the same millisecond keep this process's order (the sequence), and
         // never collide with another process's (the random part).
@@ -961,6 +1086,40 @@ impl ControlStore for DynamoControlStore {
             .iter()
             .map(access_from)
             .collect()
+    }
+
+    async fn partner_access(
+        &self,
+        estab: &Estab,
+        partner: &PartnerId,
+        since: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<AccessEntry>, StoreError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .filter_expression("partner = :partner")
+            .expression_attribute_values(":pk", s(school_pk(estab)))
+            .expression_attribute_values(":from", s(format!("ACCESS#{:015}", since.millis())))
+            .expression_attribute_values(":to", s("ACCESS#~"))
+            .expression_attribute_values(":partner", s(partner.as_str()))
+            .consistent_read(true)
+            .scan_index_forward(false);
+        let mut entries = Vec::new();
+        let mut pages = request.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(StoreError::unavailable)?;
+            for item in page.items.unwrap_or_default() {
+                entries.push(access_from(&item)?);
+            }
+            if entries.len() >= limit {
+                break;
+            }
+        }
+        entries.truncate(limit);
+        Ok(entries)
     }
 }
 

@@ -15,6 +15,7 @@ use rollcall_core::ports::{ControlStore, Publication, StoreError};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::KeyHash;
 use rollcall_core::staging::{StagedState, StagedUpload};
+use rollcall_core::task::{OPEN, Task, TaskState};
 use rollcall_core::timestamp::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -96,6 +97,22 @@ CREATE TABLE staged_uploads (
     state TEXT NOT NULL,
     PRIMARY KEY (estab, id)
 );
+"#,
+    r#"
+CREATE TABLE tasks (
+    estab TEXT NOT NULL,
+    id TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (estab, id)
+);
+CREATE INDEX access_log_by_partner ON access_log (estab, partner, seq);
 "#,
 ];
 
@@ -283,6 +300,34 @@ fn select_staged(
         staged_from_row,
     )
     .optional()
+}
+
+const TASK_COLUMNS: &str =
+    "estab, id, partner, kind, scopes, payload, created_at, expires_at, state";
+
+fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
+    Ok(Task {
+        estab: parse_col(Estab::parse(&row.get::<_, String>(0)?))?,
+        id: row.get(1)?,
+        partner: parse_col(PartnerId::parse(&row.get::<_, String>(2)?))?,
+        kind: row.get(3)?,
+        scopes: row.get(4)?,
+        payload: row.get(5)?,
+        created_at: Timestamp::from_millis(row.get(6)?),
+        expires_at: Timestamp::from_millis(row.get(7)?),
+        state: parse_col(serde_json::from_str(&row.get::<_, String>(8)?))?,
+    })
+}
+
+fn access_from_row(row: &Row<'_>) -> rusqlite::Result<AccessEntry> {
+    Ok(AccessEntry {
+        estab: parse_col(Estab::parse(&row.get::<_, String>(0)?))?,
+        partner: parse_col(PartnerId::parse(&row.get::<_, String>(1)?))?,
+        at: Timestamp::from_millis(row.get(2)?),
+        endpoint: row.get(3)?,
+        scopes_used: scopes_from_text(row.get(4)?)?,
+        rows: row.get::<_, i64>(5)? as u64,
+    })
 }
 
 #[async_trait]
@@ -820,18 +865,138 @@ impl ControlStore for SqliteControlStore {
                 "SELECT estab, partner, at, endpoint, scopes, rows FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
             )?;
             let rows = stmt
-                .query_map(params![estab.as_str(), limit as i64], |row| {
-                    Ok(AccessEntry {
-                        estab: parse_col(Estab::parse(&row.get::<_, String>(0)?))?,
-                        partner: parse_col(PartnerId::parse(&row.get::<_, String>(1)?))?,
-                        at: Timestamp::from_millis(row.get(2)?),
-                        endpoint: row.get(3)?,
-                        scopes_used: scopes_from_text(row.get(4)?)?,
-                        rows: row.get::<_, i64>(5)? as u64,
-                    })
-                })?
+                .query_map(params![estab.as_str(), limit as i64], access_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn partner_access(
+        &self,
+        estab: &Estab,
+        partner: &PartnerId,
+        since: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<AccessEntry>, StoreError> {
+        let (estab, partner) = (estab.clone(), partner.clone());
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT estab, partner, at, endpoint, scopes, rows FROM access_log
+                 WHERE estab = ?1 AND partner = ?2 AND at >= ?3 ORDER BY seq DESC LIMIT ?4",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        estab.as_str(),
+                        partner.as_str(),
+                        since.millis(),
+                        limit as i64
+                    ],
+                    access_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn insert_task(&self, task: &Task) -> Result<(), StoreError> {
+        let t = task.clone();
+        self.call(move |c| {
+            c.execute(
+                &format!("INSERT INTO tasks ({TASK_COLUMNS}, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    t.estab.as_str(),
+                    t.id,
+                    t.partner.as_str(),
+                    t.kind,
+                    t.scopes,
+                    t.payload,
+                    t.created_at.millis(),
+                    t.expires_at.millis(),
+                    serde_json::to_string(&t.state)?,
+                    t.state.name(),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn task(&self, estab: &Estab, id: &str) -> Result<Option<Task>, StoreError> {
+        let (estab, id) = (estab.clone(), id.to_owned());
+        self.call(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE estab = ?1 AND id = ?2"),
+                params![estab.as_str(), id],
+                task_from_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn open_tasks(&self, estab: &Estab) -> Result<Vec<Task>, StoreError> {
+        let estab = estab.clone();
+        self.call(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks
+                 WHERE estab = ?1 AND status IN ('{}', '{}') ORDER BY id",
+                OPEN[0], OPEN[1]
+            ))?;
+            let tasks = stmt
+                .query_map([estab.as_str()], task_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(tasks)
+        })
+        .await
+    }
+
+    async fn update_task(
+        &self,
+        estab: &Estab,
+        id: &str,
+        from: &[&str],
+        state: &TaskState,
+    ) -> Result<(), StoreError> {
+        let (estab, id, state) = (estab.clone(), id.to_owned(), state.clone());
+        let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let status: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM tasks WHERE estab = ?1 AND id = ?2",
+                    params![estab.as_str(), id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(status) = status else {
+                return Err(DbError::Store(StoreError::NotFound(format!("task {id}"))));
+            };
+            if !from.contains(&status) {
+                return Err(DbError::Store(StoreError::Conflict(format!(
+                    "task {id} is {status}"
+                ))));
+            }
+            tx.execute(
+                "UPDATE tasks SET status = ?3, state = ?4 WHERE estab = ?1 AND id = ?2",
+                params![
+                    estab.as_str(),
+                    id,
+                    state.name(),
+                    serde_json::to_string(&state)?
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_expired_tasks(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            Ok(c.execute("DELETE FROM tasks WHERE expires_at <= ?1", [now.millis()])? as u64)
         })
         .await
     }

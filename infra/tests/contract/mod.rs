@@ -13,6 +13,7 @@ use rollcall_core::ports::{
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::KeyHash;
 use rollcall_core::staging::{StagedState, StagedUpload};
+use rollcall_core::task::{DELIVERED, OPEN, QUEUED, Task, TaskState};
 use rollcall_core::timestamp::{Duration, Timestamp};
 
 const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
@@ -234,9 +235,44 @@ pub async fn control_store_consents_and_tokens(store: &dyn ControlStore) {
     store.append_access(&second).await.unwrap();
     assert_eq!(
         store.access_log(&estab, 10).await.unwrap(),
-        vec![second.clone(), entry]
+        vec![second.clone(), entry.clone()]
     );
-    assert_eq!(store.access_log(&estab, 1).await.unwrap(), vec![second]);
+    assert_eq!(
+        store.access_log(&estab, 1).await.unwrap(),
+        vec![second.clone()]
+    );
+
+    // One partner's entries since a time, newest first; another partner's are not among them.
+    let other = AccessEntry {
+        partner: PartnerId::parse("other-app").unwrap(),
+        at: T0.plus(Duration::minutes(2)),
+        ..entry.clone()
+    };
+    store.append_access(&other).await.unwrap();
+    let later = AccessEntry {
+        at: T0.plus(Duration::minutes(5)),
+        rows: 5,
+        ..entry.clone()
+    };
+    store.append_access(&later).await.unwrap();
+    assert_eq!(
+        store
+            .partner_access(&estab, &partner, T0, 10)
+            .await
+            .unwrap(),
+        vec![later.clone(), second.clone(), entry.clone()]
+    );
+    assert_eq!(
+        store
+            .partner_access(&estab, &partner, T0.plus(Duration::minutes(1)), 10)
+            .await
+            .unwrap(),
+        vec![later.clone()]
+    );
+    assert_eq!(
+        store.partner_access(&estab, &partner, T0, 2).await.unwrap(),
+        vec![later, second]
+    );
 }
 
 fn version(estab: &Estab, result_set: &str, version: u64) -> VersionRecord {
@@ -486,4 +522,93 @@ pub async fn control_store_staged_uploads(store: &dyn ControlStore) {
         1
     );
     assert_eq!(store.staged_upload(&estab, "00aa11").await.unwrap(), None);
+}
+
+pub async fn control_store_tasks(store: &dyn ControlStore) {
+    let estab = Estab::parse("2000006").unwrap();
+    let partner = PartnerId::parse("acme-app").unwrap();
+    let first = Task::new(
+        estab.clone(),
+        partner.clone(),
+        "Writeback.Attendance",
+        "WritebackAttendance",
+        vec![1, 2, 3],
+        T0,
+    );
+    let second = Task::new(
+        estab.clone(),
+        partner.clone(),
+        "Writeback.Conduct",
+        "WritebackConduct",
+        vec![4],
+        T0.plus(Duration::seconds(1)),
+    );
+    store.insert_task(&second).await.unwrap();
+    store.insert_task(&first).await.unwrap();
+    assert!(
+        matches!(
+            store.insert_task(&first).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a tracking id is queued once"
+    );
+    assert_eq!(
+        store.task(&estab, &first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    let elsewhere = Estab::parse("2000007").unwrap();
+    assert_eq!(store.task(&elsewhere, &first.id).await.unwrap(), None);
+    assert_eq!(
+        store.open_tasks(&estab).await.unwrap(),
+        vec![first.clone(), second.clone()],
+        "oldest first"
+    );
+
+    // Delivered, then finished; a second report loses; a finished task is no longer open.
+    let t1 = T0.plus(Duration::minutes(1));
+    let delivered = TaskState::Delivered { at: t1 };
+    store
+        .update_task(&estab, &first.id, &[QUEUED], &delivered)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .update_task(&estab, &first.id, &[QUEUED], &delivered)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let done = TaskState::Succeeded {
+        at: t1,
+        result: serde_json::json!([{"IncidentId": 1, "ActualId": 1811}]),
+    };
+    store
+        .update_task(&estab, &first.id, &OPEN, &done)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.update_task(&estab, &first.id, &OPEN, &done).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .update_task(&estab, "20990101000000.00", &[DELIVERED], &done)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.task(&estab, &first.id).await.unwrap().unwrap().state,
+        done
+    );
+    assert_eq!(
+        store.open_tasks(&estab).await.unwrap(),
+        vec![second.clone()]
+    );
+
+    // Disposal at expiry.
+    assert_eq!(store.delete_expired_tasks(T0).await.unwrap(), 0);
+    assert_eq!(
+        store.delete_expired_tasks(second.expires_at).await.unwrap(),
+        2
+    );
+    assert_eq!(store.task(&estab, &first.id).await.unwrap(), None);
 }
