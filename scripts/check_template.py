@@ -91,11 +91,17 @@ def check(template):
                 expect("Condition" in statement, f"{name} uses KMS without a condition")
 
     kms = {name: actions(f, "kms") for name, f in functions.items()}
-    expect(kms.get("ServeFunction") == {"kms:Decrypt"}, f"serve's KMS actions are {kms.get('ServeFunction')}")
+    expect(kms.get("ServeFunction") == {"kms:Decrypt", "kms:GenerateDataKey"},
+           f"serve's KMS actions are {kms.get('ServeFunction')}")
+    for statement in statements(functions.get("ServeFunction", {})):
+        if "kms:GenerateDataKey" in as_list(statement.get("Action", [])):
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            expect(condition.get("kms:EncryptionContext:resultSet") == "Writebacks",
+                   "serve can make data keys for more than write-back payloads")
     expect("kms:GenerateDataKey" in kms.get("IngestFunction", set()), "ingest cannot make data keys")
     expect(not kms.get("PurgeFunction"), "purge has KMS rights")
     for name, granted in kms.items():
-        if name not in ("IngestFunction", "ConsentFunction"):
+        if name not in ("IngestFunction", "ConsentFunction", "ServeFunction"):
             expect("kms:GenerateDataKey" not in granted, f"{name} can make data keys")
     deleters = [n for n, f in functions.items() if "s3:DeleteObject" in actions(f)]
     expect("PurgeFunction" in deleters, "purge cannot delete objects")
@@ -114,6 +120,8 @@ def check(template):
               for e in ingest_events.values() if e.get("Type") == "HttpApi"}
     expect(("POST", "/agent/v1/uploads") in routes and ("GET", "/agent/v1/uploads/{id}") in routes,
            f"ingest's upload routes are missing: {sorted(routes)}")
+    expect(("GET", "/agent/v1/tasks") in routes and ("POST", "/agent/v1/tasks/{id}/result") in routes,
+           f"ingest's task routes are missing: {sorted(routes)}")
 
     # The bucket.
     buckets = resources_of(template, "AWS::S3::Bucket")

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rollcall_core::catalogue::Catalogue;
-use rollcall_core::scope::{EndpointScope, FieldScope};
+use rollcall_core::scope::{EndpointScope, FieldScope, ScopeSet};
 
 mod reference;
 
@@ -133,4 +133,45 @@ fn every_scope_of_the_reference_is_in_the_catalogue() {
         }
     }
     assert_eq!(catalogue.scopes().len(), 47);
+}
+
+/// Every write-back and named query of the reference has its path in the catalogue. A
+/// write-back's scopes may be stricter than the reference's (never looser): each of its
+/// alternatives must be one the reference also accepts.
+#[test]
+fn every_writeback_and_query_of_the_reference_is_in_the_catalogue() {
+    let Some(reference) = load_reference() else {
+        return;
+    };
+    let catalogue = Catalogue::get();
+    let mut checked = 0;
+    for entry in reference["Endpoints"].as_array().unwrap() {
+        let id = entry["Id"].as_str().unwrap();
+        let path = entry["Path"].as_str().unwrap();
+        let reference_scope = EndpointScope::parse(entry["Scope"].as_str().unwrap()).unwrap();
+        if entry["Method"] == "POST" {
+            let writeback = catalogue
+                .writebacks()
+                .iter()
+                .find(|w| w.reference.iter().any(|r| r == id))
+                .unwrap_or_else(|| panic!("{id} is not a write-back of the catalogue"));
+            assert_eq!(writeback.path, path, "{id}");
+            for alternative in writeback.scope.alternatives() {
+                let granted: ScopeSet = alternative.into_iter().collect();
+                assert!(
+                    reference_scope.is_satisfied_by(&granted),
+                    "{id}: the catalogue opens it to {granted:?}, the reference does not"
+                );
+            }
+            checked += 1;
+        } else if !path.starts_with("/api/v1/School/") {
+            let query = catalogue
+                .query(id)
+                .unwrap_or_else(|| panic!("{id} is not a query of the catalogue"));
+            assert_eq!(query.path, path, "{id}");
+            assert_eq!(query.scope, reference_scope, "{id}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 9, "8 write-backs and 1 named query");
 }

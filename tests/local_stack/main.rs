@@ -13,3 +13,4 @@ mod endpoints;
 mod flow;
 mod queries;
 mod staged;
+mod writeback;

@@ -8,6 +8,9 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 
 mod endpoints;
+mod writebacks;
+
+pub use writebacks::{NamedQuery, Writeback, WritebackAnswer, WritebackBody};
 
 use crate::scope::{EndpointScope, FieldScope, ScopeExprError, ScopeSet};
 use crate::timestamp::Duration;
@@ -40,6 +43,8 @@ pub struct Catalogue {
     scopes: BTreeSet<String>,
     endpoints: Vec<Endpoint>,
     result_sets: BTreeMap<String, ResultSet>,
+    writebacks: Vec<Writeback>,
+    queries: Vec<NamedQuery>,
 }
 
 /// A partner endpoint under `/api/v1/School/{estab}/`.
@@ -317,11 +322,47 @@ impl Catalogue {
             .into_iter()
             .map(|raw| endpoints::build(raw, &scopes, &result_sets))
             .collect::<Result<Vec<_>, _>>()?;
+        let writebacks = raw
+            .writeback
+            .into_iter()
+            .map(writebacks::build_writeback)
+            .collect::<Result<Vec<_>, _>>()?;
+        let queries = raw
+            .query
+            .into_iter()
+            .map(writebacks::build_query)
+            .collect::<Result<Vec<_>, _>>()?;
+        for scope in writebacks
+            .iter()
+            .flat_map(|w| w.scope.scopes())
+            .chain(queries.iter().flat_map(|q| q.scope.scopes()))
+        {
+            check_known(std::iter::once(scope), &scopes, "a write-back or query")?;
+        }
         Ok(Self {
             scopes,
             endpoints,
             result_sets,
+            writebacks,
+            queries,
         })
+    }
+
+    pub fn writebacks(&self) -> &[Writeback] {
+        &self.writebacks
+    }
+
+    /// The write-back known by rollcall's id (`Writeback.Attendance`).
+    pub fn writeback(&self, id: &str) -> Option<&Writeback> {
+        self.writebacks.iter().find(|w| w.id == id)
+    }
+
+    pub fn queries(&self) -> &[NamedQuery] {
+        &self.queries
+    }
+
+    pub fn query(&self, id: &str) -> Option<&NamedQuery> {
+        self.queries.iter().find(|q| q.id.eq_ignore_ascii_case(id))
     }
 
     /// Every scope a school can grant.
@@ -489,6 +530,10 @@ pub(crate) fn check_known<'a>(
 struct RawCatalogue {
     scopes: Vec<String>,
     endpoint: Vec<endpoints::RawEndpoint>,
+    #[serde(default)]
+    writeback: Vec<writebacks::RawWriteback>,
+    #[serde(default)]
+    query: Vec<writebacks::RawQuery>,
     result_set: BTreeMap<String, RawResultSet>,
 }
 

@@ -18,7 +18,25 @@ use crate::error::ApiError;
 /// them in any case, so a request path whose leading segments equal one of these without regard
 /// to case is rewritten to it before routing. The remaining segments (estab, endpoint, id) are
 /// left as sent; endpoint names are matched without regard to case by the partner API itself.
-pub const XOD_PREFIXES: &[&str] = &["/idaas/sts/STS/GetToken", "/api/v1/School"];
+/// The first match wins, so a longer prefix comes before a shorter one it starts with.
+pub const XOD_PREFIXES: &[&str] = &[
+    "/idaas/sts/STS/GetToken",
+    "/api/v1/School",
+    "/api/v1/Attendance",
+    "/api/v1/AttendanceAsync",
+    "/api/v1/Writeback/ConductAsync",
+    "/api/v1/Writeback/Conduct",
+    "/api/v1/Writeback/SeatingPlan",
+    "/api/v1/Writeback/Status",
+    "/api/v1/Writeback",
+    "/api/v1/TokenDetails",
+    "/api/v1/Scopes",
+    "/api/v1/Queries",
+    "/api/v1/Usage",
+    "/api/v1/GDPRIDs",
+    "/api/v1/Logs",
+    "/api/v1/RunQuery",
+];
 
 /// Wraps a function's router (or the local stack's merged routers) with the shared edge.
 pub fn app(router: Router) -> Router {
@@ -156,6 +174,18 @@ mod tests {
             Some("/idaas/sts/STS/GetToken")
         );
         assert_eq!(canonical_path("/api/v1/School/123/Students"), None);
+        assert_eq!(
+            canonical_path("/api/v1/writeback/conductasync").as_deref(),
+            Some("/api/v1/Writeback/ConductAsync")
+        );
+        assert_eq!(
+            canonical_path("/api/v1/attendanceasync/123/").as_deref(),
+            Some("/api/v1/AttendanceAsync/123")
+        );
+        assert_eq!(
+            canonical_path("/api/v1/writeback/").as_deref(),
+            Some("/api/v1/Writeback")
+        );
         assert_eq!(canonical_path("/"), None);
     }
 

@@ -6,12 +6,15 @@
 //! - `POST /agent/v1/extracts`: an upload of up to 5 MiB, answered when stored.
 //! - `POST /agent/v1/uploads`, `GET /agent/v1/uploads/{id}`: a large upload, put to a
 //!   pre-signed URL and ingested from the stored object ([`staged`]).
+//! - `GET /agent/v1/tasks`, `POST /agent/v1/tasks/{id}/result`: write-backs to apply to the
+//!   MIS, and their outcomes ([`tasks`]).
 //!
 //! In Lambda the function also receives S3 `ObjectCreated` events of staged uploads
 //! ([`lambda::handle_event`]).
 
 pub mod lambda;
 pub mod staged;
+pub mod tasks;
 
 use std::sync::Arc;
 
@@ -66,6 +69,8 @@ pub fn router(state: IngestState) -> Router {
         .route("/agent/v1/extracts", post(upload_extracts))
         .route("/agent/v1/uploads", post(staged::create_upload))
         .route("/agent/v1/uploads/{id}", get(staged::upload_status))
+        .route("/agent/v1/tasks", get(tasks::open_tasks))
+        .route("/agent/v1/tasks/{id}/result", post(tasks::report))
         .with_state(state)
 }
 
@@ -88,7 +93,10 @@ async fn upload_extracts(
     Ok(Json(answer))
 }
 
-async fn authenticate_agent(state: &IngestState, headers: &HeaderMap) -> ApiResult<School> {
+pub(crate) async fn authenticate_agent(
+    state: &IngestState,
+    headers: &HeaderMap,
+) -> ApiResult<School> {
     let key = credential(headers, "Bearer", "agent key")?;
     state
         .control

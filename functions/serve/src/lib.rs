@@ -6,25 +6,38 @@
 //! - `GET /api/v1/School/{estab}/{endpoint}` and `/{endpoint}/{id}`, with `page`, `pageSize`,
 //!   `options`, `select`, `updatedSince`, `changedRows`, `onlyGetDbStatus` and the `version`
 //!   that `NextPage` carries.
+//! - Write-backs queued for the school's agent ([`writeback`]): `POST /api/v1/Attendance/{estab}/`,
+//!   `/api/v1/AttendanceAsync/{estab}/`, `/api/v1/Writeback/Conduct`, `/ConductAsync`,
+//!   `/SeatingPlan`, `/?id=efw.Detention`; `GET /api/v1/Writeback/Status/{trackingId}`.
 
 mod filter;
 mod query;
 mod read;
 mod rows;
 mod views;
+pub mod writeback;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
-use rollcall_core::ports::{Clock, ControlStore, DataKeyUnwrapper, ObjectStore, Ports};
+use axum::routing::{get, post};
+use rollcall_core::ports::{
+    Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports,
+};
+
+/// How long a synchronous write-back waits for the agent's outcome before answering 202 (under
+/// API Gateway's 30-second limit).
+pub const WRITEBACK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Clone)]
 pub struct ServeState {
     control: Arc<dyn ControlStore>,
     objects: Arc<dyn ObjectStore>,
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
+    /// Seals write-back payloads only (the key policy limits it to that context).
+    key_generator: Arc<dyn DataKeyGenerator>,
     clock: Arc<dyn Clock>,
+    writeback_wait: std::time::Duration,
 }
 
 impl ServeState {
@@ -33,8 +46,16 @@ impl ServeState {
             control: ports.control.clone(),
             objects: ports.objects.clone(),
             key_unwrapper: ports.key_unwrapper.clone(),
+            key_generator: ports.key_generator.clone(),
             clock: ports.clock.clone(),
+            writeback_wait: WRITEBACK_WAIT,
         }
+    }
+
+    /// The same state with another bound on a synchronous write-back's wait.
+    pub fn with_writeback_wait(mut self, wait: std::time::Duration) -> Self {
+        self.writeback_wait = wait;
+        self
     }
 }
 
@@ -45,5 +66,21 @@ pub fn router(state: ServeState) -> Router {
             "/api/v1/School/{estab}/{endpoint}/{id}",
             get(read::endpoint_by_id),
         )
+        .route("/api/v1/Attendance/{estab}", post(writeback::attendance))
+        .route(
+            "/api/v1/AttendanceAsync/{estab}",
+            post(writeback::attendance_async),
+        )
+        .route("/api/v1/Writeback/Conduct", post(writeback::conduct))
+        .route(
+            "/api/v1/Writeback/ConductAsync",
+            post(writeback::conduct_async),
+        )
+        .route(
+            "/api/v1/Writeback/SeatingPlan",
+            post(writeback::seating_plan),
+        )
+        .route("/api/v1/Writeback", post(writeback::by_id))
+        .route("/api/v1/Writeback/Status/{id}", get(writeback::status))
         .with_state(state)
 }

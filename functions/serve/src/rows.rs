@@ -89,6 +89,50 @@ pub(crate) async fn linked_values(
         .collect())
 }
 
+/// The ids of a stored set's current rows, from its index alone (nothing decrypted).
+pub(crate) async fn stored_ids(
+    state: &ServeState,
+    estab: &Estab,
+    set: &str,
+    now: Timestamp,
+) -> ApiResult<BTreeSet<String>> {
+    let rs = Catalogue::get()
+        .stored_set(set)
+        .expect("sets named in code are stored");
+    let record = current_version(state, estab, rs, now).await?;
+    let version =
+        OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
+    Ok(version.index.rows.into_iter().map(|row| row.id).collect())
+}
+
+/// The values of one field over a stored set's current rows; only that field's group is
+/// decrypted.
+pub(crate) async fn field_values(
+    state: &ServeState,
+    estab: &Estab,
+    set: &str,
+    field: &str,
+    now: Timestamp,
+) -> ApiResult<BTreeSet<String>> {
+    let rs = Catalogue::get()
+        .stored_set(set)
+        .expect("sets named in code are stored");
+    let record = current_version(state, estab, rs, now).await?;
+    let loaded = LoadedSet::load(
+        state,
+        rs,
+        record,
+        &ScopeSet::new(),
+        &BTreeSet::from([field]),
+    )
+    .await?;
+    Ok(loaded
+        .rows
+        .iter()
+        .filter_map(|row| row.get(field).and_then(text_of))
+        .collect())
+}
+
 /// The version to serve, unless there is none or its data is past disposal.
 pub(crate) async fn current_version(
     state: &ServeState,

@@ -1,0 +1,191 @@
+//! The agent's side of write-backs: it takes its school's open tasks and reports each outcome.
+//! A task is handed over only while the consent in force still grants its scopes; one whose
+//! consent ended or narrowed since it was queued fails instead, and never reaches the MIS.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use rollcall_core::envelope;
+use rollcall_core::model::School;
+use rollcall_core::ports::StoreError;
+use rollcall_core::scope::EndpointScope;
+use rollcall_core::task::{self, OPEN, QUEUED, Task, TaskState};
+use rollcall_core::timestamp::Timestamp;
+use rollcall_http::request::{json_body, read_body};
+use rollcall_http::{ApiError, ApiResult};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{IngestState, authenticate_agent};
+
+/// The largest outcome report.
+const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// `GET /agent/v1/tasks`: the school's open tasks, oldest first, with their payloads.
+pub(crate) async fn open_tasks(
+    State(state): State<IngestState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_agent(&state, &headers).await?;
+    let now = state.clock.now();
+    let mut handed = Vec::new();
+    for task in state.control.open_tasks(&school.estab).await? {
+        if let Some(reason) = withdrawn(&state, &task, now).await? {
+            fail(&state, &task, reason, now).await?;
+            continue;
+        }
+        let payload = unseal(&state, &task).await?;
+        if task.state == TaskState::Queued {
+            let delivered = TaskState::Delivered { at: now };
+            match state
+                .control
+                .update_task(&school.estab, &task.id, &[QUEUED], &delivered)
+                .await
+            {
+                // Another poll delivered it first: it is still open, and handed out again.
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        handed.push(json!({
+            "id": task.id,
+            "kind": task.kind,
+            "partner": task.partner,
+            "queuedAt": task.created_at.to_rfc3339(),
+            "payload": payload,
+        }));
+    }
+    tracing::info!(tasks = handed.len(), "tasks handed to the agent");
+    Ok(Json(json!({ "tasks": handed })))
+}
+
+/// Why a task may no longer reach the MIS, if it may not.
+async fn withdrawn(state: &IngestState, task: &Task, now: Timestamp) -> ApiResult<Option<String>> {
+    let consent = state.control.consent(&task.estab, &task.partner).await?;
+    let scope = EndpointScope::parse(&task.scopes).map_err(ApiError::internal)?;
+    Ok(match consent {
+        Some(c) if c.in_force(now) && scope.is_satisfied_by(&c.scopes) => None,
+        Some(c) if c.in_force(now) => Some(format!(
+            "the school no longer grants {} to {}; the write-back was not delivered",
+            task.scopes, task.partner
+        )),
+        _ => Some(format!(
+            "the school's consent for {} ended before its agent took the write-back; it was \
+             not delivered",
+            task.partner
+        )),
+    })
+}
+
+async fn fail(state: &IngestState, task: &Task, message: String, now: Timestamp) -> ApiResult<()> {
+    let failed = TaskState::Failed { at: now, message };
+    match state
+        .control
+        .update_task(&task.estab, &task.id, &OPEN, &failed)
+        .await
+    {
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn unseal(state: &IngestState, task: &Task) -> ApiResult<Value> {
+    let wrapped = envelope::wrapped_key(&task.payload).map_err(ApiError::internal)?;
+    let key = state
+        .key_unwrapper
+        .unwrap(&task::key_context(&task.estab), wrapped)
+        .await?;
+    let plain = envelope::open(
+        &key,
+        &task::payload_aad(&task.estab, &task.id),
+        &task.payload,
+    )
+    .map_err(ApiError::internal)?;
+    serde_json::from_slice(&plain).map_err(ApiError::internal)
+}
+
+const REPORT_SHAPE: &str = r#"{"succeeded": true, "result": [...]} or {"succeeded": false, "message": "why the MIS refused it"}"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    succeeded: bool,
+    #[serde(default)]
+    result: Value,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// `POST /agent/v1/tasks/{id}/result`: the outcome of one task, reported once.
+pub(crate) async fn report(
+    State(state): State<IngestState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_agent(&state, &headers).await?;
+    let bytes = read_body(
+        body,
+        &headers,
+        MAX_RESULT_BYTES,
+        "report the MIS ids created, not the data written",
+    )
+    .await?;
+    let report: Report = json_body(&bytes, &format!("a JSON object {REPORT_SHAPE}"))?;
+    let now = state.clock.now();
+    let outcome = outcome(report, now)?;
+    let task = find(&state, &school, &id).await?;
+    match state
+        .control
+        .update_task(&school.estab, &task.id, &OPEN, &outcome)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::Conflict(format!(
+                "task {id} already has an outcome; an outcome is reported once"
+            )));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    tracing::info!(task = %task.id, outcome = outcome.name(), "task outcome reported");
+    Ok(Json(json!({ "id": task.id, "status": outcome.name() })))
+}
+
+fn outcome(report: Report, now: Timestamp) -> ApiResult<TaskState> {
+    if report.succeeded {
+        return Ok(TaskState::Succeeded {
+            at: now,
+            result: report.result,
+        });
+    }
+    match report.message.map(|m| m.trim().to_owned()) {
+        Some(message) if !message.is_empty() => Ok(TaskState::Failed {
+            at: now,
+            message: message.chars().take(1000).collect(),
+        }),
+        _ => Err(ApiError::BadRequest(format!(
+            "a failed outcome needs a `message` saying why, for the partner; send {REPORT_SHAPE}"
+        ))),
+    }
+}
+
+async fn find(state: &IngestState, school: &School, id: &str) -> ApiResult<Task> {
+    let unknown = || {
+        ApiError::NotFound(format!(
+            "school {} has no task `{}`; use an id from GET /agent/v1/tasks",
+            school.estab,
+            id.chars().take(60).collect::<String>()
+        ))
+    };
+    if !task::is_tracking_id(id) {
+        return Err(unknown());
+    }
+    let task = state
+        .control
+        .task(&school.estab, id)
+        .await?
+        .ok_or_else(unknown)?;
+    Ok(task)
+}

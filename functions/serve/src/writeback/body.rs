@@ -1,0 +1,209 @@
+//! Reading a write-back body: JSON objects whose keys match without regard to case (XoD
+//! clients send both `StudentId` and `studentid`), every problem collected with where it is,
+//! so one refusal lists all that must be fixed.
+
+use rollcall_core::timestamp::Timestamp;
+use serde_json::{Map, Value};
+
+/// At most this many problems are listed in one refusal.
+const MAX_LISTED: usize = 20;
+
+/// The problems found in a body, each with its place (`Marks[2].Mark`).
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<String>);
+
+impl Problems {
+    pub fn add(&mut self, place: &str, problem: impl std::fmt::Display) {
+        self.0.push(format!("{place}: {problem}"));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// One message listing the problems (the first [`MAX_LISTED`] of them).
+    pub fn message(&self) -> String {
+        let mut text = self
+            .0
+            .iter()
+            .take(MAX_LISTED)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if self.0.len() > MAX_LISTED {
+            text.push_str(&format!("; and {} more", self.0.len() - MAX_LISTED));
+        }
+        text
+    }
+}
+
+/// One JSON object of the body, at `place`.
+pub(crate) struct Record<'a> {
+    pub place: String,
+    object: &'a Map<String, Value>,
+}
+
+impl<'a> Record<'a> {
+    pub fn new(place: String, object: &'a Map<String, Value>) -> Self {
+        Self { place, object }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.object
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+            .filter(|value| !value.is_null())
+    }
+
+    fn at(&self, name: &str) -> String {
+        format!("{}.{name}", self.place)
+    }
+
+    /// Text (a number is taken as its digits), trimmed; `None` when absent.
+    pub fn text(&self, name: &str, problems: &mut Problems) -> Option<String> {
+        match self.get(name)? {
+            Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => {
+                problems.add(&self.at(name), "must be a non-empty string");
+                None
+            }
+        }
+    }
+
+    pub fn required_text(&self, name: &str, problems: &mut Problems) -> Option<String> {
+        if self.get(name).is_none() {
+            problems.add(&self.at(name), "is required");
+            return None;
+        }
+        self.text(name, problems)
+    }
+
+    /// A whole number (also given as a string of digits); `None` when absent.
+    pub fn integer(&self, name: &str, problems: &mut Problems) -> Option<i64> {
+        let value = self.get(name)?;
+        let number = match value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(text) => text.trim().parse().ok(),
+            _ => None,
+        };
+        if number.is_none() {
+            problems.add(&self.at(name), "must be a whole number");
+        }
+        number
+    }
+
+    pub fn required_integer(&self, name: &str, problems: &mut Problems) -> Option<i64> {
+        if self.get(name).is_none() {
+            problems.add(&self.at(name), "is required");
+            return None;
+        }
+        self.integer(name, problems)
+    }
+
+    /// A date `yyyy-MM-dd`.
+    pub fn required_date(&self, name: &str, problems: &mut Problems) -> Option<String> {
+        let text = self.required_text(name, problems)?;
+        let well_formed = text.len() == 10 && Timestamp::parse(&text).is_ok();
+        if !well_formed {
+            problems.add(
+                &self.at(name),
+                format!("`{text}` is not a date; write it yyyy-MM-dd, e.g. 2026-11-23"),
+            );
+            return None;
+        }
+        Some(text)
+    }
+
+    /// Text of at most `max` characters.
+    pub fn note(&self, name: &str, max: usize, problems: &mut Problems) -> Option<String> {
+        let text = self.text(name, problems)?;
+        let length = text.chars().count();
+        if length > max {
+            problems.add(
+                &self.at(name),
+                format!("has {length} characters; the limit is {max}"),
+            );
+        }
+        Some(text)
+    }
+
+    pub fn required_note(&self, name: &str, max: usize, problems: &mut Problems) -> Option<String> {
+        if self.get(name).is_none() {
+            problems.add(&self.at(name), "is required");
+            return None;
+        }
+        self.note(name, max, problems)
+    }
+
+    /// One of `allowed` (matched without regard to case), answered as written in `allowed`.
+    pub fn required_choice(
+        &self,
+        name: &str,
+        allowed: &[&'static str],
+        problems: &mut Problems,
+    ) -> Option<&'static str> {
+        let text = self.required_text(name, problems)?;
+        let choice = allowed.iter().find(|a| a.eq_ignore_ascii_case(&text));
+        if choice.is_none() {
+            problems.add(
+                &self.at(name),
+                format!("`{text}` is not one of {}", allowed.join(", ")),
+            );
+        }
+        choice.copied()
+    }
+}
+
+/// The objects of the array `name` of `body`, each as a record at `name[i]`.
+pub(crate) fn records<'a>(
+    body: &Record<'a>,
+    name: &str,
+    required: bool,
+    problems: &mut Problems,
+) -> Vec<Record<'a>> {
+    let Some(value) = body.get(name) else {
+        if required {
+            problems.add(name, "is required: a list of objects");
+        }
+        return Vec::new();
+    };
+    let Value::Array(items) = value else {
+        problems.add(name, "must be a list of objects");
+        return Vec::new();
+    };
+    if required && items.is_empty() {
+        problems.add(name, "is empty; give at least one");
+    }
+    let mut records = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let place = format!("{name}[{index}]");
+        match item {
+            Value::Object(object) => records.push(Record::new(place, object)),
+            _ => problems.add(&place, "must be an object"),
+        }
+    }
+    records
+}
+
+/// The optional `Callback` object: `Method` POST and an https `Url`.
+pub(crate) fn callback(body: &Record<'_>, problems: &mut Problems) -> Option<Value> {
+    let value = body.get("Callback")?;
+    let Value::Object(object) = value else {
+        problems.add(
+            "Callback",
+            "must be an object {\"Method\": \"POST\", \"Url\": ...}",
+        );
+        return None;
+    };
+    let record = Record::new("Callback".into(), object);
+    let method = record.required_choice("Method", &["POST"], problems);
+    let url = record.required_text("Url", problems);
+    if let Some(url) = &url
+        && !url.starts_with("https://")
+    {
+        problems.add("Callback.Url", "must be an https:// URL");
+    }
+    Some(serde_json::json!({ "Method": method?, "Url": url? }))
+}

@@ -1,0 +1,345 @@
+//! Write-backs: a partner's attendance marks, conduct events, seating plans and detentions,
+//! checked against the consent in force and what the school has uploaded, sealed under the key
+//! service and queued as one task for the school's agent. A refused request queues nothing.
+//!
+//! The `wait` form polls the task for a bounded time and answers the agent's outcome (or 202
+//! with the tracking id if the agent has not reported yet); the `tracking` form answers the
+//! tracking id at once. Either way `GET /api/v1/Writeback/Status/{trackingId}` tells where the
+//! task is.
+
+mod body;
+mod validate;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rollcall_consent::access;
+use rollcall_core::catalogue::{Catalogue, Writeback, WritebackAnswer, WritebackBody};
+use rollcall_core::envelope;
+use rollcall_core::model::{AccessEntry, Consent, Estab, Token};
+use rollcall_core::task::{self, Task, TaskState};
+use rollcall_core::timestamp::Timestamp;
+use rollcall_http::request::{QueryParams, json_body, read_body};
+use rollcall_http::{ApiError, ApiResult};
+use serde_json::{Map, Value, json};
+
+use crate::ServeState;
+use crate::rows::{field_values, stored_ids};
+use validate::{Checked, Known};
+
+/// The largest write-back body (conduct media files travel inside it).
+pub const MAX_WRITEBACK_BYTES: usize = 5 * 1024 * 1024;
+/// How often a waiting write-back looks at its task.
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+pub(crate) async fn attendance(
+    State(state): State<ServeState>,
+    Path(estab): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    submit(&state, &headers, "Writeback.Attendance", Some(&estab), body).await
+}
+
+pub(crate) async fn attendance_async(
+    State(state): State<ServeState>,
+    Path(estab): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    submit(
+        &state,
+        &headers,
+        "Writeback.AttendanceAsync",
+        Some(&estab),
+        body,
+    )
+    .await
+}
+
+pub(crate) async fn conduct(
+    State(state): State<ServeState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    submit(&state, &headers, "Writeback.Conduct", None, body).await
+}
+
+pub(crate) async fn conduct_async(
+    State(state): State<ServeState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    submit(&state, &headers, "Writeback.ConductAsync", None, body).await
+}
+
+pub(crate) async fn seating_plan(
+    State(state): State<ServeState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    submit(&state, &headers, "Writeback.SeatingPlan", None, body).await
+}
+
+/// `POST /api/v1/Writeback/?id=efw.Detention`: the write-back named by `id`.
+pub(crate) async fn by_id(
+    State(state): State<ServeState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> ApiResult<Response> {
+    let params = QueryParams::parse(query.as_deref())?;
+    match params.get("id") {
+        Some(id) if id.eq_ignore_ascii_case("efw.Detention") => {
+            submit(&state, &headers, "Writeback.Detention", None, body).await
+        }
+        other => Err(ApiError::NotFound(format!(
+            "there is no write-back `{}` at /api/v1/Writeback/; use ?id=efw.Detention, or \
+             /api/v1/Writeback/Conduct, /ConductAsync or /SeatingPlan",
+            other.unwrap_or("")
+        ))),
+    }
+}
+
+async fn submit(
+    state: &ServeState,
+    headers: &HeaderMap,
+    id: &str,
+    estab: Option<&str>,
+    body: Body,
+) -> ApiResult<Response> {
+    let now = state.clock.now();
+    let token = access::authenticate(state.control.as_ref(), headers, now).await?;
+    if let Some(estab) = estab {
+        let estab = Estab::parse(estab).map_err(|e| ApiError::NotFound(e.to_string()))?;
+        access::check_school(&token, &estab)?;
+    }
+    let writeback = Catalogue::get()
+        .writeback(id)
+        .expect("routes name catalogue write-backs");
+    let consent = access::consent(state.control.as_ref(), &token, now).await?;
+    check_scope(writeback, &consent, &token)?;
+    let bytes = read_body(
+        body,
+        headers,
+        MAX_WRITEBACK_BYTES,
+        "send fewer records in each request",
+    )
+    .await?;
+    let object: Map<String, Value> = json_body(&bytes, "a JSON object")?;
+    let checked = check(state, writeback.body, &object, &token.estab, now).await?;
+    let task = queue(state, &token, writeback, &checked, now).await?;
+    state
+        .control
+        .append_access(&AccessEntry {
+            estab: token.estab.clone(),
+            partner: token.partner.clone(),
+            at: now,
+            endpoint: writeback.id.clone(),
+            scopes_used: writeback
+                .scope
+                .scopes()
+                .filter(|s| consent.scopes.contains(*s))
+                .map(str::to_owned)
+                .collect(),
+            rows: checked.records,
+        })
+        .await?;
+    tracing::info!(task = %task.id, kind = %writeback.id, records = checked.records, "write-back queued");
+    match writeback.answer {
+        WritebackAnswer::Tracking => Ok(tracking_answer(writeback, &task.id)),
+        WritebackAnswer::Wait => wait(state, &task).await,
+    }
+}
+
+fn check_scope(writeback: &Writeback, consent: &Consent, token: &Token) -> ApiResult<()> {
+    if writeback.scope.is_satisfied_by(&consent.scopes) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "{} needs a scope school {} has not granted you: {}; ask the school to grant it. \
+         Nothing was queued",
+        writeback.path,
+        token.estab,
+        writeback.scope.describe_missing(&consent.scopes)
+    )))
+}
+
+/// Checks the body against what the school has uploaded.
+async fn check(
+    state: &ServeState,
+    kind: WritebackBody,
+    object: &Map<String, Value>,
+    estab: &Estab,
+    now: Timestamp,
+) -> ApiResult<Checked> {
+    let checked = match kind {
+        WritebackBody::Attendance => {
+            let known = Known {
+                students: stored_ids(state, estab, "Students", now).await?,
+                marks: field_values(state, estab, "AttendCodes", "Mark", now).await?,
+                ..Known::default()
+            };
+            validate::attendance(object, &known, estab.as_str())
+        }
+        WritebackBody::Conduct => {
+            let conduct_types = match state.control.current_version(estab, "ConductTypes").await? {
+                Some(_) => Some(field_values(state, estab, "ConductTypes", "LocalId", now).await?),
+                None => None,
+            };
+            let known = Known {
+                students: stored_ids(state, estab, "Students", now).await?,
+                staff: stored_ids(state, estab, "Staff", now).await?,
+                conduct_types,
+                ..Known::default()
+            };
+            validate::conduct(object, &known, estab.as_str())
+        }
+        WritebackBody::Object => validate::object(object),
+    };
+    checked.map_err(|problems| {
+        ApiError::Unprocessable(format!(
+            "the write-back was not queued: {}; correct these and send it again",
+            problems.message()
+        ))
+    })
+}
+
+/// Seals the checked payload and queues it as one task.
+async fn queue(
+    state: &ServeState,
+    token: &Token,
+    writeback: &Writeback,
+    checked: &Checked,
+    now: Timestamp,
+) -> ApiResult<Task> {
+    let mut task = Task::new(
+        token.estab.clone(),
+        token.partner.clone(),
+        &writeback.id,
+        &writeback.scopes_text,
+        Vec::new(),
+        now,
+    );
+    let key = state
+        .key_generator
+        .generate(&task::key_context(&task.estab))
+        .await?;
+    let plain = serde_json::to_vec(&checked.payload).expect("JSON values serialise");
+    task.payload = envelope::seal(
+        &key.plaintext,
+        &key.wrapped,
+        &task::payload_aad(&task.estab, &task.id),
+        &plain,
+    );
+    state.control.insert_task(&task).await?;
+    Ok(task)
+}
+
+/// The async answer, in the shape XoD's async write-backs answer.
+fn tracking_answer(writeback: &Writeback, id: &str) -> Response {
+    let error_query = format!("{}_OnError", writeback.id);
+    Json(json!({
+        "TrackingId": id,
+        "DataSet": { "trackingid": [{ "trackingid": id, "errorquery": error_query }] },
+        "Message": "success",
+        "ExceptionType": null, "ExceptionMessage": null, "InnerException": null,
+    }))
+    .into_response()
+}
+
+/// Waits (bounded) for the agent's outcome.
+async fn wait(state: &ServeState, task: &Task) -> ApiResult<Response> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let current = state
+            .control
+            .task(&task.estab, &task.id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("queued task {} vanished", task.id))
+            })?;
+        match current.state {
+            TaskState::Succeeded { result, .. } => {
+                return Ok(Json(json!({
+                    "TrackingId": task.id, "Status": "Succeeded", "result": result,
+                    "Message": "success",
+                    "ExceptionType": null, "ExceptionMessage": null, "InnerException": null,
+                }))
+                .into_response());
+            }
+            TaskState::Failed { message, .. } => {
+                return Err(ApiError::Unprocessable(format!(
+                    "write-back {} was not applied: {message}",
+                    task.id
+                )));
+            }
+            TaskState::Queued | TaskState::Delivered { .. } => {}
+        }
+        if started.elapsed() >= state.writeback_wait {
+            let body = json!({
+                "TrackingId": task.id, "Status": status_name(&current.state),
+                "Message": format!(
+                    "queued: the school's agent has not applied it yet; \
+                     GET /api/v1/Writeback/Status/{} tells you when it has", task.id),
+                "ExceptionType": null, "ExceptionMessage": null, "InnerException": null,
+            });
+            return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+fn status_name(state: &TaskState) -> &'static str {
+    match state {
+        TaskState::Queued => "Queued",
+        TaskState::Delivered { .. } => "Delivered",
+        TaskState::Succeeded { .. } => "Succeeded",
+        TaskState::Failed { .. } => "Failed",
+    }
+}
+
+/// `GET /api/v1/Writeback/Status/{trackingId}`: one of this partner's write-backs at the
+/// token's school.
+pub(crate) async fn status(
+    State(state): State<ServeState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let now = state.clock.now();
+    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "you have no write-back `{}` at school {}; use the TrackingId a write-back answered",
+            id.chars().take(60).collect::<String>(),
+            token.estab
+        ))
+    };
+    if !task::is_tracking_id(&id) {
+        return Err(not_found());
+    }
+    let task = state
+        .control
+        .task(&token.estab, &id)
+        .await?
+        .filter(|t| t.partner == token.partner)
+        .ok_or_else(not_found)?;
+    let (finished_at, result, error) = match &task.state {
+        TaskState::Succeeded { at, result } => (Some(*at), result.clone(), Value::Null),
+        TaskState::Failed { at, message } => (Some(*at), Value::Null, json!(message)),
+        TaskState::Queued | TaskState::Delivered { .. } => (None, Value::Null, Value::Null),
+    };
+    Ok(Json(json!({
+        "Writeback": [{
+            "TrackingId": task.id,
+            "Kind": task.kind,
+            "Status": status_name(&task.state),
+            "QueuedAt": task.created_at.to_xod(),
+            "FinishedAt": finished_at.map(Timestamp::to_xod),
+            "Result": result,
+            "Error": error,
+        }]
+    })))
+}

@@ -1,0 +1,398 @@
+//! Checking a write-back before it is queued, against what the school has uploaded: pupils and
+//! staff that exist, mark codes and conduct types the school uses, one date per attendance
+//! request. A valid body is rewritten with the canonical key names the agent reads.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use super::body::{Problems, Record, callback, records};
+
+/// The longest note, comment or description a write-back may carry.
+pub(crate) const MAX_NOTE: usize = 500;
+/// The most marks or conduct records in one request.
+pub(crate) const MAX_RECORDS: usize = 5000;
+
+/// What the school has, to check references against.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    pub students: BTreeSet<String>,
+    pub staff: BTreeSet<String>,
+    pub marks: BTreeSet<String>,
+    /// The conduct types' `LocalId`s, when the school has uploaded them.
+    pub conduct_types: Option<BTreeSet<String>>,
+}
+
+/// A checked request: the payload for the agent and how many records it holds.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub payload: Value,
+    pub records: u64,
+}
+
+fn too_many(name: &str, count: usize, problems: &mut Problems) {
+    if count > MAX_RECORDS {
+        problems.add(
+            name,
+            format!("has {count} entries; send at most {MAX_RECORDS} in one request"),
+        );
+    }
+}
+
+/// `Marks` of session (`MarkType` S, with `Session` AM/PM) or lesson (`MarkType` L, with
+/// `InstanceId`) attendance, all of one date.
+pub(crate) fn attendance(
+    body: &Map<String, Value>,
+    known: &Known,
+    estab: &str,
+) -> Result<Checked, Problems> {
+    let mut problems = Problems::default();
+    let body = Record::new(String::new(), body);
+    let marks = records(&body, "Marks", true, &mut problems);
+    too_many("Marks", marks.len(), &mut problems);
+    let mut dates = BTreeSet::new();
+    let mut out = Vec::with_capacity(marks.len());
+    for mark in &marks {
+        let student = mark.required_text("StudentId", &mut problems);
+        if let Some(id) = &student
+            && !known.students.contains(id)
+        {
+            problems.add(
+                &format!("{}.StudentId", mark.place),
+                format!("`{id}` is not a pupil of school {estab}"),
+            );
+        }
+        let mark_type = mark.required_choice("MarkType", &["S", "L"], &mut problems);
+        let date = mark.required_date("Date", &mut problems);
+        dates.extend(date.clone());
+        let (session, instance) = match mark_type {
+            Some("S") => (
+                mark.required_choice("Session", &["AM", "PM"], &mut problems),
+                None,
+            ),
+            Some(_) => (None, mark.required_text("InstanceId", &mut problems)),
+            None => (None, None),
+        };
+        let code = mark.required_text("Mark", &mut problems);
+        if let Some(code) = &code
+            && !known.marks.contains(code)
+        {
+            problems.add(
+                &format!("{}.Mark", mark.place),
+                format!(
+                    "`{code}` is not an attendance mark of school {estab}; the valid ones are \
+                     listed by GET /api/v1/School/{estab}/AttendanceCodes"
+                ),
+            );
+        }
+        let minutes = mark.integer("Mins", &mut problems);
+        if minutes.is_some_and(|m| m < 0) {
+            problems.add(&format!("{}.Mins", mark.place), "must not be negative");
+        }
+        let notes = mark.note("Notes", MAX_NOTE, &mut problems);
+        out.push(json!({
+            "StudentId": student, "MarkType": mark_type, "Date": date, "Session": session,
+            "InstanceId": instance, "Mark": code, "Mins": minutes, "Notes": notes,
+        }));
+    }
+    if dates.len() > 1 {
+        problems.add(
+            "Marks",
+            format!(
+                "holds marks of {} dates ({}); send one request per date",
+                dates.len(),
+                dates.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    let callback = callback(&body, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Checked {
+        records: out.len() as u64,
+        payload: json!({ "Marks": out, "Callback": callback }),
+    })
+}
+
+/// `Conducts` (achievement or behaviour events) with their `Participants` (pupils), and
+/// optionally `Staff` and `MediaFiles`, linked by `ConductId`.
+pub(crate) fn conduct(
+    body: &Map<String, Value>,
+    known: &Known,
+    estab: &str,
+) -> Result<Checked, Problems> {
+    let mut problems = Problems::default();
+    let body = Record::new(String::new(), body);
+    let conducts = records(&body, "Conducts", true, &mut problems);
+    too_many("Conducts", conducts.len(), &mut problems);
+    let mut ids = BTreeSet::new();
+    let mut out_conducts = Vec::with_capacity(conducts.len());
+    for conduct in &conducts {
+        let id = conduct.required_integer("Id", &mut problems);
+        if let Some(id) = id
+            && !ids.insert(id)
+        {
+            problems.add(
+                &format!("{}.Id", conduct.place),
+                format!("{id} is used by two conducts"),
+            );
+        }
+        let kind = conduct.required_choice("IncidentType", &["Ach", "Beh"], &mut problems);
+        let recorded_by = conduct.required_text("RecordedById", &mut problems);
+        check_staff(
+            known,
+            estab,
+            conduct,
+            "RecordedById",
+            &recorded_by,
+            &mut problems,
+        );
+        let type_id = conduct.required_integer("TypeId", &mut problems);
+        if let (Some(type_id), Some(types)) = (type_id, &known.conduct_types)
+            && !types.contains(&type_id.to_string())
+        {
+            problems.add(
+                &format!("{}.TypeId", conduct.place),
+                format!(
+                    "{type_id} is not a conduct type of school {estab}; the valid ones are the \
+                     ConductTypes LocalIds of GET /api/v1/School/{estab}/conductlookups"
+                ),
+            );
+        }
+        let status = if kind == Some("Beh") {
+            conduct.required_integer("StatusId", &mut problems)
+        } else {
+            conduct.integer("StatusId", &mut problems)
+        };
+        let mut record = json!({
+            "Id": id, "IncidentType": kind, "RecordedById": recorded_by,
+            "EntryDate": conduct.required_date("EntryDate", &mut problems),
+            "TypeId": type_id, "StatusId": status,
+            "Note": conduct.note("Note", MAX_NOTE, &mut problems),
+        });
+        for optional in ["ActivityId", "BullTypeId", "LocationId", "EntryTimeId"] {
+            record[optional] = json!(conduct.integer(optional, &mut problems));
+        }
+        out_conducts.push(record);
+    }
+
+    let participants = records(&body, "Participants", true, &mut problems);
+    too_many("Participants", participants.len(), &mut problems);
+    let mut involved = BTreeSet::new();
+    let mut out_participants = Vec::with_capacity(participants.len());
+    for participant in &participants {
+        let conduct_id = conduct_ref(participant, &ids, &mut problems);
+        involved.extend(conduct_id);
+        let student = participant.required_text("StudentId", &mut problems);
+        if let Some(id) = &student
+            && !known.students.contains(id)
+        {
+            problems.add(
+                &format!("{}.StudentId", participant.place),
+                format!("`{id}` is not a pupil of school {estab}"),
+            );
+        }
+        out_participants.push(json!({
+            "ConductId": conduct_id, "StudentId": student,
+            "Points": participant.required_integer("Points", &mut problems),
+            "RoleId": participant.integer("RoleId", &mut problems),
+            "OutcomeId": participant.integer("OutcomeId", &mut problems),
+        }));
+    }
+    for missing in ids.difference(&involved) {
+        problems.add(
+            "Participants",
+            format!("conduct {missing} has no participant; give at least one pupil for it"),
+        );
+    }
+
+    let staff = records(&body, "Staff", false, &mut problems);
+    let mut out_staff = Vec::with_capacity(staff.len());
+    for member in &staff {
+        let staff_id = member.required_text("StaffId", &mut problems);
+        check_staff(known, estab, member, "StaffId", &staff_id, &mut problems);
+        out_staff.push(json!({
+            "ConductId": conduct_ref(member, &ids, &mut problems), "StaffId": staff_id,
+            "StaffRoleId": member.integer("StaffRoleId", &mut problems),
+        }));
+    }
+
+    let media = records(&body, "MediaFiles", false, &mut problems);
+    let mut out_media = Vec::with_capacity(media.len());
+    for file in &media {
+        let content = file.required_text("MediaBase64", &mut problems);
+        if content.as_deref().is_some_and(|c| !looks_like_base64(c)) {
+            problems.add(
+                &format!("{}.MediaBase64", file.place),
+                "is not base64 (A-Z, a-z, 0-9, +, / and = padding, in groups of four)",
+            );
+        }
+        out_media.push(json!({
+            "Id": file.required_integer("Id", &mut problems),
+            "ConductId": conduct_ref(file, &ids, &mut problems),
+            "MediaDateTime": file.required_text("MediaDateTime", &mut problems),
+            "Description": file.required_note("Description", MAX_NOTE, &mut problems),
+            "MediaType": file.required_text("MediaType", &mut problems),
+            "FileName": file.required_text("FileName", &mut problems),
+            "MediaBase64": content,
+        }));
+    }
+    let callback = callback(&body, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Checked {
+        records: out_conducts.len() as u64,
+        payload: json!({
+            "Conducts": out_conducts, "Participants": out_participants, "Staff": out_staff,
+            "MediaFiles": out_media, "Callback": callback,
+        }),
+    })
+}
+
+/// Any non-empty JSON object, passed on as it is (the agent knows its shape).
+pub(crate) fn object(body: &Map<String, Value>) -> Result<Checked, Problems> {
+    let mut problems = Problems::default();
+    if body.is_empty() {
+        problems.add(
+            "body",
+            "is an empty object; send what the write-back should record",
+        );
+        return Err(problems);
+    }
+    Ok(Checked {
+        records: 1,
+        payload: Value::Object(body.clone()),
+    })
+}
+
+fn check_staff(
+    known: &Known,
+    estab: &str,
+    record: &Record<'_>,
+    field: &str,
+    id: &Option<String>,
+    problems: &mut Problems,
+) {
+    if let Some(id) = id
+        && !known.staff.contains(id)
+    {
+        problems.add(
+            &format!("{}.{field}", record.place),
+            format!("`{id}` is not a member of staff of school {estab}"),
+        );
+    }
+}
+
+/// A `ConductId` that names a conduct of this request.
+fn conduct_ref(record: &Record<'_>, ids: &BTreeSet<i64>, problems: &mut Problems) -> Option<i64> {
+    let id = record.required_integer("ConductId", problems)?;
+    if !ids.contains(&id) {
+        problems.add(
+            &format!("{}.ConductId", record.place),
+            format!("{id} is not the Id of a conduct in this request"),
+        );
+    }
+    Some(id)
+}
+
+fn looks_like_base64(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() % 4 == 0
+        && text.trim_end_matches('=').len() + 2 >= text.len()
+        && text
+            .trim_end_matches('=')
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> Known {
+        Known {
+            students: ["S1", "S2"].map(String::from).into(),
+            staff: ["T1"].map(String::from).into(),
+            marks: ["/", "\\", "L"].map(String::from).into(),
+            conduct_types: Some(["4"].map(String::from).into()),
+        }
+    }
+
+    fn object_of(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_session_mark_is_rewritten_with_canonical_names() {
+        let body = object_of(json!({"marks": [
+            {"studentid": "S1", "marktype": "s", "date": "2026-11-23", "session": "am", "mark": "/"}
+        ]}));
+        let checked = attendance(&body, &known(), "9992001").unwrap();
+        assert_eq!(checked.records, 1);
+        assert_eq!(checked.payload["Marks"][0]["Session"], "AM");
+        assert_eq!(checked.payload["Marks"][0]["MarkType"], "S");
+    }
+
+    #[test]
+    fn every_attendance_problem_is_listed_with_its_place() {
+        let body = object_of(json!({"Marks": [
+            {"StudentId": "S9", "MarkType": "S", "Date": "2026-11-23", "Session": "XX", "Mark": "Q"},
+            {"StudentId": "S1", "MarkType": "L", "Date": "2026-11-24", "Mark": "/",
+             "Notes": "x".repeat(501)},
+        ]}));
+        let message = attendance(&body, &known(), "9992001")
+            .unwrap_err()
+            .message();
+        for expected in [
+            "Marks[0].StudentId: `S9` is not a pupil",
+            "Marks[0].Session: `XX` is not one of AM, PM",
+            "Marks[0].Mark: `Q` is not an attendance mark",
+            "Marks[1].InstanceId: is required",
+            "Marks[1].Notes: has 501 characters",
+            "holds marks of 2 dates (2026-11-23, 2026-11-24)",
+        ] {
+            assert!(message.contains(expected), "{expected} not in {message}");
+        }
+    }
+
+    #[test]
+    fn conduct_references_must_resolve() {
+        let body = object_of(json!({
+            "Conducts": [{"Id": 1, "IncidentType": "Beh", "RecordedById": "T1",
+                          "EntryDate": "2026-11-23", "TypeId": 5}],
+            "Participants": [{"ConductId": 2, "Points": 1, "StudentId": "S1"}],
+            "Staff": [{"ConductId": 1, "StaffId": "T9"}],
+            "MediaFiles": [{"Id": 1, "ConductId": 1, "MediaDateTime": "2026-11-23T10:00:00",
+                            "Description": "d", "MediaType": "png", "FileName": "a.png",
+                            "MediaBase64": "not base64!"}],
+        }));
+        let message = conduct(&body, &known(), "9992001").unwrap_err().message();
+        for expected in [
+            "Conducts[0].TypeId: 5 is not a conduct type",
+            "Conducts[0].StatusId: is required",
+            "Participants[0].ConductId: 2 is not the Id of a conduct",
+            "conduct 1 has no participant",
+            "Staff[0].StaffId: `T9` is not a member of staff",
+            "MediaFiles[0].MediaBase64: is not base64",
+        ] {
+            assert!(message.contains(expected), "{expected} not in {message}");
+        }
+    }
+
+    #[test]
+    fn a_valid_achievement_passes() {
+        let body = object_of(json!({
+            "Conducts": [{"Id": 1, "IncidentType": "Ach", "RecordedById": 1,
+                          "EntryDate": "2026-11-23", "TypeId": "4"}],
+            "Participants": [{"ConductId": 1, "Points": 10, "StudentId": "S2"}],
+        }));
+        let mut known = known();
+        known.staff.insert("1".into());
+        let checked = conduct(&body, &known, "9992001").unwrap();
+        assert_eq!(checked.payload["Conducts"][0]["TypeId"], 4);
+        assert_eq!(checked.payload["Participants"][0]["StudentId"], "S2");
+        assert!(looks_like_base64("iVBORw0KGgo="));
+    }
+}
