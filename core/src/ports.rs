@@ -62,6 +62,8 @@ pub trait ControlStore: Send + Sync {
     /// `Conflict` if the school exists.
     async fn insert_school(&self, school: &School) -> Result<(), StoreError>;
     async fn school(&self, estab: &Estab) -> Result<Option<School>, StoreError>;
+    /// Every registered school, by establishment number.
+    async fn schools(&self) -> Result<Vec<School>, StoreError>;
     async fn school_by_agent_key(&self, hash: &KeyHash) -> Result<Option<School>, StoreError>;
     async fn school_by_admin_key(&self, hash: &KeyHash) -> Result<Option<School>, StoreError>;
 

@@ -11,6 +11,7 @@ mod bad_input;
 mod conformance;
 mod endpoints;
 mod flow;
+mod info;
 mod queries;
 mod staged;
 mod writeback;

@@ -41,10 +41,20 @@ pub enum CatalogueError {
 #[derive(Debug)]
 pub struct Catalogue {
     scopes: BTreeSet<String>,
+    scope_info: Vec<ScopeInfo>,
     endpoints: Vec<Endpoint>,
     result_sets: BTreeMap<String, ResultSet>,
     writebacks: Vec<Writeback>,
     queries: Vec<NamedQuery>,
+}
+
+/// A scope as `/api/v1/Scopes` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ScopeInfo {
+    pub name: String,
+    /// Who the scope is about (`Students`, `Staff`, `School`, `Writeback`...).
+    pub category: String,
+    pub description: String,
 }
 
 /// A partner endpoint under `/api/v1/School/{estab}/`.
@@ -127,6 +137,16 @@ pub enum Test {
     Equals(String),
     BeforeToday,
     AfterToday,
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.test {
+            Test::Equals(value) => write!(f, "{} is {value}", self.field),
+            Test::BeforeToday => write!(f, "{} is before today", self.field),
+            Test::AfterToday => write!(f, "{} is after today", self.field),
+        }
+    }
 }
 
 /// A query parameter that narrows the rows of one answered result set.
@@ -311,7 +331,19 @@ impl Catalogue {
 
     pub fn from_toml(text: &str) -> Result<Self, CatalogueError> {
         let raw: RawCatalogue = toml::from_str(text)?;
-        let scopes: BTreeSet<String> = raw.scopes.into_iter().collect();
+        let scope_info: Vec<ScopeInfo> = raw
+            .scopes
+            .into_iter()
+            .map(|(name, category, description)| ScopeInfo {
+                name,
+                category,
+                description,
+            })
+            .collect();
+        let scopes: BTreeSet<String> = scope_info.iter().map(|s| s.name.clone()).collect();
+        if scopes.len() != scope_info.len() {
+            return Err(CatalogueError::Invalid("a scope is listed twice".into()));
+        }
         let mut result_sets = BTreeMap::new();
         for (name, raw_rs) in raw.result_set {
             let rs = ResultSet::build(name.clone(), raw_rs, &scopes)?;
@@ -341,6 +373,7 @@ impl Catalogue {
         }
         Ok(Self {
             scopes,
+            scope_info,
             endpoints,
             result_sets,
             writebacks,
@@ -368,6 +401,11 @@ impl Catalogue {
     /// Every scope a school can grant.
     pub fn scopes(&self) -> &BTreeSet<String> {
         &self.scopes
+    }
+
+    /// Every scope with its category and description, in catalogue order.
+    pub fn scope_info(&self) -> &[ScopeInfo] {
+        &self.scope_info
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -528,7 +566,7 @@ pub(crate) fn check_known<'a>(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCatalogue {
-    scopes: Vec<String>,
+    scopes: Vec<(String, String, String)>,
     endpoint: Vec<endpoints::RawEndpoint>,
     #[serde(default)]
     writeback: Vec<writebacks::RawWriteback>,

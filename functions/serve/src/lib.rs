@@ -6,11 +6,14 @@
 //! - `GET /api/v1/School/{estab}/{endpoint}` and `/{endpoint}/{id}`, with `page`, `pageSize`,
 //!   `options`, `select`, `updatedSince`, `changedRows`, `onlyGetDbStatus` and the `version`
 //!   that `NextPage` carries.
+//! - Info ([`info`]): `GET /api/v1/TokenDetails`, `/Scopes`, `/Queries`, `/Usage`, `/Logs`,
+//!   `/RunQuery/?id=edubase.search`.
 //! - Write-backs queued for the school's agent ([`writeback`]): `POST /api/v1/Attendance/{estab}/`,
 //!   `/api/v1/AttendanceAsync/{estab}/`, `/api/v1/Writeback/Conduct`, `/ConductAsync`,
 //!   `/SeatingPlan`, `/?id=efw.Detention`; `GET /api/v1/Writeback/Status/{trackingId}`.
 
 mod filter;
+mod info;
 mod query;
 mod read;
 mod rows;
@@ -66,6 +69,12 @@ pub fn router(state: ServeState) -> Router {
             "/api/v1/School/{estab}/{endpoint}/{id}",
             get(read::endpoint_by_id),
         )
+        .route("/api/v1/TokenDetails", get(info::token_details))
+        .route("/api/v1/Scopes", get(info::scopes))
+        .route("/api/v1/Queries", get(info::queries))
+        .route("/api/v1/Usage", get(info::usage))
+        .route("/api/v1/Logs", get(info::logs))
+        .route("/api/v1/RunQuery", get(info::run_query))
         .route("/api/v1/Attendance/{estab}", post(writeback::attendance))
         .route(
             "/api/v1/AttendanceAsync/{estab}",

@@ -4,7 +4,7 @@
 //!
 //! | item | pk | sk | gsi1pk / gsi1sk | expires_at |
 //! |---|---|---|---|---|
-//! | school | `SCHOOL#{estab}` | `#SCHOOL` | | |
+//! | school | `SCHOOL#{estab}` | `#SCHOOL` | `SCHOOLS` / `{estab}` | |
 //! | agent / admin key → school | `AGENTKEY#{hash}` / `ADMINKEY#{hash}` | `#KEY` | | |
 //! | partner | `PARTNERS` | `PARTNER#{id}` | | |
 //! | management secret → partner | `MGMTKEY#{hash}` | `#KEY` | | |
@@ -306,6 +306,8 @@ fn key_item(pk: String, sk: &str) -> Item {
 
 fn school_item(school: &School) -> Item {
     let mut item = key_item(school_pk(&school.estab), "#SCHOOL");
+    item.insert("gsi1pk".into(), s("SCHOOLS"));
+    item.insert("gsi1sk".into(), s(school.estab.as_str()));
     item.insert("estab".into(), s(school.estab.as_str()));
     item.insert("name".into(), s(&school.name));
     item.insert("agent_key_hash".into(), s(school.agent_key_hash.as_str()));
@@ -616,6 +618,15 @@ impl ControlStore for DynamoControlStore {
         };
         let id = id(PartnerId::parse(&text(&item, "target")?), "target")?;
         self.partner(&id).await
+    }
+
+    async fn schools(&self) -> Result<Vec<School>, StoreError> {
+        // The index is eventually consistent: a school registered a moment ago may be missing.
+        self.query_index("SCHOOLS", None)
+            .await?
+            .iter()
+            .map(school_from)
+            .collect()
     }
 
     async fn partners(&self) -> Result<Vec<Partner>, StoreError> {

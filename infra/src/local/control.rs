@@ -439,6 +439,19 @@ impl ControlStore for SqliteControlStore {
         .await
     }
 
+    async fn schools(&self) -> Result<Vec<School>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {SCHOOL_COLUMNS} FROM schools ORDER BY estab"
+            ))?;
+            let rows = stmt
+                .query_map([], school_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn partners(&self) -> Result<Vec<Partner>, StoreError> {
         self.call(move |c| {
             let mut stmt = c.prepare(&format!(

@@ -126,6 +126,9 @@ pub async fn control_store_schools_and_partners(store: &dyn ControlStore) {
         None,
         "keys are not interchangeable"
     );
+    let b = school("2000002");
+    store.insert_school(&b).await.unwrap();
+    assert_eq!(store.schools().await.unwrap(), vec![a.clone(), b]);
 
     let partner = Partner {
         id: PartnerId::parse("contract-partner").unwrap(),
