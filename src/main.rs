@@ -53,6 +53,8 @@ enum Command {
     Partner(PartnerCommand),
     /// Disposes of data more than 30 days out of date, superseded versions and expired tokens.
     Purge,
+    /// Prints the partner API's OpenAPI 3.1 document (the one served at /api/v1/openapi.json).
+    Openapi,
     /// Runs every API on 127.0.0.1 over the embedded store (or, with --aws, the AWS adapters).
     Dev {
         /// Seed a synthetic school, a partner and a partial consent, and print curl lines.
@@ -94,8 +96,14 @@ enum PartnerCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init(LogFormat::Text);
-    if let Command::Dev { demo, port } = cli.command {
-        return dev(&cli, demo, port).await;
+    match cli.command {
+        Command::Dev { demo, port } => return dev(&cli, demo, port).await,
+        Command::Openapi => {
+            let document = rollcall_serve::openapi::document();
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            return Ok(());
+        }
+        _ => {}
     }
     let Adapters { ports, .. } = open_adapters(&cli, None).await?;
     match cli.command {
@@ -134,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
             let report = purge(&PurgeState::new(&ports)).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Command::Dev { .. } => unreachable!("handled above"),
+        Command::Dev { .. } | Command::Openapi => unreachable!("handled above"),
     }
     Ok(())
 }

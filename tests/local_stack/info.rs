@@ -230,3 +230,27 @@ async fn edubase_search_finds_registered_schools() {
         .await
         .expect_error(StatusCode::NOT_FOUND, "edubase.search");
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint() {
+    let w = world().await;
+    let document = w
+        .stack
+        .send(reqwest::Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(document, rollcall_serve::openapi::document());
+    let paths = document["paths"].as_object().unwrap();
+    for endpoint in Catalogue::get().endpoints() {
+        let path = format!("/api/v1/School/{{estab}}/{}", endpoint.path);
+        assert_eq!(paths[&path]["get"]["operationId"], endpoint.id.as_str());
+    }
+    for path in [
+        "/api/v1/Attendance/{estab}",
+        "/api/v1/Writeback/Conduct",
+        "/api/v1/Writeback",
+    ] {
+        assert!(paths[path]["post"].is_object(), "{path}");
+    }
+}

@@ -8,12 +8,14 @@
 //!   that `NextPage` carries.
 //! - Info ([`info`]): `GET /api/v1/TokenDetails`, `/Scopes`, `/Queries`, `/Usage`, `/Logs`,
 //!   `/RunQuery/?id=edubase.search`.
+//! - `GET /api/v1/openapi.json`: the OpenAPI 3.1 document, generated from the catalogue.
 //! - Write-backs queued for the school's agent ([`writeback`]): `POST /api/v1/Attendance/{estab}/`,
 //!   `/api/v1/AttendanceAsync/{estab}/`, `/api/v1/Writeback/Conduct`, `/ConductAsync`,
 //!   `/SeatingPlan`, `/?id=efw.Detention`; `GET /api/v1/Writeback/Status/{trackingId}`.
 
 mod filter;
 mod info;
+pub mod openapi;
 mod query;
 mod read;
 mod rows;
@@ -69,6 +71,7 @@ pub fn router(state: ServeState) -> Router {
             "/api/v1/School/{estab}/{endpoint}/{id}",
             get(read::endpoint_by_id),
         )
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/TokenDetails", get(info::token_details))
         .route("/api/v1/Scopes", get(info::scopes))
         .route("/api/v1/Queries", get(info::queries))
