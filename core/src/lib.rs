@@ -24,6 +24,7 @@ pub mod consent;
 pub mod dataset;
 pub mod envelope;
 pub mod model;
+pub mod optout;
 pub mod ports;
 pub mod scope;
 pub mod secret;

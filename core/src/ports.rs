@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::envelope::{DataKey, KeyContext, PlainKey};
 use crate::model::{AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord};
+use crate::optout::OptOutRecord;
 use crate::secret::KeyHash;
 use crate::staging::{StagedState, StagedUpload};
 use crate::task::{Task, TaskState};
@@ -160,6 +161,15 @@ pub trait ControlStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Deletes staged upload records whose `expires_at` has passed; returns how many.
     async fn delete_expired_staged_uploads(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// A school's opt-outs for one partner (`None`: none recorded).
+    async fn opt_outs(
+        &self,
+        estab: &Estab,
+        partner: &PartnerId,
+    ) -> Result<Option<OptOutRecord>, StoreError>;
+    /// Replaces a school's opt-outs for one partner.
+    async fn put_opt_outs(&self, record: &OptOutRecord) -> Result<(), StoreError>;
 
     async fn insert_task(&self, task: &Task) -> Result<(), StoreError>;
     async fn task(&self, estab: &Estab, id: &str) -> Result<Option<Task>, StoreError>;

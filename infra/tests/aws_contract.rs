@@ -48,6 +48,7 @@ async fn dynamodb_control_store_meets_the_contract() {
     contract::control_store_versions(aws.control.as_ref()).await;
     contract::control_store_staged_uploads(aws.control.as_ref()).await;
     contract::control_store_tasks(aws.control.as_ref()).await;
+    contract::control_store_opt_outs(aws.control.as_ref()).await;
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ async fn sqlite_control_store_meets_the_contract() {
     contract::control_store_versions(&store).await;
     contract::control_store_staged_uploads(&store).await;
     contract::control_store_tasks(&store).await;
+    contract::control_store_opt_outs(&store).await;
 }
 
 #[tokio::test]

@@ -625,7 +625,7 @@ mod tests {
     #[test]
     fn a_field_listed_twice_is_refused() {
         let text = r#"
-            scopes = ["School"]
+            scopes = [["School", "School", "The school."]]
             endpoint = []
             [result_set.X]
             area = "core"

@@ -21,7 +21,10 @@ const END_DATE_TOLERANCE: Duration = Duration::minutes(5);
 const DEFAULT_LOG_ENTRIES: u64 = 100;
 const MAX_LOG_ENTRIES: u64 = 1000;
 
-async fn authenticate_admin(state: &ConsentState, headers: &HeaderMap) -> ApiResult<School> {
+pub(crate) async fn authenticate_admin(
+    state: &ConsentState,
+    headers: &HeaderMap,
+) -> ApiResult<School> {
     let key = credential(headers, "Bearer", "admin key")?;
     state
         .control
@@ -75,7 +78,7 @@ pub(crate) async fn requests(
     Ok(Json(json!({ "requests": requests })))
 }
 
-async fn known_partner(state: &ConsentState, id: &str) -> ApiResult<Partner> {
+pub(crate) async fn known_partner(state: &ConsentState, id: &str) -> ApiResult<Partner> {
     let not_found = || {
         ApiError::NotFound(format!(
             "no partner `{}` is registered; GET /admin/v1/requests lists the partners asking \

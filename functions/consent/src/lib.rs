@@ -1,16 +1,17 @@
-//! Consent: the school admin API (requests, grants, narrowing, revocation, access log), the
-//! partner's token issuing (XoD GetToken) and management API, and the check every partner
-//! call goes through ([`access`]).
+//! Consent: the school admin API (requests, grants, narrowing, revocation, access log,
+//! per-person opt-outs), the partner's token issuing (XoD GetToken) and management API, and
+//! the check every partner call goes through ([`access`]).
 //!
 //! Routes:
 //! - `POST /idaas/sts/STS/GetToken` (XoD; `password` = the per-school secret)
 //! - `GET /admin/v1/requests`, `PUT /admin/v1/consents/{partner}`,
-//!   `POST /admin/v1/consents/{partner}/revoke`, `GET /admin/v1/access-log`
-//!   (`Authorization: Bearer <admin key>`)
+//!   `POST /admin/v1/consents/{partner}/revoke`, `GET /admin/v1/access-log`,
+//!   `GET`/`PUT /admin/v1/opt-outs/{partner}` (`Authorization: Bearer <admin key>`)
 //! - `GET /partner/v1/schools` (`Authorization: Bearer <management secret>`)
 
 pub mod access;
 mod admin;
+mod optouts;
 mod partner;
 pub mod registry;
 mod secrets;
@@ -55,6 +56,10 @@ pub fn router(state: ConsentState) -> Router {
         .route("/admin/v1/consents/{partner}", put(admin::grant))
         .route("/admin/v1/consents/{partner}/revoke", post(admin::revoke))
         .route("/admin/v1/access-log", get(admin::access_log))
+        .route(
+            "/admin/v1/opt-outs/{partner}",
+            get(optouts::get).put(optouts::put),
+        )
         .route("/partner/v1/schools", get(partner::schools))
         .with_state(state)
 }

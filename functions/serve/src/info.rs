@@ -1,6 +1,7 @@
 //! The XoD info endpoints: what a token is (`TokenDetails`), what can be granted (`Scopes`), what
 //! can be called (`Queries`, from the catalogue), how much this partner has called
-//! (`Usage`, `Logs`, from the access log) and which schools are registered
+//! (`Usage`, `Logs`, from the access log), whom the school opted out (`GDPRIDs`) and which
+//! schools are registered
 //! (`RunQuery/?id=edubase.search`). Successful info answers carry the four XoD message keys,
 //! all `null`, as XoD's do.
 
@@ -64,6 +65,33 @@ pub(crate) async fn token_details(
         "Issued": token.issued_at.to_xod(),
         "Expires": token.expires_at.to_xod(),
         "ConsentEnds": consent.end_date.map(Timestamp::to_xod),
+    }))))
+}
+
+/// `GET /api/v1/GDPRIDs`: the people the token's school opted out of this partner's data, so
+/// the partner can delete what it already holds. rollcall's controls are opt-outs, never
+/// opt-in lists (`IsOptIn` is 0).
+pub(crate) async fn gdpr_ids(
+    State(state): State<ServeState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let now = state.clock.now();
+    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
+    let record = state.control.opt_outs(&token.estab, &token.partner).await?;
+    let people = record
+        .as_ref()
+        .map(|r| r.people.clone())
+        .unwrap_or_default();
+    Ok(with_message_keys(object(json!({
+        "GDPR": [{
+            "IsOptIn": 0,
+            "Estab": token.estab.as_str(),
+            "RelyingParty": token.partner.as_str(),
+            "StudentIds": people.students,
+            "StaffIds": people.staff,
+            "ContactIds": people.contacts,
+            "LastUpdated": record.map(|r| r.updated_at.to_xod()),
+        }]
     }))))
 }
 

@@ -6,8 +6,8 @@
 //! - `GET /api/v1/School/{estab}/{endpoint}` and `/{endpoint}/{id}`, with `page`, `pageSize`,
 //!   `options`, `select`, `updatedSince`, `changedRows`, `onlyGetDbStatus` and the `version`
 //!   that `NextPage` carries.
-//! - Info ([`info`]): `GET /api/v1/TokenDetails`, `/Scopes`, `/Queries`, `/Usage`, `/Logs`,
-//!   `/RunQuery/?id=edubase.search`.
+//! - Info ([`info`]): `GET /api/v1/TokenDetails`, `/Scopes`, `/Queries`, `/Usage`, `/GDPRIDs`,
+//!   `/Logs`, `/RunQuery/?id=edubase.search`.
 //! - `GET /api/v1/openapi.json`: the OpenAPI 3.1 document, generated from the catalogue.
 //! - Write-backs queued for the school's agent ([`writeback`]): `POST /api/v1/Attendance/{estab}/`,
 //!   `/api/v1/AttendanceAsync/{estab}/`, `/api/v1/Writeback/Conduct`, `/ConductAsync`,
@@ -76,6 +76,7 @@ pub fn router(state: ServeState) -> Router {
         .route("/api/v1/Scopes", get(info::scopes))
         .route("/api/v1/Queries", get(info::queries))
         .route("/api/v1/Usage", get(info::usage))
+        .route("/api/v1/GDPRIDs", get(info::gdpr_ids))
         .route("/api/v1/Logs", get(info::logs))
         .route("/api/v1/RunQuery", get(info::run_query))
         .route("/api/v1/Attendance/{estab}", post(writeback::attendance))

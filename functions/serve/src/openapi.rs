@@ -80,7 +80,7 @@ pub fn document() -> Value {
     })
 }
 
-const INFO: [(&str, &str, &str); 5] = [
+const INFO: [(&str, &str, &str); 6] = [
     (
         "/api/v1/TokenDetails",
         "info.tokendetails",
@@ -100,6 +100,11 @@ const INFO: [(&str, &str, &str); 5] = [
         "/api/v1/Usage",
         "info.usage",
         "This partner's calls at the token's school over the last year, by area.",
+    ),
+    (
+        "/api/v1/GDPRIDs",
+        "info.gdprids",
+        "The pupils, staff and contacts the school opted out of this partner's data.",
     ),
     (
         "/api/v1/Logs",

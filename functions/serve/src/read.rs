@@ -14,6 +14,7 @@ use rollcall_core::catalogue::{Catalogue, Condition, Endpoint, ID, OptionEffect,
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::Row;
 use rollcall_core::model::{AccessEntry, Consent, Estab, Token, VersionRecord};
+use rollcall_core::optout::{OptOuts, PERSON_FIELDS};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
@@ -109,6 +110,7 @@ async fn answer(
             endpoint.scope.describe_missing(&consent.scopes)
         )));
     }
+    let opt_outs = opt_outs(state, token).await?;
     let query = ReadQuery::parse(endpoint, query)?;
     let filters = Filters::parse(endpoint, &query.params, id.as_deref(), now)?;
     filters.check_consent(catalogue, endpoint, &consent.scopes, token.estab.as_str())?;
@@ -126,6 +128,7 @@ async fn answer(
             &query,
             &filters,
             &consent,
+            &opt_outs,
             id.as_deref(),
             now,
         )
@@ -152,6 +155,7 @@ async fn answer(
     let needed: BTreeSet<&str> = filters
         .fields_of(&primary_set.name)
         .chain(conditions.iter().map(|(c, _)| c.field.as_str()))
+        .chain(person_fields(&opt_outs).iter().copied())
         .collect();
     let loaded = LoadedSet::load(state, primary, record, &consent.scopes, &needed).await?;
     let today = date_of(&now.to_xod()).to_owned();
@@ -163,6 +167,7 @@ async fn answer(
         .filter(|&p| {
             let row = &loaded.rows[p];
             filters.on(&primary_set.name).all(|f| f.matches(row))
+                && !opt_outs.hides(&primary.name, row)
                 && conditions
                     .iter()
                     .all(|(c, keep)| condition_holds(c, row, &today) == *keep)
@@ -202,6 +207,7 @@ async fn answer(
         let needed: BTreeSet<&str> = filters
             .fields_of(&set.name)
             .chain(rs.link.as_deref())
+            .chain(person_fields(&opt_outs).iter().copied())
             .collect();
         let related = LoadedSet::load(state, rs, record, &consent.scopes, &needed).await?;
         let projection = Projection::new(rs, set, &consent.scopes, &BTreeSet::new(), None);
@@ -214,6 +220,7 @@ async fn answer(
                         .and_then(text_of)
                         .is_some_and(|v| page_ids.contains(v.as_str()))
                 }) && filters.on(&set.name).all(|f| f.matches(row))
+                    && !opt_outs.hides(&rs.name, row)
             })
             .map(|row| projection.apply(row))
             .collect();
@@ -255,6 +262,7 @@ async fn computed(
     query: &ReadQuery,
     filters: &Filters,
     consent: &Consent,
+    opt_outs: &OptOuts,
     id: Option<&str>,
     now: Timestamp,
 ) -> ApiResult<Answer> {
@@ -272,11 +280,17 @@ async fn computed(
     let id = id
         .or_else(|| filters.given.get("id").map(String::as_str))
         .or(query.params.get("id"));
-    let computed = views::compute(state, endpoint.view, &token.estab, id, now).await?;
+    let computed = if opt_outs_cover_subject(opt_outs, endpoint.view, id) {
+        views::Computed::default()
+    } else {
+        views::compute(state, endpoint.view, &token.estab, id, now).await?
+    };
     let rows: Vec<&Row> = computed
         .rows
         .iter()
-        .filter(|row| filters.on(&set.name).all(|f| f.matches(row)))
+        .filter(|row| {
+            filters.on(&set.name).all(|f| f.matches(row)) && !opt_outs.hides(&rs.name, row)
+        })
         .collect();
     let page = paginate(
         rows.len(),
@@ -367,6 +381,35 @@ async fn map_through(
         active.mapped = Some(values);
     }
     Ok(filters)
+}
+
+/// The opt-outs the school recorded for this partner.
+async fn opt_outs(state: &ServeState, token: &Token) -> ApiResult<OptOuts> {
+    Ok(state
+        .control
+        .opt_outs(&token.estab, &token.partner)
+        .await?
+        .map(|record| record.people)
+        .unwrap_or_default())
+}
+
+/// The fields a read must decrypt to hide opted-out people (none when nobody is).
+fn person_fields(opt_outs: &OptOuts) -> &'static [&'static str] {
+    if opt_outs.is_empty() {
+        &[]
+    } else {
+        &PERSON_FIELDS
+    }
+}
+
+/// Whether a personal view is about someone opted out (their timetable is then empty).
+fn opt_outs_cover_subject(opt_outs: &OptOuts, view: View, id: Option<&str>) -> bool {
+    let Some(id) = id else { return false };
+    match view {
+        View::TimetableForStudent => opt_outs.students.contains(id),
+        View::TimetableForStaff => opt_outs.staff.contains(id),
+        _ => false,
+    }
 }
 
 /// `<ResultSet>_deleted`: the ids gone from the result set since `since`, as `{"Id": ...}`.

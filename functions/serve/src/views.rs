@@ -16,6 +16,7 @@ use crate::filter::{date_of, text_of};
 use crate::rows::{LoadedSet, current_version, linked_values};
 
 /// Rows of a computed view and the stored version they mostly come from (for freshness).
+#[derive(Default)]
 pub(crate) struct Computed {
     pub rows: Vec<Row>,
     pub source: Option<VersionRecord>,

@@ -14,6 +14,7 @@
 //! | current version of a result set | `SCHOOL#{estab}` | `HEAD#{rs}` | | |
 //! | access log entry | `SCHOOL#{estab}` | `ACCESS#{at ms}#{random}` | | |
 //! | staged (large) upload | `SCHOOL#{estab}` | `UPLOAD#{id}` | `UPLOADS` / `{expiry ms}` | expiry |
+//! | opt-outs of a partner | `SCHOOL#{estab}` | `OPTOUT#{partner}` | | |
 //! | write-back task | `SCHOOL#{estab}` | `TASK#{tracking id}` | `TASKS` / `{expiry ms}` | expiry |
 //!
 //! Access patterns: a school, its consents, versions and access log are one partition
@@ -37,6 +38,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use rollcall_core::model::{
     AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord,
 };
+use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{ControlStore, Publication, StoreError};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::{KeyHash, random_hex};
@@ -972,6 +974,48 @@ impl ControlStore for DynamoControlStore {
             .await?;
         self.delete_items(&expired).await?;
         Ok(expired.len() as u64)
+    }
+
+    async fn opt_outs(
+        &self,
+        estab: &Estab,
+        partner: &PartnerId,
+    ) -> Result<Option<OptOutRecord>, StoreError> {
+        let Some(item) = self
+            .get(school_pk(estab), &format!("OPTOUT#{partner}"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(OptOutRecord {
+            estab: estab.clone(),
+            partner: partner.clone(),
+            people: OptOuts {
+                students: parsed(&item, "students")?,
+                staff: parsed(&item, "staff")?,
+                contacts: parsed(&item, "contacts")?,
+            },
+            updated_at: time(&item, "updated_at")?,
+        }))
+    }
+
+    async fn put_opt_outs(&self, record: &OptOutRecord) -> Result<(), StoreError> {
+        let mut item = key_item(
+            school_pk(&record.estab),
+            &format!("OPTOUT#{}", record.partner),
+        );
+        item.insert("students".into(), json(&record.people.students));
+        item.insert("staff".into(), json(&record.people.staff));
+        item.insert("contacts".into(), json(&record.people.contacts));
+        item.insert("updated_at".into(), n(record.updated_at.millis()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(())
     }
 
     async fn insert_task(&self, task: &Task) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 //! The database runs in SQLite's default rollback-journal mode, in which reads never write to
 //! the file: a refused request leaves the data directory byte-for-byte as it was.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use rollcall_core::model::{
     AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord,
 };
+use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{ControlStore, Publication, StoreError};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::KeyHash;
@@ -113,6 +115,17 @@ CREATE TABLE tasks (
     PRIMARY KEY (estab, id)
 );
 CREATE INDEX access_log_by_partner ON access_log (estab, partner, seq);
+"#,
+    r#"
+CREATE TABLE opt_outs (
+    estab TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    students TEXT NOT NULL,
+    staff TEXT NOT NULL,
+    contacts TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (estab, partner)
+);
 "#,
 ];
 
@@ -910,6 +923,58 @@ impl ControlStore for SqliteControlStore {
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn opt_outs(
+        &self,
+        estab: &Estab,
+        partner: &PartnerId,
+    ) -> Result<Option<OptOutRecord>, StoreError> {
+        let (estab, partner) = (estab.clone(), partner.clone());
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT students, staff, contacts, updated_at FROM opt_outs
+                 WHERE estab = ?1 AND partner = ?2",
+                params![estab.as_str(), partner.as_str()],
+                |row| {
+                    let ids = |i: usize| -> rusqlite::Result<BTreeSet<String>> {
+                        parse_col(serde_json::from_str(&row.get::<_, String>(i)?))
+                    };
+                    Ok(OptOutRecord {
+                        estab: estab.clone(),
+                        partner: partner.clone(),
+                        people: OptOuts {
+                            students: ids(0)?,
+                            staff: ids(1)?,
+                            contacts: ids(2)?,
+                        },
+                        updated_at: Timestamp::from_millis(row.get(3)?),
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn put_opt_outs(&self, record: &OptOutRecord) -> Result<(), StoreError> {
+        let r = record.clone();
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO opt_outs (estab, partner, students, staff, contacts, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    r.estab.as_str(),
+                    r.partner.as_str(),
+                    serde_json::to_string(&r.people.students)?,
+                    serde_json::to_string(&r.people.staff)?,
+                    serde_json::to_string(&r.people.contacts)?,
+                    r.updated_at.millis(),
+                ],
+            )?;
+            Ok(())
         })
         .await
     }

@@ -6,6 +6,7 @@ use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::{
     AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord,
 };
+use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{
     ControlStore, DataKeyGenerator, DataKeyUnwrapper, KeyError, ObjectStore, Publication,
     StoreError,
@@ -614,4 +615,37 @@ pub async fn control_store_tasks(store: &dyn ControlStore) {
         2
     );
     assert_eq!(store.task(&estab, &first.id).await.unwrap(), None);
+}
+
+pub async fn control_store_opt_outs(store: &dyn ControlStore) {
+    let estab = Estab::parse("2000008").unwrap();
+    let partner = PartnerId::parse("acme-app").unwrap();
+    assert_eq!(store.opt_outs(&estab, &partner).await.unwrap(), None);
+    let record = OptOutRecord {
+        estab: estab.clone(),
+        partner: partner.clone(),
+        people: OptOuts {
+            students: ["7".to_owned(), "9".to_owned()].into(),
+            staff: ["12".to_owned()].into(),
+            contacts: Default::default(),
+        },
+        updated_at: T0,
+    };
+    store.put_opt_outs(&record).await.unwrap();
+    assert_eq!(
+        store.opt_outs(&estab, &partner).await.unwrap(),
+        Some(record.clone())
+    );
+    let other = PartnerId::parse("other-app").unwrap();
+    assert_eq!(store.opt_outs(&estab, &other).await.unwrap(), None);
+    let replaced = OptOutRecord {
+        people: OptOuts::default(),
+        updated_at: T0.plus(Duration::minutes(1)),
+        ..record
+    };
+    store.put_opt_outs(&replaced).await.unwrap();
+    assert_eq!(
+        store.opt_outs(&estab, &partner).await.unwrap(),
+        Some(replaced)
+    );
 }

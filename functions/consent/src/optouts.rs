@@ -1,0 +1,121 @@
+//! The school's per-person opt-outs for one partner (XoD's GDPR data controls): pupils, staff
+//! and contacts whose data that partner no longer receives. The partner reads its list at
+//! `GET /api/v1/GDPRIDs`, to delete what it already holds.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use rollcall_core::optout::{OptOutRecord, OptOuts};
+use rollcall_http::request::{json_body, read_body};
+use rollcall_http::{ApiError, ApiResult};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::admin::{authenticate_admin, known_partner};
+use crate::{ConsentState, MAX_BODY_BYTES};
+
+/// The most people of one kind a school may opt out for one partner.
+const MAX_PEOPLE: usize = 10_000;
+const SHAPE: &str = r#"{"studentIds": [...], "staffIds": [...], "contactIds": [...]}"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct OptOutBody {
+    #[serde(default)]
+    student_ids: Vec<Value>,
+    #[serde(default)]
+    staff_ids: Vec<Value>,
+    #[serde(default)]
+    contact_ids: Vec<Value>,
+}
+
+fn ids(name: &str, values: Vec<Value>) -> ApiResult<BTreeSet<String>> {
+    if values.len() > MAX_PEOPLE {
+        return Err(ApiError::Unprocessable(format!(
+            "{name} lists {} people; at most {MAX_PEOPLE} may be opted out for one partner",
+            values.len()
+        )));
+    }
+    values
+        .into_iter()
+        .map(|value| match value {
+            Value::String(s) if !s.trim().is_empty() && s.len() <= 64 => Ok(s.trim().to_owned()),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(ApiError::Unprocessable(format!(
+                "{name} holds {other}, which is not an id; give the MIS ids as strings"
+            ))),
+        })
+        .collect()
+}
+
+fn answer(record: &OptOutRecord) -> Json<Value> {
+    Json(json!({
+        "partner": record.partner,
+        "studentIds": record.people.students,
+        "staffIds": record.people.staff,
+        "contactIds": record.people.contacts,
+        "updatedAt": record.updated_at.to_rfc3339(),
+    }))
+}
+
+/// `PUT /admin/v1/opt-outs/{partner}`: replaces the partner's opt-out lists.
+pub(crate) async fn put(
+    State(state): State<ConsentState>,
+    headers: HeaderMap,
+    Path(partner_id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_admin(&state, &headers).await?;
+    let partner = known_partner(&state, &partner_id).await?;
+    let bytes = read_body(
+        body,
+        &headers,
+        MAX_BODY_BYTES,
+        &format!("send only {SHAPE}"),
+    )
+    .await?;
+    let request: OptOutBody = json_body(&bytes, SHAPE)?;
+    let record = OptOutRecord {
+        estab: school.estab.clone(),
+        partner: partner.id.clone(),
+        people: OptOuts {
+            students: ids("studentIds", request.student_ids)?,
+            staff: ids("staffIds", request.staff_ids)?,
+            contacts: ids("contactIds", request.contact_ids)?,
+        },
+        updated_at: state.clock.now(),
+    };
+    state.control.put_opt_outs(&record).await?;
+    tracing::info!(
+        partner = %partner.id,
+        students = record.people.students.len(),
+        staff = record.people.staff.len(),
+        contacts = record.people.contacts.len(),
+        "opt-outs replaced"
+    );
+    Ok(answer(&record))
+}
+
+/// `GET /admin/v1/opt-outs/{partner}`.
+pub(crate) async fn get(
+    State(state): State<ConsentState>,
+    headers: HeaderMap,
+    Path(partner_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let school = authenticate_admin(&state, &headers).await?;
+    let partner = known_partner(&state, &partner_id).await?;
+    let record = state
+        .control
+        .opt_outs(&school.estab, &partner.id)
+        .await?
+        .unwrap_or(OptOutRecord {
+            estab: school.estab,
+            partner: partner.id,
+            people: OptOuts::default(),
+            updated_at: rollcall_core::timestamp::Timestamp::from_millis(0),
+        });
+    Ok(answer(&record))
+}
