@@ -71,10 +71,7 @@ pub(crate) async fn linked_values(
     values: &BTreeSet<String>,
     now: Timestamp,
 ) -> ApiResult<BTreeSet<String>> {
-    let rs = Catalogue::get()
-        .stored_set(set)
-        .expect("sets named in the catalogue are stored");
-    let record = current_version(state, estab, rs, now).await?;
+    let (rs, record) = current_of(state, estab, set, now).await?;
     let needed = BTreeSet::from([matches, take]);
     let loaded = LoadedSet::load(state, rs, record, &ScopeSet::new(), &needed).await?;
     Ok(loaded
@@ -96,10 +93,7 @@ pub(crate) async fn stored_ids(
     set: &str,
     now: Timestamp,
 ) -> ApiResult<BTreeSet<String>> {
-    let rs = Catalogue::get()
-        .stored_set(set)
-        .expect("sets named in code are stored");
-    let record = current_version(state, estab, rs, now).await?;
+    let (_, record) = current_of(state, estab, set, now).await?;
     let version =
         OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
     Ok(version.index.rows.into_iter().map(|row| row.id).collect())
@@ -114,10 +108,7 @@ pub(crate) async fn field_values(
     field: &str,
     now: Timestamp,
 ) -> ApiResult<BTreeSet<String>> {
-    let rs = Catalogue::get()
-        .stored_set(set)
-        .expect("sets named in code are stored");
-    let record = current_version(state, estab, rs, now).await?;
+    let (rs, record) = current_of(state, estab, set, now).await?;
     let loaded = LoadedSet::load(
         state,
         rs,
@@ -131,6 +122,19 @@ pub(crate) async fn field_values(
         .iter()
         .filter_map(|row| row.get(field).and_then(text_of))
         .collect())
+}
+
+/// A stored set named in the catalogue or in code, and its version to serve.
+async fn current_of(
+    state: &ServeState,
+    estab: &Estab,
+    set: &str,
+    now: Timestamp,
+) -> ApiResult<(&'static ResultSet, VersionRecord)> {
+    let rs = Catalogue::get()
+        .stored_set(set)
+        .expect("sets named in the catalogue and in code are stored");
+    Ok((rs, current_version(state, estab, rs, now).await?))
 }
 
 /// The version to serve, unless there is none or its data is past disposal.

@@ -195,6 +195,19 @@ impl DynamoControlStore {
         Ok(())
     }
 
+    /// Puts an item that must not exist yet; an existing one is `Conflict(what)`.
+    async fn put_new(&self, item: Item, what: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| conditional(e, what))?;
+        Ok(())
+    }
+
     fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -690,15 +703,7 @@ impl ControlStore for DynamoControlStore {
     }
 
     async fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(token_item(token)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| conditional(e, "the token exists"))?;
-        Ok(())
+        self.put_new(token_item(token), "the token exists").await
     }
 
     async fn token(&self, hash: &KeyHash) -> Result<Option<Token>, StoreError> {
@@ -872,15 +877,8 @@ impl ControlStore for DynamoControlStore {
     }
 
     async fn insert_staged_upload(&self, upload: &StagedUpload) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(staged_item(upload)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
+        self.put_new(staged_item(upload), "the staged upload exists")
             .await
-            .map_err(|e| conditional(e, "the staged upload exists"))?;
-        Ok(())
     }
 
     async fn staged_upload(
@@ -1019,15 +1017,7 @@ impl ControlStore for DynamoControlStore {
     }
 
     async fn insert_task(&self, task: &Task) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(task_item(task)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| conditional(e, "the task exists"))?;
-        Ok(())
+        self.put_new(task_item(task), "the task exists").await
     }
 
     async fn task(&self, estab: &Estab, id: &str) -> Result<Option<Task>, StoreError> {

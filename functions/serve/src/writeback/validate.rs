@@ -54,14 +54,7 @@ pub(crate) fn attendance(
     let mut out = Vec::with_capacity(marks.len());
     for mark in &marks {
         let student = mark.required_text("StudentId", &mut problems);
-        if let Some(id) = &student
-            && !known.students.contains(id)
-        {
-            problems.add(
-                &format!("{}.StudentId", mark.place),
-                format!("`{id}` is not a pupil of school {estab}"),
-            );
-        }
+        check_student(known, estab, mark, &student, &mut problems);
         let mark_type = mark.required_choice("MarkType", &["S", "L"], &mut problems);
         let date = mark.required_date("Date", &mut problems);
         dates.extend(date.clone());
@@ -185,14 +178,7 @@ pub(crate) fn conduct(
         let conduct_id = conduct_ref(participant, &ids, &mut problems);
         involved.extend(conduct_id);
         let student = participant.required_text("StudentId", &mut problems);
-        if let Some(id) = &student
-            && !known.students.contains(id)
-        {
-            problems.add(
-                &format!("{}.StudentId", participant.place),
-                format!("`{id}` is not a pupil of school {estab}"),
-            );
-        }
+        check_student(known, estab, participant, &student, &mut problems);
         out_participants.push(json!({
             "ConductId": conduct_id, "StudentId": student,
             "Points": participant.required_integer("Points", &mut problems),
@@ -265,6 +251,23 @@ pub(crate) fn object(body: &Map<String, Value>) -> Result<Checked, Problems> {
         records: 1,
         payload: Value::Object(body.clone()),
     })
+}
+
+fn check_student(
+    known: &Known,
+    estab: &str,
+    record: &Record<'_>,
+    id: &Option<String>,
+    problems: &mut Problems,
+) {
+    if let Some(id) = id
+        && !known.students.contains(id)
+    {
+        problems.add(
+            &format!("{}.StudentId", record.place),
+            format!("`{id}` is not a pupil of school {estab}"),
+        );
+    }
 }
 
 fn check_staff(
