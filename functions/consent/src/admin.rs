@@ -249,12 +249,7 @@ pub(crate) async fn access_log(
 ) -> ApiResult<Json<Value>> {
     let school = authenticate_admin(&state, &headers).await?;
     let params = QueryParams::parse(query.as_deref())?;
-    let limit = params.number("limit")?.unwrap_or(DEFAULT_LOG_ENTRIES);
-    if !(1..=MAX_LOG_ENTRIES).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_LOG_ENTRIES}"
-        )));
-    }
+    let limit = params.bounded("limit", DEFAULT_LOG_ENTRIES, MAX_LOG_ENTRIES)?;
     let entries = state
         .control
         .access_log(&school.estab, limit as usize)

@@ -111,6 +111,17 @@ impl QueryParams {
             .map(|(_, value)| value.as_str())
     }
 
+    /// A whole number from 1 to `max` (`default` when absent), or 400 naming the bounds.
+    pub fn bounded(&self, name: &str, default: u64, max: u64) -> Result<u64, ApiError> {
+        let value = self.number(name)?.unwrap_or(default);
+        if !(1..=max).contains(&value) {
+            return Err(ApiError::BadRequest(format!(
+                "`{name}` must be between 1 and {max}"
+            )));
+        }
+        Ok(value)
+    }
+
     /// A positive whole number, or 400 naming the parameter.
     pub fn number(&self, name: &str) -> Result<Option<u64>, ApiError> {
         self.get(name)

@@ -25,10 +25,10 @@ use crate::ServeState;
 const USAGE_WINDOW: Duration = Duration::days(366);
 /// The most access-log entries `Usage` reads.
 const USAGE_MAX_ENTRIES: usize = 1_000_000;
-const LOGS_DEFAULT: usize = 100;
-const LOGS_MAX: usize = 1000;
-const SEARCH_DEFAULT: usize = 50;
-const SEARCH_MAX: usize = 500;
+const LOGS_DEFAULT: u64 = 100;
+const LOGS_MAX: u64 = 1000;
+const SEARCH_DEFAULT: u64 = 50;
+const SEARCH_MAX: u64 = 500;
 
 /// `body` with XoD's `Message`, `ExceptionType`, `ExceptionMessage` and `InnerException`, null.
 fn with_message_keys(mut body: Map<String, Value>) -> Json<Value> {
@@ -275,7 +275,7 @@ pub(crate) async fn logs(
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
     let params = QueryParams::parse(query.as_deref())?;
-    let limit = bounded(&params, "limit", LOGS_DEFAULT, LOGS_MAX)?;
+    let limit = params.bounded("limit", LOGS_DEFAULT, LOGS_MAX)? as usize;
     let entries = state
         .control
         .partner_access(
@@ -295,16 +295,6 @@ pub(crate) async fn logs(
         })
         .collect();
     Ok(Json(json!({ "Logs": logs })))
-}
-
-fn bounded(params: &QueryParams, name: &str, default: usize, max: usize) -> ApiResult<usize> {
-    let value = params.number(name)?.map_or(default, |n| n as usize);
-    if !(1..=max).contains(&value) {
-        return Err(ApiError::BadRequest(format!(
-            "`{name}` must be between 1 and {max}"
-        )));
-    }
-    Ok(value)
 }
 
 /// `GET /api/v1/RunQuery/?id=edubase.search`: schools registered with rollcall, found by name
@@ -339,7 +329,7 @@ pub(crate) async fn run_query(
             )));
         }
     }
-    let limit = bounded(&params, "limit", SEARCH_DEFAULT, SEARCH_MAX)?;
+    let limit = params.bounded("limit", SEARCH_DEFAULT, SEARCH_MAX)? as usize;
     let text = params.get("q").map(str::to_lowercase).unwrap_or_default();
     let la_code = params.get("la_code").unwrap_or("");
     let estab_code = params.get("estab_code").unwrap_or("");

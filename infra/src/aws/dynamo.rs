@@ -195,6 +195,16 @@ impl DynamoControlStore {
         Ok(())
     }
 
+    /// Deletes the items of a `gsi1` partition keyed by a time (ms) before `bound`; returns
+    /// how many.
+    async fn delete_indexed_before(&self, gsi1pk: &str, bound: i64) -> Result<u64, StoreError> {
+        let expired = self
+            .query_index(gsi1pk, Some(format!("{bound:015}")))
+            .await?;
+        self.delete_items(&expired).await?;
+        Ok(expired.len() as u64)
+    }
+
     /// Puts an item that must not exist yet; an existing one is `Conflict(what)`.
     async fn put_new(&self, item: Item, what: &str) -> Result<(), StoreError> {
         self.client
@@ -714,11 +724,7 @@ impl ControlStore for DynamoControlStore {
     }
 
     async fn delete_expired_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let expired = self
-            .query_index("TOKENS", Some(format!("{:015}", now.millis())))
-            .await?;
-        self.delete_items(&expired).await?;
-        Ok(expired.len() as u64)
+        self.delete_indexed_before("TOKENS", now.millis()).await
     }
 
     async fn current_version(
@@ -967,11 +973,8 @@ impl ControlStore for DynamoControlStore {
     }
 
     async fn delete_expired_staged_uploads(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let expired = self
-            .query_index("UPLOADS", Some(format!("{:015}", now.millis() + 1)))
-            .await?;
-        self.delete_items(&expired).await?;
-        Ok(expired.len() as u64)
+        self.delete_indexed_before("UPLOADS", now.millis() + 1)
+            .await
     }
 
     async fn opt_outs(
@@ -1088,11 +1091,7 @@ impl ControlStore for DynamoControlStore {
     }
 
     async fn delete_expired_tasks(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let expired = self
-            .query_index("TASKS", Some(format!("{:015}", now.millis() + 1)))
-            .await?;
-        self.delete_items(&expired).await?;
-        Ok(expired.len() as u64)
+        self.delete_indexed_before("TASKS", now.millis() + 1).await
     }
 
     async fn append_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {

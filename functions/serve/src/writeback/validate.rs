@@ -54,7 +54,15 @@ pub(crate) fn attendance(
     let mut out = Vec::with_capacity(marks.len());
     for mark in &marks {
         let student = mark.required_text("StudentId", &mut problems);
-        check_student(known, estab, mark, &student, &mut problems);
+        check_member(
+            &known.students,
+            "a pupil",
+            estab,
+            mark,
+            "StudentId",
+            &student,
+            &mut problems,
+        );
         let mark_type = mark.required_choice("MarkType", &["S", "L"], &mut problems);
         let date = mark.required_date("Date", &mut problems);
         dates.extend(date.clone());
@@ -133,8 +141,9 @@ pub(crate) fn conduct(
         }
         let kind = conduct.required_choice("IncidentType", &["Ach", "Beh"], &mut problems);
         let recorded_by = conduct.required_text("RecordedById", &mut problems);
-        check_staff(
-            known,
+        check_member(
+            &known.staff,
+            "a member of staff",
             estab,
             conduct,
             "RecordedById",
@@ -178,7 +187,15 @@ pub(crate) fn conduct(
         let conduct_id = conduct_ref(participant, &ids, &mut problems);
         involved.extend(conduct_id);
         let student = participant.required_text("StudentId", &mut problems);
-        check_student(known, estab, participant, &student, &mut problems);
+        check_member(
+            &known.students,
+            "a pupil",
+            estab,
+            participant,
+            "StudentId",
+            &student,
+            &mut problems,
+        );
         out_participants.push(json!({
             "ConductId": conduct_id, "StudentId": student,
             "Points": participant.required_integer("Points", &mut problems),
@@ -197,7 +214,15 @@ pub(crate) fn conduct(
     let mut out_staff = Vec::with_capacity(staff.len());
     for member in &staff {
         let staff_id = member.required_text("StaffId", &mut problems);
-        check_staff(known, estab, member, "StaffId", &staff_id, &mut problems);
+        check_member(
+            &known.staff,
+            "a member of staff",
+            estab,
+            member,
+            "StaffId",
+            &staff_id,
+            &mut problems,
+        );
         out_staff.push(json!({
             "ConductId": conduct_ref(member, &ids, &mut problems), "StaffId": staff_id,
             "StaffRoleId": member.integer("StaffRoleId", &mut problems),
@@ -253,25 +278,10 @@ pub(crate) fn object(body: &Map<String, Value>) -> Result<Checked, Problems> {
     })
 }
 
-fn check_student(
-    known: &Known,
-    estab: &str,
-    record: &Record<'_>,
-    id: &Option<String>,
-    problems: &mut Problems,
-) {
-    if let Some(id) = id
-        && !known.students.contains(id)
-    {
-        problems.add(
-            &format!("{}.StudentId", record.place),
-            format!("`{id}` is not a pupil of school {estab}"),
-        );
-    }
-}
-
-fn check_staff(
-    known: &Known,
+/// Refuses an id that is not among `people` (the school's pupils or staff, named `what`).
+fn check_member(
+    people: &BTreeSet<String>,
+    what: &str,
     estab: &str,
     record: &Record<'_>,
     field: &str,
@@ -279,11 +289,11 @@ fn check_staff(
     problems: &mut Problems,
 ) {
     if let Some(id) = id
-        && !known.staff.contains(id)
+        && !people.contains(id)
     {
         problems.add(
             &format!("{}.{field}", record.place),
-            format!("`{id}` is not a member of staff of school {estab}"),
+            format!("`{id}` is not {what} of school {estab}"),
         );
     }
 }
