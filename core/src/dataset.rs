@@ -1,14 +1,14 @@
 //! Result-set data: reading an agent's upload, diffing it against the stored version, splitting
-//! it into scope groups for storage, and assembling the rows a consent may see.
+//! it into scope groups for storage. What of the rows a partner may see is the read plan's
+//! ([`crate::plan`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalogue::{Catalogue, ID, LAST_UPDATED, ROW_HASH, ResultSet, is_computed_field};
+use crate::catalogue::{Catalogue, ID, ResultSet, is_computed_field};
 use crate::model::DISPOSAL_AFTER;
-use crate::scope::ScopeSet;
 use crate::secret::keyed_hash_hex;
 use crate::timestamp::Timestamp;
 
@@ -330,43 +330,6 @@ pub fn split_groups(rs: &ResultSet, rows: &[Row]) -> Vec<Vec<Row>> {
         }
     }
     groups
-}
-
-/// Builds the rows a consent may see. `groups[i]` holds the decrypted rows of
-/// `rs.groups[i]`, and is `None` for groups the consent does not cover (never decrypted).
-/// Only fields whose scope expression `granted` satisfies are emitted, in catalogue order.
-pub fn assemble(
-    rs: &ResultSet,
-    granted: &ScopeSet,
-    index: &RowIndex,
-    groups: &[Option<Vec<Row>>],
-    positions: impl IntoIterator<Item = usize>,
-) -> Vec<Row> {
-    let visible: Vec<_> = rs.visible_fields(granted).collect();
-    positions
-        .into_iter()
-        .map(|position| {
-            let entry = &index.rows[position];
-            let mut out = Row::new();
-            for field in &visible {
-                let value = match (field.name.as_str(), field.group) {
-                    (ROW_HASH, _) => Some(Value::String(entry.hash.clone())),
-                    (LAST_UPDATED, _) => Some(Value::String(entry.updated.to_xod())),
-                    (_, Some(group)) => groups
-                        .get(group)
-                        .and_then(Option::as_ref)
-                        .and_then(|rows| rows.get(position))
-                        .and_then(|row| row.get(&field.name))
-                        .cloned(),
-                    (_, None) => None,
-                };
-                if let Some(value) = value {
-                    out.insert(field.name.clone(), value);
-                }
-            }
-            out
-        })
-        .collect()
 }
 
 #[cfg(test)]

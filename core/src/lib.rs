@@ -6,6 +6,8 @@
 //! - [`scope`]: scope sets and the two notations of scope expression.
 //! - [`catalogue`]: endpoints, result sets, fields and their scope groups (`catalogue.toml`).
 //! - [`changeset`]: stateless `changedRows` hashes bound to a partner's call.
+//! - [`plan`]: the read plan, the one place that decides what a partner may see.
+//! - [`optout`]: a school's per-person opt-outs for one partner.
 //! - [`dataset`]: upload validation, row hashes and diffing, scope-group split and assembly.
 //! - [`consent`]: what may be granted; whether a consent is in force.
 //! - [`envelope`]: AES-256-GCM envelope encryption of stored objects.
@@ -25,6 +27,7 @@ pub mod dataset;
 pub mod envelope;
 pub mod model;
 pub mod optout;
+pub mod plan;
 pub mod ports;
 pub mod scope;
 pub mod secret;

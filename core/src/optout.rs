@@ -1,25 +1,12 @@
 //! Per-person opt-outs (XoD's GDPR data controls): a school names pupils, staff and contacts
-//! whose data one partner must not receive. Every row that refers to one of them, in any result
-//! set, is left out of that partner's answers.
+//! whose data one partner must not receive. What that means for each row and column is decided
+//! by the read plan ([`crate::plan`]) from the people the catalogue declares in every result set.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
-
-use crate::dataset::Row;
+use crate::catalogue::PersonKind;
 use crate::model::{Estab, PartnerId};
 use crate::timestamp::Timestamp;
-
-/// The fields through which a row refers to a person; a read with opt-outs needs them
-/// decrypted (to hide rows, never to show them).
-pub const PERSON_FIELDS: [&str; 6] = [
-    "Id",
-    "StudentId",
-    "StaffId",
-    "ContactId",
-    "PersonId",
-    "PersonType",
-];
 
 /// The people one partner must not see at one school.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,68 +25,48 @@ pub struct OptOutRecord {
     pub updated_at: Timestamp,
 }
 
-fn text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 impl OptOuts {
     pub fn is_empty(&self) -> bool {
         self.students.is_empty() && self.staff.is_empty() && self.contacts.is_empty()
     }
 
-    /// Whether `row` of result set `result_set` refers to someone opted out.
-    pub fn hides(&self, result_set: &str, row: &Row) -> bool {
-        if self.is_empty() {
-            return false;
+    /// The opted-out people of one kind.
+    pub fn of(&self, kind: PersonKind) -> &BTreeSet<String> {
+        match kind {
+            PersonKind::Student => &self.students,
+            PersonKind::Staff => &self.staff,
+            PersonKind::Contact => &self.contacts,
         }
-        let holds = |field: &str, people: &BTreeSet<String>| {
-            text(row.get(field)).is_some_and(|id| people.contains(&id))
-        };
-        let own_id = match result_set {
-            "Students" => holds("Id", &self.students),
-            "Staff" => holds("Id", &self.staff),
-            "Contacts" => holds("Id", &self.contacts),
-            _ => false,
-        };
-        own_id
-            || holds("StudentId", &self.students)
-            || holds("StaffId", &self.staff)
-            || holds("ContactId", &self.contacts)
-            || self.hides_person(row)
     }
 
-    /// `PersonId` read with its `PersonType`; without a known type, anyone of that id.
-    fn hides_person(&self, row: &Row) -> bool {
-        let Some(id) = text(row.get("PersonId")) else {
-            return false;
-        };
-        let kind = text(row.get("PersonType"))
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if kind.starts_with("stud") || kind.starts_with("pupil") {
-            self.students.contains(&id)
-        } else if kind.starts_with("staff") {
-            self.staff.contains(&id)
-        } else if kind.starts_with("contact") {
-            self.contacts.contains(&id)
-        } else {
-            self.students.contains(&id) || self.staff.contains(&id) || self.contacts.contains(&id)
+    /// These opt-outs with every contact whose only links (`(pupil, contact)` pairs of
+    /// StudentContacts) are to opted-out pupils: a partner that may not see a pupil may not
+    /// learn of the pupil's parents either.
+    pub fn with_orphaned_contacts<'a>(
+        mut self,
+        links: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        if self.students.is_empty() {
+            return self;
         }
+        let mut visible_link: BTreeMap<&str, bool> = BTreeMap::new();
+        for (student, contact) in links {
+            let visible = !self.students.contains(student);
+            *visible_link.entry(contact).or_default() |= visible;
+        }
+        let orphans: Vec<String> = visible_link
+            .into_iter()
+            .filter(|(_, visible)| !visible)
+            .map(|(contact, _)| contact.to_owned())
+            .collect();
+        self.contacts.extend(orphans);
+        self
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn row(value: Value) -> Row {
-        serde_json::from_value(value).unwrap()
-    }
 
     fn opt_outs() -> OptOuts {
         OptOuts {
@@ -110,25 +77,15 @@ mod tests {
     }
 
     #[test]
-    fn rows_about_an_opted_out_person_are_hidden_in_any_set() {
-        let o = opt_outs();
-        assert!(o.hides("Students", &row(json!({"Id": "7"}))));
-        assert!(
-            !o.hides("Staff", &row(json!({"Id": "7"}))),
-            "staff 7 is someone else"
+    fn a_contact_linked_only_to_opted_out_pupils_is_opted_out_too() {
+        let links = [("7", "c1"), ("7", "c2"), ("8", "c2"), ("8", "c3")];
+        let effective = opt_outs().with_orphaned_contacts(links);
+        assert_eq!(effective.contacts, BTreeSet::from(["c1".to_owned()]));
+        assert_eq!(
+            effective.of(PersonKind::Staff),
+            &BTreeSet::from(["12".to_owned()])
         );
-        assert!(o.hides("StudentMembers", &row(json!({"Id": "x", "StudentId": 7}))));
-        assert!(o.hides("LessonStaff", &row(json!({"StaffId": "12"}))));
-        assert!(o.hides(
-            "Photos",
-            &row(json!({"PersonId": "7", "PersonType": "Student"}))
-        ));
-        assert!(!o.hides(
-            "Photos",
-            &row(json!({"PersonId": "7", "PersonType": "Staff"}))
-        ));
-        assert!(o.hides("PersonComms", &row(json!({"PersonId": "12"}))));
-        assert!(!o.hides("Students", &row(json!({"Id": "8"}))));
-        assert!(!OptOuts::default().hides("Students", &row(json!({"Id": "7"}))));
+        let nobody = OptOuts::default().with_orphaned_contacts(links);
+        assert!(nobody.is_empty());
     }
 }

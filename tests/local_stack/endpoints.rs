@@ -230,7 +230,29 @@ async fn computed_endpoints_count_report_and_timetable() {
             .clone()
     };
     assert_eq!(status("Students"), "OK");
-    assert_eq!(status("Photos"), "Missing");
+    assert_eq!(status("Behaviour"), "Missing");
+    let listed = |set: &str| {
+        health["Health"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["ResultSet"] == set)
+    };
+    assert!(
+        !listed("Photos"),
+        "Health describes only sets the consent releases"
+    );
+    let counted = |area: &str| {
+        counts["Counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["Area"] == area)
+    };
+    assert!(
+        !counted("Photos") && !counted("Contacts"),
+        "Counts covers only released sets"
+    );
 
     let pupil = w.get("Students").await.expect(StatusCode::OK)["Students"][0]["Id"]
         .as_str()

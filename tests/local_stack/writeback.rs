@@ -27,7 +27,12 @@ async fn world(granted: &[&str]) -> World {
     let management = stack
         .partner(
             PARTNER,
-            &["Student", "WritebackAttendance", "WritebackConduct"],
+            &[
+                "Student",
+                "Attendance",
+                "WritebackAttendance",
+                "WritebackConduct",
+            ],
         )
         .await;
     let mut body = synthetic::school(ESTAB, 6, 4).upload_body();
@@ -178,7 +183,7 @@ async fn a_valid_attendance_post_becomes_exactly_one_task() {
 
 #[tokio::test]
 async fn invalid_attendance_posts_are_refused_and_queue_nothing() {
-    let w = world(&["Student", "WritebackAttendance"]).await;
+    let w = world(&["Student", "Attendance", "WritebackAttendance"]).await;
     let pupil = w.pupils[0].as_str();
     let tomorrow = w
         .stack

@@ -32,6 +32,8 @@ pub(crate) struct RawEndpoint {
     filters: Vec<RawFilter>,
     #[serde(default)]
     required_any: Vec<String>,
+    #[serde(default)]
+    corrected: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -170,8 +172,11 @@ pub(crate) fn build(
                     primary_rs.name
                 )));
             };
-            let condition = !matches!(effect, OptionEffect::Columns(_));
-            if condition && !implied_by(&scope, &field.scope) {
+            // A partner-chosen keep or drop on a field it may not read would reveal that
+            // field. A reveal only brings back rows left out by default (leavers,
+            // pre-admissions, guests): being on roll is part of what the endpoint releases.
+            let chosen = matches!(effect, OptionEffect::Keep(_) | OptionEffect::Drop(_));
+            if chosen && !implied_by(&scope, &field.scope) {
                 return Err(invalid(format!(
                     "option {name} tests {}, which the endpoint's scopes do not release: \
                      answering it would read a group the consent may not cover",
@@ -235,6 +240,7 @@ pub(crate) fn build(
         options,
         filters,
         required_any: raw.required_any,
+        corrected: raw.corrected,
     })
 }
 

@@ -8,8 +8,10 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 
 mod endpoints;
+mod people;
 mod writebacks;
 
+pub use people::{Mention, People, PersonKind, Reference, RowScope, Shape, Subject};
 pub use writebacks::{NamedQuery, Writeback, WritebackAnswer, WritebackBody};
 
 use crate::scope::{EndpointScope, FieldScope, ScopeExprError, ScopeSet};
@@ -78,6 +80,8 @@ pub struct Endpoint {
     pub filters: Vec<Filter>,
     /// Filters of which at least one must be given.
     pub required_any: Vec<String>,
+    /// Why the endpoint's scopes are stricter than the reference's, where they are.
+    pub corrected: Option<String>,
 }
 
 /// Where an endpoint's rows come from.
@@ -292,6 +296,11 @@ pub struct ResultSet {
     pub assumed: BTreeSet<String>,
     /// Fields rollcall serves that the reference's table for this result set omits.
     pub extra: BTreeSet<String>,
+    /// Fields whose scope rollcall deliberately sets otherwise than the reference (where the
+    /// reference's scope is one the endpoint never grants).
+    pub corrected: BTreeSet<String>,
+    /// The fields that refer to people, and how a row's release depends on whom it is about.
+    pub people: People,
 }
 
 #[derive(Debug)]
@@ -349,6 +358,7 @@ impl Catalogue {
             let rs = ResultSet::build(name.clone(), raw_rs, &scopes)?;
             result_sets.insert(name, rs);
         }
+        check_aliases(&result_sets)?;
         let endpoints = raw
             .endpoint
             .into_iter()
@@ -475,9 +485,11 @@ impl ResultSet {
         }
         let assumed: BTreeSet<String> = raw.assumed.into_iter().collect();
         let extra: BTreeSet<String> = raw.extra.into_iter().collect();
+        let corrected: BTreeSet<String> = raw.corrected.into_iter().collect();
         if let Some(unknown) = assumed
             .iter()
             .chain(&extra)
+            .chain(&corrected)
             .find(|a| !fields.iter().any(|f| &f.name == *a))
         {
             return Err(CatalogueError::Invalid(format!(
@@ -491,6 +503,16 @@ impl ResultSet {
                 "result set {name} links to its primary rows by {link}, which it does not list"
             )));
         }
+        let people = people::build(
+            &name,
+            people::RawPeople {
+                people: raw.people,
+                mentions: raw.mentions,
+                not_people: raw.not_people,
+                row_scope: raw.row_scope,
+            },
+            |f| fields.iter().any(|x| x.name == f),
+        )?;
         let groups = if raw.computed {
             vec![]
         } else {
@@ -508,6 +530,8 @@ impl ResultSet {
             groups,
             assumed,
             extra,
+            corrected,
+            people,
         })
     }
 
@@ -546,6 +570,25 @@ fn group_fields(fields: &[Field]) -> Vec<ScopeGroup> {
         }
     }
     groups
+}
+
+/// A mention `of <Field>` names a field of the person's own record.
+fn check_aliases(result_sets: &BTreeMap<String, ResultSet>) -> Result<(), CatalogueError> {
+    for rs in result_sets.values() {
+        for mention in &rs.people.mentions {
+            let Some(alias) = &mention.alias else {
+                continue;
+            };
+            let own = mention.kind.own_set();
+            if result_sets.get(own).and_then(|o| o.field(alias)).is_none() {
+                return Err(CatalogueError::Invalid(format!(
+                    "result set {}: {} holds {own}.{alias}, which does not exist",
+                    rs.name, mention.field
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn check_known<'a>(
@@ -587,6 +630,16 @@ struct RawResultSet {
     assumed: Vec<String>,
     #[serde(default)]
     extra: Vec<String>,
+    #[serde(default)]
+    corrected: Vec<String>,
+    #[serde(default)]
+    people: BTreeMap<String, String>,
+    #[serde(default)]
+    mentions: BTreeMap<String, String>,
+    #[serde(default)]
+    not_people: Vec<String>,
+    #[serde(default)]
+    row_scope: Option<BTreeMap<String, String>>,
     fields: Vec<(String, String)>,
 }
 

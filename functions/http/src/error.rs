@@ -137,3 +137,13 @@ impl From<rollcall_core::vault::VaultError> for ApiError {
         }
     }
 }
+
+impl From<rollcall_core::plan::Refusal> for ApiError {
+    fn from(refusal: rollcall_core::plan::Refusal) -> Self {
+        use rollcall_core::plan::Refusal;
+        match refusal {
+            Refusal::NotGranted(message) => ApiError::Forbidden(message),
+            Refusal::BadQuery(message) => ApiError::BadRequest(message),
+        }
+    }
+}

@@ -77,6 +77,8 @@ pub(crate) async fn gdpr_ids(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
+    // A revoked consent or a replaced secret ends every partner call, info ones included.
+    access::consent(state.control.as_ref(), &token, now).await?;
     let record = state.control.opt_outs(&token.estab, &token.partner).await?;
     let people = record
         .as_ref()
@@ -221,6 +223,7 @@ pub(crate) async fn usage(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
+    access::consent(state.control.as_ref(), &token, now).await?;
     let entries = state
         .control
         .partner_access(
@@ -274,6 +277,7 @@ pub(crate) async fn logs(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
+    access::consent(state.control.as_ref(), &token, now).await?;
     let params = QueryParams::parse(query.as_deref())?;
     let limit = params.bounded("limit", LOGS_DEFAULT, LOGS_MAX)? as usize;
     let entries = state
@@ -306,7 +310,8 @@ pub(crate) async fn run_query(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
-    access::authenticate(state.control.as_ref(), &headers, now).await?;
+    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
+    access::consent(state.control.as_ref(), &token, now).await?;
     let params = QueryParams::parse(query.as_deref())?;
     let id = params.get("id").unwrap_or("");
     Catalogue::get().query(id).ok_or_else(|| {

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use rollcall_core::catalogue::{Endpoint, ResultSet};
-use rollcall_core::scope::ScopeSet;
+use rollcall_core::catalogue::Endpoint;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::xod::DEFAULT_PAGE_SIZE;
 use rollcall_http::ApiError;
@@ -132,47 +131,6 @@ impl ReadQuery {
         }
         let encoded = serde_urlencoded::to_string(&pairs).expect("strings encode");
         format!("&{encoded}")
-    }
-
-    /// The fields `select` names, in the catalogue's spelling, each one the consent releases;
-    /// `None` without `select`.
-    pub fn selected_fields(
-        &self,
-        rs: &ResultSet,
-        granted: &ScopeSet,
-        estab: &str,
-    ) -> Result<Option<BTreeSet<String>>, ApiError> {
-        let Some(names) = &self.select else {
-            return Ok(None);
-        };
-        let mut chosen = BTreeSet::new();
-        for name in names {
-            let field = rs
-                .fields
-                .iter()
-                .find(|f| f.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "select: `{}` is not a field of {}; its fields are {}",
-                        name.chars().take(64).collect::<String>(),
-                        rs.name,
-                        rs.fields
-                            .iter()
-                            .map(|f| f.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })?;
-            if !field.scope.is_satisfied_by(granted) {
-                return Err(ApiError::Forbidden(format!(
-                    "select: {} of {} needs {}, which school {estab} has not granted you; \
-                     leave it out of select, or ask the school to grant it",
-                    field.name, rs.name, field.scope
-                )));
-            }
-            chosen.insert(field.name.clone());
-        }
-        Ok(Some(chosen))
     }
 }
 

@@ -1,7 +1,7 @@
-//! Reading an endpoint: token → school → consent in force → endpoint scope → options → the
-//! current version of each result set → only the visible scope groups decrypted → the page.
-//! Every answered call is written to the school's access log; a refused one changes nothing
-//! stored and is only traced.
+//! Reading an endpoint, as a straight pipeline: parse the call → plan it (core's read plan
+//! decides everything a partner may see) → load what the plan names → select the rows it
+//! admits → project them as it says → page → log. Every answered call is written to the
+//! school's access log; a refused one changes nothing stored and is only traced.
 
 use std::collections::BTreeSet;
 
@@ -10,11 +10,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
-use rollcall_core::catalogue::{Catalogue, Condition, Endpoint, ID, OptionEffect, ResultSet, View};
+use rollcall_core::catalogue::{Catalogue, Endpoint, ID, PersonKind, Reference, ScopeGroup};
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::Row;
-use rollcall_core::model::{AccessEntry, Consent, Estab, Token, VersionRecord};
-use rollcall_core::optout::{OptOuts, PERSON_FIELDS};
+use rollcall_core::model::{AccessEntry, Estab, Token, VersionRecord};
+use rollcall_core::optout::OptOuts;
+use rollcall_core::plan::{self, ReadPlan, Resolved, SetPlan, ViaPlan, ViewPlan, text};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
@@ -22,9 +23,9 @@ use rollcall_core::xod::{self, paginate};
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Value, json};
 
-use crate::filter::{self, Filters, condition_holds, date_of, text_of};
+use crate::filter::Filters;
 use crate::query::{ChangedRows, ReadQuery};
-use crate::rows::{LoadedSet, Projection, current_version, linked_values, pinned_version};
+use crate::rows::{LoadedSet, current_version, pinned_version};
 use crate::{ServeState, views};
 
 pub(crate) async fn endpoint(
@@ -102,75 +103,94 @@ async fn answer(
     let catalogue = Catalogue::get();
     let endpoint = find_endpoint(catalogue, endpoint, id.is_some())?;
     let consent = access::consent(state.control.as_ref(), token, now).await?;
-    if !endpoint.scope.is_satisfied_by(&consent.scopes) {
-        return Err(ApiError::Forbidden(format!(
-            "{} needs a scope school {} has not granted you: {}; ask the school to grant it",
-            endpoint.path,
-            token.estab,
-            endpoint.scope.describe_missing(&consent.scopes)
-        )));
-    }
-    let opt_outs = opt_outs(state, token).await?;
+    let opt_outs = opt_outs(state, token, now).await?;
     let query = ReadQuery::parse(endpoint, query)?;
     let filters = Filters::parse(endpoint, &query.params, id.as_deref(), now)?;
-    filters.check_consent(catalogue, endpoint, &consent.scopes, token.estab.as_str())?;
-    let primary_set = endpoint.primary();
-    let primary = catalogue
-        .result_set(&primary_set.stored)
-        .expect("catalogue checked");
-    let selected = query.selected_fields(primary, &consent.scopes, token.estab.as_str())?;
-    let hidden = hidden_columns(endpoint, &query.options);
-    if endpoint.view != View::Stored {
-        return computed(
-            state,
-            token,
-            endpoint,
-            &query,
-            &filters,
-            &consent,
-            &opt_outs,
-            id.as_deref(),
-            now,
-        )
-        .await;
+    let subject = id.or_else(|| filters.given.get("id").cloned());
+    let plan = plan::plan(
+        catalogue,
+        endpoint,
+        &consent.scopes,
+        &opt_outs,
+        &plan::Query {
+            options: query.options.clone(),
+            select: query.select.clone(),
+            filters: filters.active.clone(),
+            delta: query.updated_since.is_some() || query.changed_rows.is_some(),
+            only_db_status: query.only_db_status,
+            subject,
+        },
+        token.estab.as_str(),
+    )?;
+    let resolved = resolve(state, &token.estab, &plan, &filters, now).await?;
+    match &plan.view {
+        ViewPlan::Stored => {
+            stored(
+                state,
+                token,
+                &plan,
+                &query,
+                &filters,
+                &resolved,
+                &consent.scopes,
+                now,
+            )
+            .await
+        }
+        view => {
+            computed(
+                state,
+                token,
+                &plan,
+                view,
+                &query,
+                &filters,
+                &resolved,
+                &consent.scopes,
+                now,
+            )
+            .await
+        }
     }
+}
 
+/// Reads the stored sets a plan names: the primary set's page, then the rows of each related
+/// set linked to it.
+#[allow(clippy::too_many_arguments)]
+async fn stored(
+    state: &ServeState,
+    token: &Token,
+    plan: &ReadPlan<'_>,
+    query: &ReadQuery,
+    filters: &Filters,
+    resolved: &Resolved,
+    granted: &ScopeSet,
+    now: Timestamp,
+) -> ApiResult<Answer> {
+    let primary = plan.primary();
     let record = match query.version {
-        Some(number) => pinned_version(state, &token.estab, primary, number, now).await?,
-        None => current_version(state, &token.estab, primary, now).await?,
+        Some(number) => pinned_version(state, &token.estab, primary.rs, number, now).await?,
+        None => current_version(state, &token.estab, primary.rs, now).await?,
     };
     let freshness = Freshness::of(&record);
     if query.only_db_status {
         return Ok(Answer {
-            endpoint: endpoint.path.clone(),
+            endpoint: plan.endpoint.path.clone(),
             body: json!({ "__DbStatus__": [db_status(&record, now)] }),
             rows: 0,
-            scopes_used: scopes_used(endpoint, &[], &consent.scopes),
+            scopes_used: plan.endpoint_scopes.clone(),
             freshness: Some(freshness),
         });
     }
-    let changeset = Changeset::of(state, token, endpoint, &query, &filters).await?;
-    let filters = map_through(state, &token.estab, filters, now).await?;
-    let conditions = option_conditions(endpoint, &query.options);
-    let needed: BTreeSet<&str> = filters
-        .fields_of(&primary_set.name)
-        .chain(conditions.iter().map(|(c, _)| c.field.as_str()))
-        .chain(person_fields(&opt_outs).iter().copied())
-        .collect();
-    let loaded = LoadedSet::load(state, primary, record, &consent.scopes, &needed).await?;
-    let today = date_of(&now.to_xod()).to_owned();
+    let changeset = Changeset::of(state, token, plan.endpoint, query, filters).await?;
+    let loaded = LoadedSet::load(state, record, &primary.groups()).await?;
     let changed_after = [query.updated_since, changeset.since]
         .into_iter()
         .flatten()
         .max();
     let positions: Vec<usize> = (0..loaded.rows.len())
         .filter(|&p| {
-            let row = &loaded.rows[p];
-            filters.on(&primary_set.name).all(|f| f.matches(row))
-                && !opt_outs.hides(&primary.name, row)
-                && conditions
-                    .iter()
-                    .all(|(c, keep)| condition_holds(c, row, &today) == *keep)
+            primary.admits(&loaded.rows[p], resolved)
                 && changed_after.is_none_or(|after| loaded.version.index.rows[p].updated > after)
         })
         .collect();
@@ -178,7 +198,7 @@ async fn answer(
         positions.len(),
         query.page,
         query.page_size,
-        &query.carry(Some(loaded.version.record.version), &filters),
+        &query.carry(Some(loaded.version.record.version), filters),
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let page_positions = &positions[page.rows.clone()];
@@ -186,65 +206,29 @@ async fn answer(
         .iter()
         .map(|&p| loaded.version.index.rows[p].id.as_str())
         .collect();
-    let projection = Projection::new(
-        primary,
-        primary_set,
-        &consent.scopes,
-        &hidden,
-        selected.as_ref(),
-    );
-    let primary_rows: Vec<Row> = page_positions
-        .iter()
-        .map(|&p| projection.apply(&loaded.rows[p]))
-        .collect();
-
-    let mut answered = vec![(primary, primary_set.name.clone(), primary_rows)];
-    for set in endpoint.answered(&query.options).skip(1) {
-        let rs = catalogue
-            .result_set(&set.stored)
-            .expect("catalogue checked");
-        let record = current_version(state, &token.estab, rs, now).await?;
-        let needed: BTreeSet<&str> = filters
-            .fields_of(&set.name)
-            .chain(rs.link.as_deref())
-            .chain(person_fields(&opt_outs).iter().copied())
-            .collect();
-        let related = LoadedSet::load(state, rs, record, &consent.scopes, &needed).await?;
-        let projection = Projection::new(rs, set, &consent.scopes, &BTreeSet::new(), None);
-        let rows = related
-            .rows
+    let mut answered: Vec<(String, Vec<Row>)> = vec![(
+        primary.name.to_owned(),
+        page_positions
             .iter()
-            .filter(|row| {
-                rs.link.as_deref().is_none_or(|link| {
-                    row.get(link)
-                        .and_then(text_of)
-                        .is_some_and(|v| page_ids.contains(v.as_str()))
-                }) && filters.on(&set.name).all(|f| f.matches(row))
-                    && !opt_outs.hides(&rs.name, row)
-            })
-            .map(|row| projection.apply(row))
-            .collect();
-        answered.push((rs, set.name.clone(), rows));
+            .map(|&p| primary.project(&loaded.rows[p], resolved))
+            .collect(),
+    )];
+    for set in &plan.sets[1..] {
+        let rows = related_rows(state, &token.estab, set, &page_ids, resolved, now).await?;
+        answered.push((set.name.to_owned(), rows));
     }
-    let rows = answered.iter().map(|(_, _, r)| r.len() as u64).sum();
-    let emitted: Vec<(&ResultSet, &[Row])> = answered
-        .iter()
-        .map(|(rs, _, rows)| (*rs, rows.as_slice()))
-        .collect();
-    let scopes_used = scopes_used(endpoint, &emitted, &consent.scopes);
-    let mut result_sets: Vec<(String, Vec<Row>)> = answered
-        .into_iter()
-        .map(|(_, name, rows)| (name, rows))
-        .collect();
+    let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
+    let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
+    let scopes_used = plan.scopes_used(granted, &emitted);
     if let Some(since) = changeset.since.filter(|_| query.page == 1) {
-        result_sets.push(deleted_since(&primary_set.name, &loaded.version, since));
+        answered.push(deleted_since(primary, &loaded.version, since));
     }
-    let mut body = xod::answer(result_sets, meta(&loaded.version.record), page.block);
+    let mut body = xod::answer(answered, meta(&loaded.version.record), page.block);
     if let Some(block) = changeset.block(&loaded.version.record, query.page_size) {
         body["__changedRows__"] = json!([block]);
     }
     Ok(Answer {
-        endpoint: endpoint.path.clone(),
+        endpoint: plan.endpoint.path.clone(),
         body,
         rows,
         scopes_used,
@@ -252,45 +236,51 @@ async fn answer(
     })
 }
 
-/// A computed endpoint: its rows built from stored sets, then filtered, paged and projected
-/// like stored ones. Changesets and `updatedSince` need stored rows, so they are refused.
+/// The rows of a related set that belong to the page's primary rows and pass the plan.
+async fn related_rows(
+    state: &ServeState,
+    estab: &Estab,
+    set: &SetPlan<'_>,
+    page_ids: &BTreeSet<&str>,
+    resolved: &Resolved,
+    now: Timestamp,
+) -> ApiResult<Vec<Row>> {
+    if !set.released {
+        return Ok(vec![]);
+    }
+    let loaded = LoadedSet::current(state, estab, set.rs, &set.groups(), now).await?;
+    Ok(loaded
+        .rows
+        .iter()
+        .filter(|row| {
+            set.link.is_none_or(|link| {
+                text(row.get(link)).is_some_and(|v| page_ids.contains(v.as_str()))
+            }) && set.admits(row, resolved)
+        })
+        .map(|row| set.project(row, resolved))
+        .collect())
+}
+
+/// A computed endpoint: its rows built from the stored sets its plan allows, then filtered,
+/// paged and projected by the plan like stored ones.
 #[allow(clippy::too_many_arguments)]
 async fn computed(
     state: &ServeState,
     token: &Token,
-    endpoint: &Endpoint,
+    plan: &ReadPlan<'_>,
+    view: &ViewPlan<'_>,
     query: &ReadQuery,
     filters: &Filters,
-    consent: &Consent,
-    opt_outs: &OptOuts,
-    id: Option<&str>,
+    resolved: &Resolved,
+    granted: &ScopeSet,
     now: Timestamp,
 ) -> ApiResult<Answer> {
-    if query.changed_rows.is_some() || query.updated_since.is_some() || query.only_db_status {
-        return Err(ApiError::BadRequest(format!(
-            "{} is computed from other result sets, so it takes no changedRows, updatedSince \
-             or onlyGetDbStatus; ask the result sets it is computed from, or Health",
-            endpoint.path
-        )));
-    }
-    let set = endpoint.primary();
-    let rs = Catalogue::get()
-        .result_set(&set.stored)
-        .expect("catalogue checked");
-    let id = id
-        .or_else(|| filters.given.get("id").map(String::as_str))
-        .or(query.params.get("id"));
-    let computed = if opt_outs_cover_subject(opt_outs, endpoint.view, id) {
-        views::Computed::default()
-    } else {
-        views::compute(state, endpoint.view, &token.estab, id, now).await?
-    };
+    let set = plan.primary();
+    let computed = views::compute(state, view, &token.estab, resolved, now).await?;
     let rows: Vec<&Row> = computed
         .rows
         .iter()
-        .filter(|row| {
-            filters.on(&set.name).all(|f| f.matches(row)) && !opt_outs.hides(&rs.name, row)
-        })
+        .filter(|row| set.admits(row, resolved))
         .collect();
     let page = paginate(
         rows.len(),
@@ -299,133 +289,141 @@ async fn computed(
         &query.carry(None, filters),
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let projection = Projection::new(rs, set, &consent.scopes, &BTreeSet::new(), None);
     let page_rows: Vec<Row> = rows[page.rows.clone()]
         .iter()
-        .map(|row| projection.apply(row))
+        .map(|row| set.project(row, resolved))
         .collect();
     let count = page_rows.len() as u64;
-    let scopes_used = scopes_used(endpoint, &[(rs, page_rows.as_slice())], &consent.scopes);
+    let scopes_used = plan.scopes_used(granted, &[page_rows.as_slice()]);
     let meta = computed.source.as_ref().map_or_else(
         || json!({"Id": 1, "MIS": "unknown", "Version": "0", "DateTime": now.to_xod()}),
         meta,
     );
     Ok(Answer {
-        endpoint: endpoint.path.clone(),
-        body: xod::answer(vec![(set.name.clone(), page_rows)], meta, page.block),
+        endpoint: plan.endpoint.path.clone(),
+        body: xod::answer(vec![(set.name.to_owned(), page_rows)], meta, page.block),
         rows: count,
         scopes_used,
         freshness: computed.source.as_ref().map(Freshness::of),
     })
 }
 
-/// Columns of the primary set that options add, less those the call asked for.
-fn hidden_columns<'a>(endpoint: &'a Endpoint, options: &BTreeSet<String>) -> BTreeSet<&'a str> {
-    endpoint
-        .option_columns()
-        .filter(|(_, option)| !options.contains(*option))
-        .map(|(column, _)| column)
-        .collect()
-}
-
-/// The row conditions options impose, each with whether a row must meet it (`true`) or must
-/// not (`false`).
-fn option_conditions<'a>(
-    endpoint: &'a Endpoint,
-    options: &BTreeSet<String>,
-) -> Vec<(&'a Condition, bool)> {
-    endpoint
-        .options
-        .iter()
-        .filter_map(|(name, effect)| match effect {
-            OptionEffect::Reveal(c) if !options.contains(name) => Some((c, false)),
-            OptionEffect::Keep(c) if options.contains(name) => Some((c, true)),
-            OptionEffect::Drop(c) if options.contains(name) => Some((c, false)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Resolves filters mapped through other result sets (a pupil's conduct through
-/// StudentConducts) into the values the answered rows must hold.
-async fn map_through(
+/// What the plan needs from stored data before rows can be judged: the values of its via
+/// mappings and the aliases of opted-out people its mentions use.
+async fn resolve(
     state: &ServeState,
     estab: &Estab,
-    mut filters: Filters,
+    plan: &ReadPlan<'_>,
+    filters: &Filters,
     now: Timestamp,
-) -> ApiResult<Filters> {
-    for active in &mut filters.active {
-        let Some(via) = active.filter.via.clone() else {
-            continue;
-        };
-        let mut values: BTreeSet<String> =
-            filter::values(&active.value).map(str::to_owned).collect();
-        let mut hops = vec![&via];
-        let mut next = via.through.as_deref();
-        while let Some(hop) = next {
-            hops.push(hop);
-            next = hop.through.as_deref();
-        }
-        for hop in hops.into_iter().rev() {
-            values = linked_values(
-                state,
-                estab,
-                &hop.set,
-                &hop.matches,
-                &hop.take,
-                &values,
-                now,
-            )
-            .await?;
-        }
-        active.mapped = Some(values);
+) -> ApiResult<Resolved> {
+    let today = plan::date_of(&now.to_xod()).to_owned();
+    let mut resolved = Resolved {
+        today,
+        ..Resolved::default()
+    };
+    let via_inputs: Vec<BTreeSet<String>> = filters
+        .active
+        .iter()
+        .filter(|given| given.filter.via.is_some())
+        .map(|given| ViaPlan::input(&given.value))
+        .collect();
+    for (via, input) in plan.vias.iter().zip(via_inputs) {
+        let values = map_through(state, estab, via, input, &resolved.today, now).await?;
+        resolved.mapped.push(values);
     }
-    Ok(filters)
+    for lookup in &plan.lookups {
+        let loaded = LoadedSet::current(state, estab, lookup.rs, &lookup.decrypt, now).await?;
+        resolved.aliases.insert(
+            (lookup.kind, lookup.field.to_owned()),
+            lookup.resolve(&loaded.rows, plan.primary().opt_outs()),
+        );
+    }
+    Ok(resolved)
 }
 
-/// The opt-outs the school recorded for this partner.
-async fn opt_outs(state: &ServeState, token: &Token) -> ApiResult<OptOuts> {
-    Ok(state
+/// Maps `values` through each hop of a via plan in turn.
+pub(crate) async fn map_through(
+    state: &ServeState,
+    estab: &Estab,
+    via: &ViaPlan<'_>,
+    mut values: BTreeSet<String>,
+    today: &str,
+    now: Timestamp,
+) -> ApiResult<BTreeSet<String>> {
+    for hop in &via.hops {
+        let loaded = LoadedSet::current(state, estab, hop.set.rs, &hop.set.groups(), now).await?;
+        values = hop.take_from(&loaded.rows, &values, today);
+    }
+    Ok(values)
+}
+
+/// The school's opt-outs for this partner, with the contacts linked only to opted-out pupils.
+pub(crate) async fn opt_outs(
+    state: &ServeState,
+    token: &Token,
+    now: Timestamp,
+) -> ApiResult<OptOuts> {
+    let people = state
         .control
         .opt_outs(&token.estab, &token.partner)
         .await?
         .map(|record| record.people)
-        .unwrap_or_default())
-}
-
-/// The fields a read must decrypt to hide opted-out people (none when nobody is).
-fn person_fields(opt_outs: &OptOuts) -> &'static [&'static str] {
-    if opt_outs.is_empty() {
-        &[]
-    } else {
-        &PERSON_FIELDS
+        .unwrap_or_default();
+    if people.students.is_empty() {
+        return Ok(people);
     }
-}
-
-/// Whether a personal view is about someone opted out (their timetable is then empty).
-fn opt_outs_cover_subject(opt_outs: &OptOuts, view: View, id: Option<&str>) -> bool {
-    let Some(id) = id else { return false };
-    match view {
-        View::TimetableForStudent => opt_outs.students.contains(id),
-        View::TimetableForStaff => opt_outs.staff.contains(id),
-        _ => false,
+    let links = Catalogue::get()
+        .stored_set("StudentContacts")
+        .expect("StudentContacts is stored");
+    if state
+        .control
+        .current_version(&token.estab, &links.name)
+        .await?
+        .is_none()
+    {
+        return Ok(people);
     }
+    let groups = ["StudentId", "ContactId"]
+        .iter()
+        .filter_map(|f| links.field(f).and_then(|f| f.group))
+        .collect::<BTreeSet<_>>();
+    let groups: Vec<&ScopeGroup> = groups.into_iter().map(|g| &links.groups[g]).collect();
+    let loaded = LoadedSet::current(state, &token.estab, links, &groups, now).await?;
+    let pairs: Vec<(String, String)> = loaded
+        .rows
+        .iter()
+        .filter_map(|row| Some((text(row.get("StudentId"))?, text(row.get("ContactId"))?)))
+        .collect();
+    Ok(people.with_orphaned_contacts(pairs.iter().map(|(s, c)| (s.as_str(), c.as_str()))))
 }
 
-/// `<ResultSet>_deleted`: the ids gone from the result set since `since`, as `{"Id": ...}`.
-fn deleted_since(name: &str, version: &OpenVersion, since: Timestamp) -> (String, Vec<Row>) {
+/// `<ResultSet>_deleted`: the ids gone from the result set since `since`, as `{"Id": ...}`,
+/// less those of opted-out people.
+fn deleted_since(set: &SetPlan<'_>, version: &OpenVersion, since: Timestamp) -> (String, Vec<Row>) {
+    let hidden_kind = set
+        .rs
+        .people
+        .subjects
+        .iter()
+        .find_map(|s| match s.reference {
+            Reference::Kind(kind) if s.field == ID => Some(kind),
+            _ => None,
+        });
+    let hidden =
+        |id: &str| hidden_kind.is_some_and(|kind: PersonKind| set.opt_outs().of(kind).contains(id));
     let rows = version
         .index
         .deleted
         .iter()
-        .filter(|d| d.at > since)
+        .filter(|d| d.at > since && !hidden(&d.id))
         .map(|d| {
             let mut row = Row::new();
             row.insert(ID.to_owned(), Value::String(d.id.clone()));
             row
         })
         .collect();
-    (format!("{name}_deleted"), rows)
+    (format!("{}_deleted", set.name), rows)
 }
 
 /// A call's part in a changeset: the snapshot it continues from, and how to continue it.
@@ -505,7 +503,11 @@ fn db_status(record: &VersionRecord, now: Timestamp) -> Value {
     })
 }
 
-fn find_endpoint<'a>(catalogue: &'a Catalogue, name: &str, by_id: bool) -> ApiResult<&'a Endpoint> {
+fn find_endpoint(
+    catalogue: &'static Catalogue,
+    name: &str,
+    by_id: bool,
+) -> ApiResult<&'static Endpoint> {
     let endpoint = catalogue.endpoint_by_path(name).ok_or_else(|| {
         let known: Vec<&str> = catalogue
             .endpoints()
@@ -525,37 +527,6 @@ fn find_endpoint<'a>(catalogue: &'a Catalogue, name: &str, by_id: bool) -> ApiRe
         )));
     }
     Ok(endpoint)
-}
-
-/// The granted scopes this call relied on: those of the endpoint and of the fields it emitted.
-fn scopes_used(
-    endpoint: &Endpoint,
-    answered: &[(&ResultSet, &[Row])],
-    granted: &ScopeSet,
-) -> ScopeSet {
-    let mut used: ScopeSet = endpoint
-        .scope
-        .scopes()
-        .filter(|s| granted.contains(*s))
-        .map(str::to_owned)
-        .collect();
-    for (rs, rows) in answered {
-        let emitted: BTreeSet<&str> = rows
-            .iter()
-            .flat_map(|r| r.keys())
-            .map(String::as_str)
-            .collect();
-        for field in emitted.into_iter().filter_map(|name| rs.field(name)) {
-            used.extend(
-                field
-                    .scope
-                    .scopes()
-                    .filter(|s| granted.contains(*s))
-                    .map(str::to_owned),
-            );
-        }
-    }
-    used
 }
 
 fn meta(record: &VersionRecord) -> Value {

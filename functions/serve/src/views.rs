@@ -1,19 +1,19 @@
 //! Endpoints rollcall computes from the stored result sets instead of asking the agent for a
-//! second copy: Counts, Health and the timetables of one person.
+//! second copy: Counts, Health and the timetables of one person. What each may be computed
+//! from, and which rows count, is the read plan's ([`ViewPlan`]).
 
 use std::collections::BTreeSet;
 
-use rollcall_core::catalogue::{Catalogue, View};
 use rollcall_core::dataset::Row;
 use rollcall_core::model::{Estab, VersionRecord};
-use rollcall_core::scope::ScopeSet;
+use rollcall_core::plan::{Resolved, SetPlan, ViewPlan, date_of, text};
 use rollcall_core::timestamp::Timestamp;
-use rollcall_http::{ApiError, ApiResult};
+use rollcall_http::ApiResult;
 use serde_json::{Value, json};
 
 use crate::ServeState;
-use crate::filter::{date_of, text_of};
-use crate::rows::{LoadedSet, current_version, linked_values};
+use crate::read::map_through;
+use crate::rows::LoadedSet;
 
 /// Rows of a computed view and the stored version they mostly come from (for freshness).
 #[derive(Default)]
@@ -22,58 +22,34 @@ pub(crate) struct Computed {
     pub source: Option<VersionRecord>,
 }
 
-/// The areas Counts reports, each the row count of a stored result set.
-const COUNTED: [&str; 5] = ["Students", "Staff", "Contacts", "Groups", "Photos"];
-
 pub(crate) async fn compute(
     state: &ServeState,
-    view: View,
+    view: &ViewPlan<'_>,
     estab: &Estab,
-    id: Option<&str>,
+    resolved: &Resolved,
     now: Timestamp,
 ) -> ApiResult<Computed> {
     match view {
-        View::Stored => unreachable!("stored endpoints are read, not computed"),
-        View::Counts => counts(state, estab, now).await,
-        View::Health => health(state, estab, now).await,
-        View::TimetableForStaff => {
-            let id = id.ok_or_else(|| id_needed("TimetableForStaff", "member of staff"))?;
-            let staff = BTreeSet::from([id.to_owned()]);
-            let lessons = linked_values(
-                state,
-                estab,
-                "LessonStaff",
-                "StaffId",
-                "LessonId",
-                &staff,
-                now,
-            )
-            .await?;
+        ViewPlan::Stored => unreachable!("stored endpoints are read, not computed"),
+        ViewPlan::Counts(areas) => counts(state, areas, estab, resolved, now).await,
+        ViewPlan::Health(sets) => health(state, sets, estab, now).await,
+        ViewPlan::Personal { hidden: true, .. } => Ok(Computed::default()),
+        ViewPlan::Personal {
+            hidden: false,
+            subject,
+            via,
+            lessons,
+            lesson_field,
+        } => {
+            let input = BTreeSet::from([subject.clone()]);
+            let selected = map_through(state, estab, via, input, &resolved.today, now).await?;
             timetable(
                 state,
                 estab,
-                |lesson| lessons.contains(&field(lesson, "Id")),
-                now,
-            )
-            .await
-        }
-        View::TimetableForStudent => {
-            let id = id.ok_or_else(|| id_needed("TimetableForStudent", "pupil"))?;
-            let pupil = BTreeSet::from([id.to_owned()]);
-            let groups = linked_values(
-                state,
-                estab,
-                "StudentMembers",
-                "StudentId",
-                "GroupId",
-                &pupil,
-                now,
-            )
-            .await?;
-            timetable(
-                state,
-                estab,
-                |lesson| groups.contains(&field(lesson, "ClassId")),
+                lessons,
+                lesson_field,
+                &selected,
+                resolved,
                 now,
             )
             .await
@@ -81,29 +57,40 @@ pub(crate) async fn compute(
     }
 }
 
-fn id_needed(path: &str, who: &str) -> ApiError {
-    ApiError::BadRequest(format!(
-        "{path} needs the id of the {who}: call /{path}/{{id}} or pass ?id="
-    ))
-}
-
 fn field(row: &Row, name: &str) -> String {
-    row.get(name).and_then(text_of).unwrap_or_default()
+    text(row.get(name)).unwrap_or_default()
 }
 
-async fn counts(state: &ServeState, estab: &Estab, now: Timestamp) -> ApiResult<Computed> {
-    let catalogue = Catalogue::get();
+/// How many rows of each released area the partner may see.
+async fn counts(
+    state: &ServeState,
+    areas: &[SetPlan<'_>],
+    estab: &Estab,
+    resolved: &Resolved,
+    now: Timestamp,
+) -> ApiResult<Computed> {
     let mut rows = Vec::new();
     let mut source = None;
-    for area in COUNTED {
-        let rs = catalogue.stored_set(area).expect("counted sets are stored");
-        let record = state.control.current_version(estab, &rs.name).await?;
-        let count = record
-            .as_ref()
-            .filter(|r| !r.is_disposable(now))
-            .map_or(0, |r| r.rows);
+    for area in areas {
+        let record = state
+            .control
+            .current_version(estab, &area.rs.name)
+            .await?
+            .filter(|r| !r.is_disposable(now));
+        let count = match &record {
+            None => 0,
+            Some(r) if area.decrypt.is_empty() => r.rows,
+            Some(r) => {
+                let loaded = LoadedSet::load(state, r.clone(), &area.groups()).await?;
+                loaded
+                    .rows
+                    .iter()
+                    .filter(|row| area.admits(row, resolved))
+                    .count() as u64
+            }
+        };
         let mut row = Row::new();
-        row.insert("Area".into(), json!(area));
+        row.insert("Area".into(), json!(area.rs.name));
         row.insert("Count".into(), json!(count));
         rows.push(row);
         source = source.or(record);
@@ -111,9 +98,14 @@ async fn counts(state: &ServeState, estab: &Estab, now: Timestamp) -> ApiResult<
     Ok(Computed { rows, source })
 }
 
-async fn health(state: &ServeState, estab: &Estab, now: Timestamp) -> ApiResult<Computed> {
+async fn health(
+    state: &ServeState,
+    sets: &[&rollcall_core::catalogue::ResultSet],
+    estab: &Estab,
+    now: Timestamp,
+) -> ApiResult<Computed> {
     let mut rows = Vec::new();
-    for rs in Catalogue::get().stored_sets() {
+    for rs in sets {
         let record = state.control.current_version(estab, &rs.name).await?;
         let (status, message) = match &record {
             None => ("Missing", "the school's agent has not uploaded it"),
@@ -144,29 +136,29 @@ async fn health(state: &ServeState, estab: &Estab, now: Timestamp) -> ApiResult<
     Ok(Computed { rows, source: None })
 }
 
-/// The `take` values of the rows of `set` whose `matches` field is `id`.
-/// The lessons `keep` selects, in the shape of a personal timetable.
+/// The lessons whose `lesson_field` is one of `selected`, in the shape of a personal
+/// timetable.
 async fn timetable(
     state: &ServeState,
     estab: &Estab,
-    keep: impl Fn(&Row) -> bool,
+    lessons: &SetPlan<'_>,
+    lesson_field: &str,
+    selected: &BTreeSet<String>,
+    resolved: &Resolved,
     now: Timestamp,
 ) -> ApiResult<Computed> {
-    let rs = Catalogue::get()
-        .stored_set("Lessons")
-        .expect("Lessons is stored");
-    let record = current_version(state, estab, rs, now).await?;
-    let needed: BTreeSet<&str> = rs.fields.iter().map(|f| f.name.as_str()).collect();
-    let loaded = LoadedSet::load(state, rs, record.clone(), &ScopeSet::new(), &needed).await?;
+    let loaded = LoadedSet::current(state, estab, lessons.rs, &lessons.groups(), now).await?;
     let rows = loaded
         .rows
         .iter()
-        .filter(|lesson| keep(lesson))
+        .filter(|lesson| {
+            lessons.admits(lesson, resolved) && selected.contains(&field(lesson, lesson_field))
+        })
         .map(personal_lesson)
         .collect();
     Ok(Computed {
         rows,
-        source: Some(record),
+        source: Some(loaded.version.record),
     })
 }
 

@@ -17,6 +17,14 @@ impl Problems {
         self.0.push(format!("{place}: {problem}"));
     }
 
+    /// Adds a problem unless the same one is already listed.
+    pub fn add_once(&mut self, place: &str, problem: impl std::fmt::Display) {
+        let text = format!("{place}: {problem}");
+        if !self.0.contains(&text) {
+            self.0.push(text);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

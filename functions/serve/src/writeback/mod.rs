@@ -16,9 +16,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
-use rollcall_core::catalogue::{Catalogue, Writeback, WritebackAnswer, WritebackBody};
+use rollcall_core::catalogue::{Catalogue, PersonKind, Writeback, WritebackAnswer, WritebackBody};
 use rollcall_core::envelope;
 use rollcall_core::model::{AccessEntry, Consent, Estab, Token};
+use rollcall_core::plan::{self, WritebackPlan};
 use rollcall_core::task::{self, Task, TaskState};
 use rollcall_core::timestamp::Timestamp;
 use rollcall_http::request::{QueryParams, json_body, read_body};
@@ -129,7 +130,9 @@ async fn submit(
     )
     .await?;
     let object: Map<String, Value> = json_body(&bytes, "a JSON object")?;
-    let checked = check(state, writeback.body, &object, &token.estab, now).await?;
+    let opt_outs = crate::read::opt_outs(state, &token, now).await?;
+    let plan = plan::writeback_plan(Catalogue::get(), &consent.scopes, &opt_outs);
+    let checked = check(state, &plan, writeback.body, &object, &token.estab, now).await?;
     let task = queue(state, &token, writeback, &checked, now).await?;
     state
         .control
@@ -170,17 +173,29 @@ fn check_scope(writeback: &Writeback, consent: &Consent, token: &Token) -> ApiRe
 /// Checks the body against what the school has uploaded.
 async fn check(
     state: &ServeState,
+    plan: &WritebackPlan,
     kind: WritebackBody,
     object: &Map<String, Value>,
     estab: &Estab,
     now: Timestamp,
 ) -> ApiResult<Checked> {
+    let students = || async {
+        let ids = stored_ids(state, estab, "Students", now).await?;
+        ApiResult::Ok(plan.known(PersonKind::Student, ids))
+    };
+    let naming = Known {
+        name_students: plan.name_students,
+        name_staff: plan.name_staff,
+        name_marks: plan.name_marks,
+        name_conduct_types: plan.name_conduct_types,
+        ..Known::default()
+    };
     let checked = match kind {
         WritebackBody::Attendance => {
             let known = Known {
-                students: stored_ids(state, estab, "Students", now).await?,
+                students: students().await?,
                 marks: field_values(state, estab, "AttendCodes", "Mark", now).await?,
-                ..Known::default()
+                ..naming
             };
             validate::attendance(object, &known, estab.as_str())
         }
@@ -189,11 +204,12 @@ async fn check(
                 Some(_) => Some(field_values(state, estab, "ConductTypes", "LocalId", now).await?),
                 None => None,
             };
+            let staff = stored_ids(state, estab, "Staff", now).await?;
             let known = Known {
-                students: stored_ids(state, estab, "Students", now).await?,
-                staff: stored_ids(state, estab, "Staff", now).await?,
+                students: students().await?,
+                staff: plan.known(PersonKind::Staff, staff),
                 conduct_types,
-                ..Known::default()
+                ..naming
             };
             validate::conduct(object, &known, estab.as_str())
         }
@@ -310,6 +326,7 @@ pub(crate) async fn status(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
+    access::consent(state.control.as_ref(), &token, now).await?;
     let not_found = || {
         ApiError::NotFound(format!(
             "you have no write-back `{}` at school {}; use the TrackingId a write-back answered",

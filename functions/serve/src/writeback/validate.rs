@@ -13,7 +13,9 @@ pub(crate) const MAX_NOTE: usize = 500;
 /// The most marks or conduct records in one request.
 pub(crate) const MAX_RECORDS: usize = 5000;
 
-/// What the school has, to check references against.
+/// What the school has, to check references against (opted-out people left out, so they are
+/// refused exactly as unknown ids are), and whether a refusal may say which value was wrong
+/// (only where the consent releases the set that would tell the partner anyway).
 #[derive(Debug, Default)]
 pub(crate) struct Known {
     pub students: BTreeSet<String>,
@@ -21,6 +23,10 @@ pub(crate) struct Known {
     pub marks: BTreeSet<String>,
     /// The conduct types' `LocalId`s, when the school has uploaded them.
     pub conduct_types: Option<BTreeSet<String>>,
+    pub name_students: bool,
+    pub name_staff: bool,
+    pub name_marks: bool,
+    pub name_conduct_types: bool,
 }
 
 /// A checked request: the payload for the agent and how many records it holds.
@@ -55,7 +61,7 @@ pub(crate) fn attendance(
     for mark in &marks {
         let student = mark.required_text("StudentId", &mut problems);
         check_member(
-            &known.students,
+            (&known.students, known.name_students),
             "a pupil",
             estab,
             mark,
@@ -78,13 +84,23 @@ pub(crate) fn attendance(
         if let Some(code) = &code
             && !known.marks.contains(code)
         {
-            problems.add(
-                &format!("{}.Mark", mark.place),
-                format!(
-                    "`{code}` is not an attendance mark of school {estab}; the valid ones are \
-                     listed by GET /api/v1/School/{estab}/AttendanceCodes"
-                ),
-            );
+            if !known.name_marks {
+                problems.add_once(
+                    "Marks",
+                    format!(
+                        "one or more marks are not attendance marks of school {estab}; check \
+                         them against the codes the school gave you"
+                    ),
+                );
+            } else {
+                problems.add(
+                    &format!("{}.Mark", mark.place),
+                    format!(
+                        "`{code}` is not an attendance mark of school {estab}; the valid ones \
+                         are listed by GET /api/v1/School/{estab}/AttendanceCodes"
+                    ),
+                );
+            }
         }
         let minutes = mark.integer("Mins", &mut problems);
         if minutes.is_some_and(|m| m < 0) {
@@ -142,7 +158,7 @@ pub(crate) fn conduct(
         let kind = conduct.required_choice("IncidentType", &["Ach", "Beh"], &mut problems);
         let recorded_by = conduct.required_text("RecordedById", &mut problems);
         check_member(
-            &known.staff,
+            (&known.staff, known.name_staff),
             "a member of staff",
             estab,
             conduct,
@@ -154,13 +170,23 @@ pub(crate) fn conduct(
         if let (Some(type_id), Some(types)) = (type_id, &known.conduct_types)
             && !types.contains(&type_id.to_string())
         {
-            problems.add(
-                &format!("{}.TypeId", conduct.place),
-                format!(
-                    "{type_id} is not a conduct type of school {estab}; the valid ones are the \
-                     ConductTypes LocalIds of GET /api/v1/School/{estab}/conductlookups"
-                ),
-            );
+            if !known.name_conduct_types {
+                problems.add_once(
+                    "Conducts",
+                    format!(
+                        "one or more TypeIds are not conduct types of school {estab}; check \
+                         them against the types the school gave you"
+                    ),
+                );
+            } else {
+                problems.add(
+                    &format!("{}.TypeId", conduct.place),
+                    format!(
+                        "{type_id} is not a conduct type of school {estab}; the valid ones are \
+                         the ConductTypes LocalIds of GET /api/v1/School/{estab}/conductlookups"
+                    ),
+                );
+            }
         }
         let status = if kind == Some("Beh") {
             conduct.required_integer("StatusId", &mut problems)
@@ -188,7 +214,7 @@ pub(crate) fn conduct(
         involved.extend(conduct_id);
         let student = participant.required_text("StudentId", &mut problems);
         check_member(
-            &known.students,
+            (&known.students, known.name_students),
             "a pupil",
             estab,
             participant,
@@ -215,7 +241,7 @@ pub(crate) fn conduct(
     for member in &staff {
         let staff_id = member.required_text("StaffId", &mut problems);
         check_member(
-            &known.staff,
+            (&known.staff, known.name_staff),
             "a member of staff",
             estab,
             member,
@@ -279,8 +305,10 @@ pub(crate) fn object(body: &Map<String, Value>) -> Result<Checked, Problems> {
 }
 
 /// Refuses an id that is not among `people` (the school's pupils or staff, named `what`).
+/// Where the consent does not release who they are (`named` false), the refusal says only
+/// that some id was wrong, never which, so it cannot be used to test ids.
 fn check_member(
-    people: &BTreeSet<String>,
+    (people, named): (&BTreeSet<String>, bool),
     what: &str,
     estab: &str,
     record: &Record<'_>,
@@ -288,12 +316,22 @@ fn check_member(
     id: &Option<String>,
     problems: &mut Problems,
 ) {
-    if let Some(id) = id
-        && !people.contains(id)
-    {
+    let Some(id) = id else { return };
+    if people.contains(id) {
+        return;
+    }
+    if named {
         problems.add(
             &format!("{}.{field}", record.place),
             format!("`{id}` is not {what} of school {estab}"),
+        );
+    } else {
+        problems.add_once(
+            field,
+            format!(
+                "one or more are not {what} of school {estab} you may write about; check them \
+                 against your own records"
+            ),
         );
     }
 }
@@ -330,7 +368,35 @@ mod tests {
             staff: ["T1"].map(String::from).into(),
             marks: ["/", "\\", "L"].map(String::from).into(),
             conduct_types: Some(["4"].map(String::from).into()),
+            name_students: true,
+            name_staff: true,
+            name_marks: true,
+            name_conduct_types: true,
         }
+    }
+
+    #[test]
+    fn without_the_consent_to_read_pupils_a_refusal_names_no_id() {
+        let body = object_of(json!({"Marks": [
+            {"StudentId": "S9", "MarkType": "S", "Date": "2026-11-23", "Session": "AM", "Mark": "Q"},
+            {"StudentId": "S8", "MarkType": "S", "Date": "2026-11-23", "Session": "AM", "Mark": "/"},
+        ]}));
+        let known = Known {
+            name_students: false,
+            name_marks: false,
+            ..known()
+        };
+        let message = attendance(&body, &known, "9992001").unwrap_err().message();
+        assert!(
+            !message.contains("S9") && !message.contains("S8"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("Marks[0]") && !message.contains("Marks[1]"),
+            "{message}"
+        );
+        assert!(!message.contains("`Q`"), "{message}");
+        assert!(message.contains("one or more are not a pupil"), "{message}");
     }
 
     fn object_of(value: Value) -> Map<String, Value> {

@@ -1,0 +1,993 @@
+//! The read plan: the one place that decides what a partner may see.
+//!
+//! [`plan`] takes a catalogue endpoint, the scopes of the consent in force, the school's
+//! opt-outs for this partner and the parsed query, and answers a [`Refusal`] or a
+//! [`ReadPlan`]: per answered result set, the scope groups to decrypt and why, the fields that
+//! may be emitted and the rules a row must meet (filters, option conditions, opt-outs,
+//! row-dependent scopes); the sets read only to map filters, with what of them may influence
+//! the answer; the aliases of opted-out people to resolve; and, for computed endpoints, what
+//! they may be computed from. Write-backs get theirs from [`writeback_plan`].
+//!
+//! A plan only decides. The serve function loads what it names, then asks the plan's own
+//! functions which rows pass ([`SetPlan::admits`]) and what of each row leaves
+//! ([`SetPlan::project`]), so nothing a plan did not release can reach an answer. Every
+//! decision a reader may want to check is in this file: `plan`, `set_plan`, `via_plan`,
+//! `writeback_plan`, and the row functions of [`SetPlan`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::catalogue::{
+    Catalogue, Condition, Endpoint, Field, Filter, FilterOp, ID, Mention, OptionEffect, PersonKind,
+    Reference, ResultSet, ScopeGroup, Shape, Test, View,
+};
+use crate::dataset::Row;
+use crate::optout::OptOuts;
+use crate::scope::ScopeSet;
+
+/// The parsed query of a partner call, as the plan needs it.
+#[derive(Debug, Clone, Default)]
+pub struct Query<'c> {
+    /// The endpoint's options named by `options=` (catalogue spelling).
+    pub options: BTreeSet<String>,
+    /// The fields `select` names, as given.
+    pub select: Option<Vec<String>>,
+    /// Every filter in effect (given, defaulted or fixed), its value checked and normalised.
+    pub filters: Vec<GivenFilter<'c>>,
+    /// `updatedSince` or `changedRows` was given.
+    pub delta: bool,
+    pub only_db_status: bool,
+    /// The id a personal view is about (`/{id}` or `?id=`).
+    pub subject: Option<String>,
+}
+
+/// One filter in effect and its value.
+#[derive(Debug, Clone)]
+pub struct GivenFilter<'c> {
+    pub filter: &'c Filter,
+    pub value: String,
+}
+
+/// Why a call is refused. The text says what was wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The consent in force does not release what the call asks for.
+    #[error("{0}")]
+    NotGranted(String),
+    /// The call asks for something the endpoint cannot answer.
+    #[error("{0}")]
+    BadQuery(String),
+}
+
+/// Why a scope group is decrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// It holds fields the answer emits.
+    Released,
+    /// It holds a field a filter or option tests (never emitted unless also released).
+    Filter,
+    /// It holds a field that says whom a row is about, to apply opt-outs and row scopes.
+    People,
+    /// It holds the field linking a related row to its primary row.
+    Link,
+}
+
+/// One group to decrypt and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Decrypt<'c> {
+    pub group: &'c ScopeGroup,
+    pub reason: Reason,
+}
+
+/// A test a row must pass.
+#[derive(Debug, Clone)]
+enum RowTest<'c> {
+    /// A filter of the call on fields of this set.
+    Filter(GivenFilter<'c>),
+    /// One of `fields` holds a value the via mapping `via` produced.
+    Mapped { fields: &'c [String], via: usize },
+    /// An option's condition, which the row must (`true`) or must not (`false`) meet.
+    Condition(&'c Condition, bool),
+    /// `field` holds one of a via hop's input values.
+    Within { field: &'c str },
+}
+
+/// What a plan needs resolved from stored data before rows can be judged: the values each
+/// via mapping produced, and the aliases (staff codes, IDaaS ids) of opted-out people.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// Today's date, `yyyy-mm-dd`.
+    pub today: String,
+    /// Per via mapping of the plan, the values it produced (filled in hop by hop).
+    pub mapped: Vec<BTreeSet<String>>,
+    /// Per (kind, field of the person's own record), the values of opted-out people.
+    pub aliases: BTreeMap<(PersonKind, String), BTreeSet<String>>,
+}
+
+/// How one answered (or counted) result set is read.
+#[derive(Debug, Clone)]
+pub struct SetPlan<'c> {
+    /// The name on the wire.
+    pub name: &'c str,
+    pub rs: &'c ResultSet,
+    /// Whether the consent releases the set's rows at all (its `Id`). A set it does not is
+    /// answered as `[]` and nothing of it is decrypted.
+    pub released: bool,
+    pub decrypt: Vec<Decrypt<'c>>,
+    /// The fields that may leave, in catalogue order.
+    pub emit: Vec<&'c Field>,
+    /// For a related set, the field holding its primary row's id.
+    pub link: Option<&'c str>,
+    tests: Vec<RowTest<'c>>,
+    opt_outs: OptOuts,
+    /// The kinds of person whose rows the consent releases, for a set with a row scope.
+    row_kinds: Option<BTreeSet<PersonKind>>,
+}
+
+/// A filter's values mapped through other stored sets, hop by hop.
+#[derive(Debug, Clone)]
+pub struct ViaPlan<'c> {
+    pub hops: Vec<HopPlan<'c>>,
+}
+
+/// One hop: the rows of `set.rs` whose `matches` holds an input value give their `take`.
+#[derive(Debug, Clone)]
+pub struct HopPlan<'c> {
+    pub set: SetPlan<'c>,
+    pub matches: &'c str,
+    pub take: &'c str,
+}
+
+/// The values of `field` in the own records (`kind.own_set()`) of opted-out people: what a
+/// mention `of <field>` holds instead of their id.
+#[derive(Debug, Clone)]
+pub struct Lookup<'c> {
+    pub kind: PersonKind,
+    pub field: &'c str,
+    pub rs: &'c ResultSet,
+    pub decrypt: Vec<&'c ScopeGroup>,
+}
+
+/// What a computed endpoint may be computed from.
+#[derive(Debug, Clone)]
+pub enum ViewPlan<'c> {
+    /// Stored sets, answered as [`ReadPlan::sets`] say.
+    Stored,
+    /// A row count per area, only of areas the consent releases, opt-outs applied.
+    Counts(Vec<SetPlan<'c>>),
+    /// The freshness of each stored set the consent releases rows of.
+    Health(Vec<&'c ResultSet>),
+    /// One person's lessons: the lessons the via mapping selects from `lessons`. `hidden`
+    /// when the person is opted out (nothing is read).
+    Personal {
+        hidden: bool,
+        /// The person's id, the via mapping's input.
+        subject: String,
+        via: ViaPlan<'c>,
+        lessons: Box<SetPlan<'c>>,
+        /// The field of a lesson the mapping's values match (`Id` or `ClassId`).
+        lesson_field: &'c str,
+    },
+}
+
+/// The decision for one partner call.
+#[derive(Debug, Clone)]
+pub struct ReadPlan<'c> {
+    pub endpoint: &'c Endpoint,
+    /// The answered sets, primary first. For a computed endpoint, its computed set.
+    pub sets: Vec<SetPlan<'c>>,
+    /// Via mappings, by the index [`Resolved::mapped`] uses.
+    pub vias: Vec<ViaPlan<'c>>,
+    pub lookups: Vec<Lookup<'c>>,
+    pub view: ViewPlan<'c>,
+    /// The granted scopes the endpoint's own expression relied on.
+    pub endpoint_scopes: ScopeSet,
+}
+
+impl<'c> ReadPlan<'c> {
+    pub fn primary(&self) -> &SetPlan<'c> {
+        &self.sets[0]
+    }
+
+    /// The granted scopes this answer relied on: the endpoint's and those of the fields of
+    /// `answered` rows (by set, in plan order).
+    pub fn scopes_used(&self, granted: &ScopeSet, answered: &[&[Row]]) -> ScopeSet {
+        let mut used = self.endpoint_scopes.clone();
+        for (set, rows) in self.sets.iter().zip(answered) {
+            if rows.is_empty() {
+                continue;
+            }
+            for field in &set.emit {
+                used.extend(
+                    field
+                        .scope
+                        .scopes()
+                        .filter(|s| granted.contains(*s))
+                        .map(str::to_owned),
+                );
+            }
+        }
+        used
+    }
+}
+
+/// Decides a read of `endpoint` under a consent granting `granted`, with the school's
+/// `opt_outs` for this partner (contacts linked only to opted-out pupils included; see
+/// [`OptOuts::with_orphaned_contacts`]).
+pub fn plan<'c>(
+    catalogue: &'c Catalogue,
+    endpoint: &'c Endpoint,
+    granted: &ScopeSet,
+    opt_outs: &OptOuts,
+    query: &Query<'c>,
+    estab: &str,
+) -> Result<ReadPlan<'c>, Refusal> {
+    if !endpoint.scope.is_satisfied_by(granted) {
+        return Err(Refusal::NotGranted(format!(
+            "{} needs a scope school {estab} has not granted you: {}; ask the school to grant it",
+            endpoint.path,
+            endpoint.scope.describe_missing(granted)
+        )));
+    }
+    if endpoint.view != View::Stored && (query.delta || query.only_db_status) {
+        return Err(Refusal::BadQuery(format!(
+            "{} is computed from other result sets, so it takes no changedRows, updatedSince \
+             or onlyGetDbStatus; ask the result sets it is computed from, or Health",
+            endpoint.path
+        )));
+    }
+    check_filter_consent(catalogue, endpoint, granted, query, estab)?;
+    let mut vias = Vec::new();
+    let mut tests_by_set: BTreeMap<&str, Vec<RowTest<'c>>> = BTreeMap::new();
+    for given in &query.filters {
+        let test = match &given.filter.via {
+            Some(via) => {
+                let name = given.filter.name.as_deref().unwrap_or_default();
+                vias.push(via_plan(catalogue, via, name, granted, opt_outs, estab)?);
+                RowTest::Mapped {
+                    fields: &given.filter.fields,
+                    via: vias.len() - 1,
+                }
+            }
+            None => RowTest::Filter(given.clone()),
+        };
+        tests_by_set
+            .entry(given.filter.set.as_str())
+            .or_default()
+            .push(test);
+    }
+    for (condition, keep) in option_conditions(endpoint, &query.options) {
+        tests_by_set
+            .entry(endpoint.primary().name.as_str())
+            .or_default()
+            .push(RowTest::Condition(condition, keep));
+    }
+    let primary_rs = stored(catalogue, &endpoint.primary().stored);
+    let selected = selected_fields(primary_rs, query.select.as_deref(), granted, estab)?;
+    let hidden = hidden_columns(endpoint, &query.options);
+    let mut sets = Vec::new();
+    for (position, set) in endpoint.answered(&query.options).enumerate() {
+        let rs = stored(catalogue, &set.stored);
+        let primary = position == 0;
+        let emit_filter = |field: &Field| {
+            !set.omit.contains(&field.name)
+                && (!primary
+                    || (!hidden.contains(field.name.as_str())
+                        && selected
+                            .as_ref()
+                            .is_none_or(|s| field.name == ID || s.contains(&field.name))))
+        };
+        let tests = tests_by_set.remove(set.name.as_str()).unwrap_or_default();
+        let link = (!primary).then_some(rs.link.as_deref()).flatten();
+        sets.push(set_plan(
+            set.name.as_str(),
+            rs,
+            granted,
+            opt_outs,
+            tests,
+            link,
+            emit_filter,
+        ));
+    }
+    let view = view_plan(catalogue, endpoint, granted, opt_outs, query)?;
+    let lookups = lookups(catalogue, &sets, &vias, &view, opt_outs);
+    let endpoint_scopes = endpoint
+        .scope
+        .scopes()
+        .filter(|s| granted.contains(*s))
+        .map(str::to_owned)
+        .collect();
+    Ok(ReadPlan {
+        endpoint,
+        sets,
+        vias,
+        lookups,
+        view,
+        endpoint_scopes,
+    })
+}
+
+fn stored<'c>(catalogue: &'c Catalogue, name: &str) -> &'c ResultSet {
+    catalogue
+        .result_set(name)
+        .expect("the catalogue names only result sets it defines (checked at load)")
+}
+
+/// A filter the partner gives on a field the consent does not release would reveal that
+/// field's values: refused, naming the field.
+fn check_filter_consent(
+    catalogue: &Catalogue,
+    endpoint: &Endpoint,
+    granted: &ScopeSet,
+    query: &Query<'_>,
+    estab: &str,
+) -> Result<(), Refusal> {
+    for given in query.filters.iter().filter(|g| g.filter.name.is_some()) {
+        let set = endpoint
+            .sets
+            .iter()
+            .find(|s| s.name == given.filter.set)
+            .expect("filters name answered sets (catalogue checked)");
+        let rs = stored(catalogue, &set.stored);
+        for field in &given.filter.fields {
+            let field = rs.field(field).expect("catalogue checked");
+            if !field.scope.is_satisfied_by(granted) {
+                return Err(Refusal::NotGranted(format!(
+                    "{} filters on {}.{}, which needs {}; school {estab} has not granted it to \
+                     you, so leave the parameter out or ask the school to grant it",
+                    given.filter.name.as_deref().unwrap_or_default(),
+                    rs.name,
+                    field.name,
+                    field.scope
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A via mapping reads other sets: each hop's fields must be ones the consent releases (the
+/// mapping reveals them), and rows about opted-out people take no part.
+fn via_plan<'c>(
+    catalogue: &'c Catalogue,
+    via: &'c crate::catalogue::Via,
+    parameter: &str,
+    granted: &ScopeSet,
+    opt_outs: &OptOuts,
+    estab: &str,
+) -> Result<ViaPlan<'c>, Refusal> {
+    let mut chain = vec![via];
+    let mut next = via.through.as_deref();
+    while let Some(hop) = next {
+        chain.push(hop);
+        next = hop.through.as_deref();
+    }
+    let mut hops = Vec::new();
+    // The innermost `through` maps the given values first.
+    for hop in chain.into_iter().rev() {
+        let rs = stored(catalogue, &hop.set);
+        for name in [&hop.matches, &hop.take] {
+            let field = rs.field(name).expect("catalogue checked");
+            if !field.scope.is_satisfied_by(granted) {
+                return Err(Refusal::NotGranted(format!(
+                    "{parameter} is answered through {}.{}, which needs {}; school {estab} \
+                     has not granted it to you, so leave the parameter out or ask the school \
+                     to grant it",
+                    rs.name, field.name, field.scope
+                )));
+            }
+        }
+        let tests = vec![RowTest::Within {
+            field: hop.matches.as_str(),
+        }];
+        let take = hop.take.as_str();
+        let set = set_plan(&hop.set, rs, granted, opt_outs, tests, None, |f| {
+            f.name == take
+        });
+        hops.push(HopPlan {
+            set,
+            matches: hop.matches.as_str(),
+            take,
+        });
+    }
+    Ok(ViaPlan { hops })
+}
+
+/// How one result set is read: `emit_filter` narrows the released fields (omissions, option
+/// columns, `select`).
+fn set_plan<'c>(
+    name: &'c str,
+    rs: &'c ResultSet,
+    granted: &ScopeSet,
+    opt_outs: &OptOuts,
+    tests: Vec<RowTest<'c>>,
+    link: Option<&'c str>,
+    emit_filter: impl Fn(&Field) -> bool,
+) -> SetPlan<'c> {
+    let released = rs
+        .field(ID)
+        .or_else(|| rs.fields.first())
+        .is_some_and(|f| f.scope.is_satisfied_by(granted));
+    let row_kinds = rs.people.row_scope.as_ref().map(|row_scope| {
+        row_scope
+            .cases
+            .iter()
+            .filter(|(_, scope)| scope.is_satisfied_by(granted))
+            .map(|(kind, _)| *kind)
+            .collect::<BTreeSet<_>>()
+    });
+    if !released {
+        return SetPlan {
+            name,
+            rs,
+            released,
+            decrypt: vec![],
+            emit: vec![],
+            link,
+            tests: vec![],
+            opt_outs: opt_outs.clone(),
+            row_kinds,
+        };
+    }
+    let emit: Vec<&Field> = rs
+        .fields
+        .iter()
+        .filter(|f| f.scope.is_satisfied_by(granted) && emit_filter(f))
+        .collect();
+    let mut wanted: BTreeMap<usize, Reason> = BTreeMap::new();
+    let mut want = |field: &str, reason: Reason| {
+        if let Some(group) = rs.field(field).and_then(|f| f.group) {
+            let entry = wanted.entry(group).or_insert(reason);
+            *entry = (*entry).min(reason);
+        }
+    };
+    for field in &emit {
+        want(&field.name, Reason::Released);
+    }
+    for test in &tests {
+        for field in test_fields(test) {
+            want(field, Reason::Filter);
+        }
+    }
+    if !opt_outs.is_empty() {
+        for subject in &rs.people.subjects {
+            want(&subject.field, Reason::People);
+            if let Reference::Typed { type_field } = &subject.reference {
+                want(type_field, Reason::People);
+            }
+        }
+    }
+    if let Some(row_scope) = &rs.people.row_scope {
+        want(&row_scope.field, Reason::People);
+    }
+    if let Some(link) = link {
+        want(link, Reason::Link);
+    }
+    let decrypt = wanted
+        .into_iter()
+        .map(|(group, reason)| Decrypt {
+            group: &rs.groups[group],
+            reason,
+        })
+        .collect();
+    SetPlan {
+        name,
+        rs,
+        released,
+        decrypt,
+        emit,
+        link,
+        tests,
+        opt_outs: opt_outs.clone(),
+        row_kinds,
+    }
+}
+
+fn test_fields<'a>(test: &'a RowTest<'_>) -> Vec<&'a str> {
+    match test {
+        RowTest::Filter(given) => given.filter.fields.iter().map(String::as_str).collect(),
+        RowTest::Mapped { fields, .. } => fields.iter().map(String::as_str).collect(),
+        RowTest::Condition(condition, _) => vec![condition.field.as_str()],
+        RowTest::Within { field } => vec![field],
+    }
+}
+
+/// The row conditions options impose, each with whether a row must meet it.
+fn option_conditions<'c>(
+    endpoint: &'c Endpoint,
+    options: &BTreeSet<String>,
+) -> Vec<(&'c Condition, bool)> {
+    endpoint
+        .options
+        .iter()
+        .filter_map(|(name, effect)| match effect {
+            OptionEffect::Reveal(c) if !options.contains(name) => Some((c, false)),
+            OptionEffect::Keep(c) if options.contains(name) => Some((c, true)),
+            OptionEffect::Drop(c) if options.contains(name) => Some((c, false)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Columns of the primary set that options add, less those the call asked for.
+fn hidden_columns<'c>(endpoint: &'c Endpoint, options: &BTreeSet<String>) -> BTreeSet<&'c str> {
+    endpoint
+        .option_columns()
+        .filter(|(_, option)| !options.contains(*option))
+        .map(|(column, _)| column)
+        .collect()
+}
+
+/// The fields `select` names, in the catalogue's spelling, each one the consent releases.
+fn selected_fields(
+    rs: &ResultSet,
+    select: Option<&[String]>,
+    granted: &ScopeSet,
+    estab: &str,
+) -> Result<Option<BTreeSet<String>>, Refusal> {
+    let Some(names) = select else {
+        return Ok(None);
+    };
+    let mut chosen = BTreeSet::new();
+    for name in names {
+        let field = rs
+            .fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                Refusal::BadQuery(format!(
+                    "select: `{}` is not a field of {}; its fields are {}",
+                    name.chars().take(64).collect::<String>(),
+                    rs.name,
+                    rs.fields
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        if !field.scope.is_satisfied_by(granted) {
+            return Err(Refusal::NotGranted(format!(
+                "select: {} of {} needs {}, which school {estab} has not granted you; leave it \
+                 out of select, or ask the school to grant it",
+                field.name, rs.name, field.scope
+            )));
+        }
+        chosen.insert(field.name.clone());
+    }
+    Ok(Some(chosen))
+}
+
+/// The areas Counts reports, each the rows of a stored set.
+const COUNTED: [&str; 5] = ["Students", "Staff", "Contacts", "Groups", "Photos"];
+
+fn view_plan<'c>(
+    catalogue: &'c Catalogue,
+    endpoint: &'c Endpoint,
+    granted: &ScopeSet,
+    opt_outs: &OptOuts,
+    query: &Query<'c>,
+) -> Result<ViewPlan<'c>, Refusal> {
+    let nothing = |_: &Field| false;
+    Ok(match endpoint.view {
+        View::Stored => ViewPlan::Stored,
+        View::Counts => ViewPlan::Counts(
+            COUNTED
+                .iter()
+                .map(|area| {
+                    let rs = stored(catalogue, area);
+                    set_plan(&rs.name, rs, granted, opt_outs, vec![], None, nothing)
+                })
+                .filter(|set| set.released)
+                .collect(),
+        ),
+        View::Health => ViewPlan::Health(
+            catalogue
+                .stored_sets()
+                .filter(|rs| {
+                    set_plan(
+                        &rs.name,
+                        rs,
+                        granted,
+                        &OptOuts::default(),
+                        vec![],
+                        None,
+                        nothing,
+                    )
+                    .released
+                })
+                .collect(),
+        ),
+        View::TimetableForStaff | View::TimetableForStudent => {
+            let (kind, path, who, via_set, matches, take, lesson_field) =
+                if endpoint.view == View::TimetableForStaff {
+                    let staff = PersonKind::Staff;
+                    (
+                        staff,
+                        "TimetableForStaff",
+                        "member of staff",
+                        "LessonStaff",
+                        "StaffId",
+                        "LessonId",
+                        "Id",
+                    )
+                } else {
+                    let student = PersonKind::Student;
+                    (
+                        student,
+                        "TimetableForStudent",
+                        "pupil",
+                        "StudentMembers",
+                        "StudentId",
+                        "GroupId",
+                        "ClassId",
+                    )
+                };
+            let Some(subject) = &query.subject else {
+                return Err(Refusal::BadQuery(format!(
+                    "{path} needs the id of the {who}: call /{path}/{{id}} or pass ?id="
+                )));
+            };
+            let hop_rs = stored(catalogue, via_set);
+            let hop_field = |name: &str| {
+                hop_rs
+                    .fields
+                    .iter()
+                    .find(|f| f.name == name)
+                    .map(|f| f.name.as_str())
+                    .expect("personal views map through catalogue fields")
+            };
+            let (matches, take) = (hop_field(matches), hop_field(take));
+            let tests = vec![RowTest::Within { field: matches }];
+            let hop = HopPlan {
+                set: set_plan(&hop_rs.name, hop_rs, granted, opt_outs, tests, None, |f| {
+                    f.name == take
+                }),
+                matches,
+                take,
+            };
+            let lessons_rs = stored(catalogue, "Lessons");
+            let lessons = set_plan(
+                &lessons_rs.name,
+                lessons_rs,
+                granted,
+                opt_outs,
+                vec![],
+                None,
+                |_| true,
+            );
+            ViewPlan::Personal {
+                hidden: opt_outs.of(kind).contains(subject),
+                subject: subject.clone(),
+                via: ViaPlan { hops: vec![hop] },
+                lessons: Box::new(lessons),
+                lesson_field: if lesson_field == "Id" { ID } else { "ClassId" },
+            }
+        }
+    })
+}
+
+/// The alias lookups the answer's mentions need: only for kinds with opt-outs.
+fn lookups<'c>(
+    catalogue: &'c Catalogue,
+    sets: &[SetPlan<'c>],
+    vias: &[ViaPlan<'c>],
+    view: &ViewPlan<'c>,
+    opt_outs: &OptOuts,
+) -> Vec<Lookup<'c>> {
+    let mut wanted: BTreeSet<(PersonKind, &'c str)> = BTreeSet::new();
+    let personal = match view {
+        ViewPlan::Personal { lessons, .. } => Some(lessons.as_ref()),
+        _ => None,
+    };
+    let all_sets = sets
+        .iter()
+        .chain(vias.iter().flat_map(|v| v.hops.iter().map(|h| &h.set)))
+        .chain(personal);
+    for set in all_sets {
+        for mention in &set.rs.people.mentions {
+            let emitted = set.emit.iter().any(|f| f.name == mention.field);
+            if let (true, Some(alias)) = (emitted, mention.alias.as_deref())
+                && !opt_outs.of(mention.kind).is_empty()
+            {
+                wanted.insert((mention.kind, alias));
+            }
+        }
+    }
+    wanted
+        .into_iter()
+        .map(|(kind, field)| {
+            let rs = stored(catalogue, kind.own_set());
+            let decrypt = [ID, field]
+                .iter()
+                .filter_map(|f| rs.field(f).and_then(|f| f.group))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|g| &rs.groups[g])
+                .collect();
+            Lookup {
+                kind,
+                field,
+                rs,
+                decrypt,
+            }
+        })
+        .collect()
+}
+
+impl Lookup<'_> {
+    /// The values of the lookup's field in the rows of opted-out people.
+    pub fn resolve(&self, rows: &[Row], opt_outs: &OptOuts) -> BTreeSet<String> {
+        let people = opt_outs.of(self.kind);
+        rows.iter()
+            .filter(|row| text(row.get(ID)).is_some_and(|id| people.contains(&id)))
+            .filter_map(|row| text(row.get(self.field)))
+            .collect()
+    }
+}
+
+impl HopPlan<'_> {
+    /// The `take` values of the hop's rows that hold one of `input` in `matches` and pass
+    /// the hop's rules (opt-outs).
+    pub fn take_from(
+        &self,
+        rows: &[Row],
+        input: &BTreeSet<String>,
+        today: &str,
+    ) -> BTreeSet<String> {
+        let local = Resolved {
+            today: today.to_owned(),
+            mapped: vec![input.clone()],
+            aliases: BTreeMap::new(),
+        };
+        rows.iter()
+            .filter(|row| self.set.admits(row, &local))
+            .filter_map(|row| text(row.get(self.take)))
+            .collect()
+    }
+}
+
+impl ViaPlan<'_> {
+    /// The values a hop starts from: the filter's own values for the first hop.
+    pub fn input(value: &str) -> BTreeSet<String> {
+        list(value).map(str::to_owned).collect()
+    }
+}
+
+impl SetPlan<'_> {
+    /// The opt-outs the plan applies (contacts linked only to opted-out pupils included).
+    pub fn opt_outs(&self) -> &OptOuts {
+        &self.opt_outs
+    }
+
+    /// The groups to decrypt.
+    pub fn groups(&self) -> Vec<&ScopeGroup> {
+        self.decrypt.iter().map(|d| d.group).collect()
+    }
+
+    /// Whether `row` (every decrypted field, plus `RowHash` and `LastUpdated`) may be
+    /// answered: the set is released, the row passes every test, is about nobody opted out,
+    /// and is about a kind of person the consent releases.
+    pub fn admits(&self, row: &Row, resolved: &Resolved) -> bool {
+        self.released
+            && self.tests.iter().all(|t| passes(t, row, resolved))
+            && !self.about_opted_out(row)
+            && self.row_kind_released(row)
+    }
+
+    fn about_opted_out(&self, row: &Row) -> bool {
+        if self.opt_outs.is_empty() {
+            return false;
+        }
+        self.rs.people.subjects.iter().any(|subject| {
+            let Some(id) = text(row.get(&subject.field)) else {
+                return false;
+            };
+            match &subject.reference {
+                Reference::Kind(kind) => self.opt_outs.of(*kind).contains(&id),
+                Reference::Typed { type_field } => {
+                    match text(row.get(type_field)).and_then(|t| PersonKind::of_person_type(&t)) {
+                        Some(kind) => self.opt_outs.of(kind).contains(&id),
+                        // A person of no known kind is hidden if anyone of that id is.
+                        None => PersonKind::ALL
+                            .iter()
+                            .any(|kind| self.opt_outs.of(*kind).contains(&id)),
+                    }
+                }
+            }
+        })
+    }
+
+    fn row_kind_released(&self, row: &Row) -> bool {
+        let (Some(kinds), Some(row_scope)) = (&self.row_kinds, &self.rs.people.row_scope) else {
+            return true;
+        };
+        text(row.get(&row_scope.field))
+            .and_then(|t| PersonKind::of_person_type(&t))
+            .is_some_and(|kind| kinds.contains(&kind))
+    }
+
+    /// The row as answered: every emitted field (`null` where the MIS gave none), with every
+    /// mention of an opted-out person blanked or removed.
+    pub fn project(&self, row: &Row, resolved: &Resolved) -> Row {
+        self.emit
+            .iter()
+            .map(|field| {
+                let value = row.get(&field.name).cloned().unwrap_or(Value::Null);
+                let value = match self.mention(&field.name) {
+                    Some(mention) => self.scrub(mention, value, resolved),
+                    None => value,
+                };
+                (field.name.clone(), value)
+            })
+            .collect()
+    }
+
+    fn mention(&self, field: &str) -> Option<&Mention> {
+        if self.opt_outs.is_empty() {
+            return None;
+        }
+        self.rs.people.mentions.iter().find(|m| m.field == field)
+    }
+
+    fn scrub(&self, mention: &Mention, value: Value, resolved: &Resolved) -> Value {
+        let people = self.opt_outs.of(mention.kind);
+        if people.is_empty() {
+            return value;
+        }
+        let empty = BTreeSet::new();
+        let opted_out: &BTreeSet<String> = match &mention.alias {
+            None => people,
+            Some(alias) => resolved
+                .aliases
+                .get(&(mention.kind, alias.clone()))
+                .unwrap_or(&empty),
+        };
+        match (mention.shape, &value) {
+            (_, Value::Null) => Value::Null,
+            (Shape::Name, _) => Value::Null,
+            (Shape::List, Value::String(items)) => {
+                let kept: Vec<&str> = items
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty() && !opted_out.contains(*item))
+                    .collect();
+                Value::String(kept.join(","))
+            }
+            (_, other) => match text(Some(other)) {
+                Some(id) if opted_out.contains(&id) => Value::Null,
+                _ => value,
+            },
+        }
+    }
+}
+
+fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved) -> bool {
+    match test {
+        RowTest::Filter(given) => filter_matches(given, row),
+        RowTest::Mapped { fields, via } => {
+            let mapped = resolved.mapped.get(*via);
+            fields
+                .iter()
+                .any(|f| text(row.get(f)).is_some_and(|v| mapped.is_some_and(|m| m.contains(&v))))
+        }
+        RowTest::Condition(condition, keep) => {
+            condition_holds(condition, row, &resolved.today) == *keep
+        }
+        // A hop judges its rows against its own input, put first by `take_from`.
+        RowTest::Within { field } => text(row.get(*field))
+            .is_some_and(|v| resolved.mapped.first().is_some_and(|m| m.contains(&v))),
+    }
+}
+
+fn filter_matches(given: &GivenFilter<'_>, row: &Row) -> bool {
+    let field_text = |name: &str| text(row.get(name));
+    let fields = &given.filter.fields;
+    if given.filter.op == FilterOp::Pairs {
+        let [first, second] = &fields[..] else {
+            return false;
+        };
+        let (a, b) = (field_text(first), field_text(second));
+        return list(&given.value).any(|pair| {
+            let (want_a, want_b) = pair.split_once('|').unwrap_or((pair, ""));
+            a.as_deref() == Some(want_a.trim())
+                && (want_b.trim().is_empty() || b.as_deref() == Some(want_b.trim()))
+        });
+    }
+    let value = given.value.as_str();
+    fields.iter().any(|field| {
+        let Some(text) = field_text(field) else {
+            return false;
+        };
+        match given.filter.op {
+            FilterOp::Eq => text.eq_ignore_ascii_case(value),
+            FilterOp::In => list(value).any(|v| text.eq_ignore_ascii_case(v)),
+            FilterOp::Prefix => text
+                .to_ascii_lowercase()
+                .starts_with(&value.to_ascii_lowercase()),
+            FilterOp::On => date_of(&text) == value,
+            FilterOp::From => date_of(&text) >= value,
+            FilterOp::To => date_of(&text) <= value,
+            FilterOp::Pairs => unreachable!("handled above"),
+        }
+    })
+}
+
+/// Whether a row meets an option's condition.
+fn condition_holds(condition: &Condition, row: &Row, today: &str) -> bool {
+    let Some(text) = text(row.get(&condition.field)) else {
+        return false;
+    };
+    match &condition.test {
+        Test::Equals(value) => text.eq_ignore_ascii_case(value),
+        Test::BeforeToday => !text.is_empty() && date_of(&text) < today,
+        Test::AfterToday => !text.is_empty() && date_of(&text) > today,
+    }
+}
+
+/// The `yyyy-mm-dd` part of an ISO 8601 value.
+pub fn date_of(text: &str) -> &str {
+    text.get(..10).unwrap_or(text)
+}
+
+/// A scalar as rows are compared.
+pub fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_owned()),
+        _ => None,
+    }
+}
+
+/// The items of a comma-separated list.
+pub fn list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Which ids a write-back may name, and whether a refusal may say which id was wrong: only
+/// where the consent releases the set that would answer the same question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritebackPlan {
+    pub opt_outs: OptOuts,
+    /// A refusal may name a pupil id that is not known (the consent releases Students).
+    pub name_students: bool,
+    pub name_staff: bool,
+    /// A refusal may name an attendance mark the school does not use (AttendCodes).
+    pub name_marks: bool,
+    /// A refusal may name a conduct type the school does not use (ConductTypes).
+    pub name_conduct_types: bool,
+}
+
+pub fn writeback_plan(
+    catalogue: &Catalogue,
+    granted: &ScopeSet,
+    opt_outs: &OptOuts,
+) -> WritebackPlan {
+    let releases = |set: &str, field: &str| {
+        catalogue
+            .result_set(set)
+            .and_then(|rs| rs.field(field))
+            .is_some_and(|f| f.scope.is_satisfied_by(granted))
+    };
+    WritebackPlan {
+        opt_outs: opt_outs.clone(),
+        name_students: releases("Students", ID),
+        name_staff: releases("Staff", ID),
+        name_marks: releases("AttendCodes", "Mark"),
+        name_conduct_types: releases("ConductTypes", "LocalId"),
+    }
+}
+
+impl WritebackPlan {
+    /// The ids of `kind` a write-back may name: those stored, less the opted-out ones (who
+    /// are refused exactly as unknown ids are).
+    pub fn known(&self, kind: PersonKind, stored: BTreeSet<String>) -> BTreeSet<String> {
+        let opted_out = self.opt_outs.of(kind);
+        stored
+            .into_iter()
+            .filter(|id| !opted_out.contains(id))
+            .collect()
+    }
+}
