@@ -12,6 +12,7 @@ mod conformance;
 mod endpoints;
 mod flow;
 mod info;
+mod leaks;
 mod optouts;
 mod queries;
 mod staged;

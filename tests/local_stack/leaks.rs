@@ -1,0 +1,679 @@
+//! Regressions for consent leaks, on the local stack: opted-out people in the pastoral and
+//! conduct sets, in mapped filters and in list columns; a mapped filter reading a set the
+//! consent does not release; PersonComms rows of kinds of person not granted; info and status
+//! routes after a revocation; Counts and Health under a narrow consent; leavers, pre-admissions
+//! and guests without their options; and write-back refusals that would name ids the partner
+//! may not know.
+
+use reqwest::{Method, StatusCode};
+use rollcall_core::synthetic;
+use serde_json::{Map, Value, json};
+
+use crate::support::{Answer, SchoolKeys, Stack, T0};
+
+const ESTAB: &str = "9990031";
+/// An id no pupil of the school has.
+const UNKNOWN_PUPIL: &str = "77777";
+
+/// The synthetic school's upload body, to add result sets to before it is uploaded.
+struct Data {
+    body: Value,
+    pupils: Vec<String>,
+    staff: Vec<String>,
+}
+
+impl Data {
+    fn new() -> Self {
+        let body = synthetic::school(ESTAB, 8, 31).upload_body();
+        let ids = |set: &str| -> Vec<String> {
+            body["resultSets"][set]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row["Id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let (pupils, staff) = (ids("Students"), ids("Staff"));
+        Self {
+            body,
+            pupils,
+            staff,
+        }
+    }
+
+    fn sets(&mut self) -> &mut Map<String, Value> {
+        self.body["resultSets"].as_object_mut().unwrap()
+    }
+
+    /// Adds (or replaces) a result set.
+    fn add(&mut self, set: &str, rows: Value) {
+        self.sets().insert(set.to_owned(), rows);
+    }
+
+    /// The rows of a result set, to change in place.
+    fn rows(&mut self, set: &str) -> &mut Vec<Value> {
+        self.sets()
+            .get_mut(set)
+            .and_then(Value::as_array_mut)
+            .unwrap()
+    }
+
+    /// The Students row of `id`, to change in place.
+    fn pupil(&mut self, id: &str) -> &mut Map<String, Value> {
+        self.rows("Students")
+            .iter_mut()
+            .find(|row| row["Id"] == id)
+            .and_then(Value::as_object_mut)
+            .unwrap()
+    }
+}
+
+struct World {
+    stack: Stack,
+    school: SchoolKeys,
+    partner: String,
+    token: String,
+    pupils: Vec<String>,
+}
+
+/// `data` uploaded (every field of it stored, none ignored), `partner` registered asking for
+/// `scopes` and granted exactly them, and a token for it.
+async fn world(partner: &str, scopes: &[&str], data: Data) -> World {
+    let stack = Stack::start().await;
+    let school = stack.school(ESTAB).await;
+    let management = stack.partner(partner, scopes).await;
+    let upload = stack
+        .upload(&school.agent, &data.body)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        upload["ignored"],
+        json!({}),
+        "a field name in the test is wrong"
+    );
+    stack
+        .grant(&school, partner, scopes)
+        .await
+        .expect(StatusCode::OK);
+    let token = stack.token(partner, &management, ESTAB).await;
+    World {
+        stack,
+        school,
+        partner: partner.to_owned(),
+        token,
+        pupils: data.pupils,
+    }
+}
+
+impl World {
+    async fn get(&self, path: &str) -> Answer {
+        self.stack
+            .read(&self.token, &format!("/api/v1/School/{ESTAB}/{path}"))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.stack
+            .send(
+                Method::POST,
+                path,
+                Some(&format!("Idaas {}", self.token)),
+                Some(body.to_string().into_bytes()),
+            )
+            .await
+    }
+
+    /// Replaces the school's opt-outs for this world's partner.
+    async fn opt_out(&self, body: Value) {
+        self.stack
+            .send(
+                Method::PUT,
+                &format!("/admin/v1/opt-outs/{}", self.partner),
+                Some(&format!("Bearer {}", self.school.admin)),
+                Some(body.to_string().into_bytes()),
+            )
+            .await
+            .expect(StatusCode::OK);
+    }
+}
+
+/// Whether the answer holds `id` as a whole JSON string anywhere.
+fn mentions(body: &Value, id: &str) -> bool {
+    body.to_string().contains(&format!("\"{id}\""))
+}
+
+fn ids(body: &Value, set: &str) -> Vec<String> {
+    body[set]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {set} in {body}"))
+        .iter()
+        .map(|row| row["Id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Today on the stack's clock, `yyyy-mm-dd`.
+fn today() -> String {
+    T0.to_xod()[..10].to_owned()
+}
+
+#[tokio::test]
+async fn an_opted_out_pupil_vanishes_from_the_medical_sen_meals_and_conduct_point_answers() {
+    // Arrange: two pupils with rows in every set, everything granted; the first opted out.
+    let mut data = Data::new();
+    let (hidden, shown) = (data.pupils[1].clone(), data.pupils[2].clone());
+    let both = |row: &dyn Fn(&str, &str) -> Value| json!([row(&hidden, "1"), row(&shown, "2")]);
+    data.add(
+        "StudentMedical",
+        both(&|id, _| json!({"Id": id, "DietaryNeeds": "Nut-free", "EmergencyConsent": 1})),
+    );
+    data.add(
+        "ConditionLookups",
+        json!([{"Id": "c-1", "ConditionDescription": "Asthma"}]),
+    );
+    data.add(
+        "StudentConditions",
+        both(
+            &|id, n| json!({"Id": format!("sc-{n}"), "StudentId": id, "MedicalConditionId": "c-1"}),
+        ),
+    );
+    data.add(
+        "StudentMedicalNotes",
+        both(&|id, n| json!({"Id": format!("mn-{n}"), "StudentId": id, "Note": "Carries an inhaler"})),
+    );
+    data.add(
+        "StudentSENTypeHistory",
+        both(
+            &|id, n| json!({"Id": format!("st-{n}"), "StudentMis_Id": id, "NeedTypeCode": "SLCN"}),
+        ),
+    );
+    data.add(
+        "StudentSENProvisionHistory",
+        both(
+            &|id, n| json!({"Id": format!("sp-{n}"), "StudentMis_Id": id, "SENProvisionCode": "K"}),
+        ),
+    );
+    data.add(
+        "StudentDisabilities",
+        both(
+            &|id, n| json!({"Id": format!("sd-{n}"), "StudentMis_Id": id, "Disability": "Hearing"}),
+        ),
+    );
+    data.add(
+        "StudentMeals",
+        both(&|id, _| json!({"Id": id, "MondayCode": "SCH", "MondayType": "School meal"})),
+    );
+    data.add(
+        "ConductPoints",
+        both(&|id, _| json!({"Id": id, "TotalConductPoints": 7})),
+    );
+    data.add(
+        "WeeklyStats",
+        both(&|id, _| json!({"Id": id, "WeeklyBehaviourPoints": 3})),
+    );
+    data.add(
+        "TermlyStats",
+        both(&|id, _| json!({"Id": id, "TermBehaviourPoints": 4})),
+    );
+    let scopes = [
+        "StudentMedical",
+        "SEN",
+        "StudentExtended",
+        "Conduct",
+        "Student",
+        "School",
+    ];
+    let w = world("leaks-pastoral", &scopes, data).await;
+    let by_id = ["StudentMedical", "SEN", "StudentMeals", "ConductPoints"]
+        .map(|endpoint| format!("{endpoint}/{hidden}"));
+    let whole = ["StudentMedical", "SEN", "StudentMeals", "ConductPoints"].map(String::from);
+    for path in by_id.iter().chain(&whole) {
+        let before = w.get(path).await.expect(StatusCode::OK);
+        assert!(mentions(&before, &hidden), "{path} before the opt-out");
+    }
+
+    // Act
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+
+    // Assert: nothing about them by id or in the whole sets; the other pupil is still there.
+    for path in by_id.iter().chain(&whole) {
+        let answer = w.get(path).await.expect(StatusCode::OK);
+        assert!(
+            !mentions(&answer, &hidden),
+            "{path} answers {hidden}: {answer}"
+        );
+    }
+    for path in &whole {
+        let answer = w.get(path).await.expect(StatusCode::OK);
+        assert!(mentions(&answer, &shown), "{path} lost {shown}: {answer}");
+    }
+    let medical = w.get("StudentMedical").await.expect(StatusCode::OK);
+    assert_eq!(ids(&medical, "StudentMedicalNotes"), ["mn-2"]);
+    assert_eq!(ids(&medical, "StudentConditions"), ["sc-2"]);
+    let sen = w.get("SEN").await.expect(StatusCode::OK);
+    assert_eq!(ids(&sen, "StudentSENTypeHistory"), ["st-2"]);
+    assert_eq!(ids(&sen, "StudentSENProvisionHistory"), ["sp-2"]);
+    assert_eq!(ids(&sen, "StudentDisabilities"), ["sd-2"]);
+
+    // Lifting the opt-out brings them back.
+    w.opt_out(json!({})).await;
+    for path in by_id.iter().chain(&whole) {
+        let answer = w.get(path).await.expect(StatusCode::OK);
+        assert!(
+            mentions(&answer, &hidden),
+            "{path} after the opt-out is lifted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn conduct_for_a_date_range_filtered_by_an_opted_out_pupil_answers_no_conducts() {
+    // Arrange: one incident for each of two pupils today, a member of staff on the first.
+    let mut data = Data::new();
+    let (hidden, shown) = (data.pupils[1].clone(), data.pupils[2].clone());
+    let teacher = data.staff[0].clone();
+    let today = today();
+    data.add(
+        "Conducts",
+        json!([
+            {"Id": "1", "ConductId": "Beh.1", "Date": format!("{today}T10:00:00"), "Category": "Beh"},
+            {"Id": "2", "ConductId": "Ach.2", "Date": format!("{today}T11:00:00"), "Category": "Ach"},
+        ]),
+    );
+    data.add(
+        "StudentConducts",
+        json!([
+            {"Id": "sc-1", "StudentId": hidden, "ConductId": "1", "Points": 2},
+            {"Id": "sc-2", "StudentId": shown, "ConductId": "2", "Points": 5},
+        ]),
+    );
+    data.add(
+        "StaffConducts",
+        json!([{"Id": "tc-1", "StaffId": teacher, "ConductId": "1", "StaffRole": "Witness"}]),
+    );
+    let w = world("leaks-conduct", &["Conduct", "Student"], data).await;
+    let range = |pupil: &str| {
+        format!("ConductForDateRange?DateFrom={today}&DateTo={today}&StudentId={pupil}")
+    };
+    let before = w.get(&range(&hidden)).await.expect(StatusCode::OK);
+    assert_eq!(
+        ids(&before, "Conducts"),
+        ["1"],
+        "the filter selects before the opt-out"
+    );
+
+    // Act
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+    let filtered = w.get(&range(&hidden)).await.expect(StatusCode::OK);
+    let visible = w.get(&range(&shown)).await.expect(StatusCode::OK);
+    let unfiltered = w
+        .get(&format!(
+            "ConductForDateRange?DateFrom={today}&DateTo={today}"
+        ))
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    assert_eq!(filtered["Conducts"], json!([]), "{filtered}");
+    assert_eq!(filtered["StudentConducts"], json!([]));
+    assert!(!mentions(&filtered, &hidden));
+    assert_eq!(ids(&visible, "Conducts"), ["2"]);
+    assert_eq!(ids(&visible, "StudentConducts"), ["sc-2"]);
+    assert_eq!(ids(&unfiltered, "StudentConducts"), ["sc-2"]);
+    assert!(!mentions(&unfiltered, &hidden), "{unfiltered}");
+}
+
+#[tokio::test]
+async fn assessment_results_by_group_are_refused_without_the_consent_to_read_memberships() {
+    // Arrange: results of two pupils; only AssessmentResults granted.
+    let mut data = Data::new();
+    let (pupil, other) = (data.pupils[0].clone(), data.pupils[5].clone());
+    let group = data
+        .rows("StudentMembers")
+        .iter()
+        .find(|m| m["StudentId"] == pupil.as_str())
+        .unwrap()["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    data.add(
+        "AsmResults",
+        json!([
+            {"Id": "r-1", "StudentId": pupil, "AspectId": "A1", "ResultSetId": "RS1", "Result": "6"},
+            {"Id": "r-2", "StudentId": other, "AspectId": "A1", "ResultSetId": "RS1", "Result": "4"},
+        ]),
+    );
+    let w = world("leaks-assessment", &["AssessmentResults"], data).await;
+
+    // Act
+    let by_group = unchanged!(w, w.get(&format!("assessmentresults?Groups={group}")).await);
+    let by_pupil = w.get(&format!("assessmentresults?Students={pupil}")).await;
+
+    // Assert
+    by_group.expect_error(StatusCode::FORBIDDEN, "StudentMembers");
+    assert!(!mentions(&by_group.body, &pupil), "{}", by_group.body);
+    assert!(
+        by_group.body.get("AsmResults").is_none(),
+        "{}",
+        by_group.body
+    );
+    let by_pupil = by_pupil.expect(StatusCode::OK);
+    assert_eq!(ids(&by_pupil, "AsmResults"), ["r-1"]);
+}
+
+#[tokio::test]
+async fn person_comms_under_a_staff_only_consent_answers_only_staff_rows() {
+    // Arrange: an e-mail address each for a pupil, a contact and a member of staff.
+    let mut data = Data::new();
+    let (pupil, teacher) = (data.pupils[0].clone(), data.staff[0].clone());
+    let contact = data.rows("Contacts")[0]["Id"].as_str().unwrap().to_owned();
+    data.add(
+        "PersonComms",
+        json!([
+            {"Id": "pc-1", "PersonId": pupil, "PersonType": "Student", "CommsType": "Email",
+             "Value": "pupil.leak@pupils.example"},
+            {"Id": "pc-2", "PersonId": contact, "PersonType": "Contact", "CommsType": "Email",
+             "Value": "parent.leak@home.example"},
+            {"Id": "pc-3", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Email",
+             "Value": "teacher@larkfield.example"},
+        ]),
+    );
+    let w = world("leaks-comms", &["Staff"], data).await;
+
+    // Act
+    let all = w.get("PersonComms").await.expect(StatusCode::OK);
+    let students = w
+        .get("PersonComms?PersonType=Student")
+        .await
+        .expect(StatusCode::OK);
+    let by_id = w
+        .get(&format!("PersonComms/{pupil}"))
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    assert_eq!(ids(&all, "PersonComms"), ["pc-3"]);
+    for answer in [&all, &students, &by_id] {
+        let text = answer.to_string();
+        assert!(!text.contains("pupil.leak@pupils.example"), "{text}");
+        assert!(!text.contains("parent.leak@home.example"), "{text}");
+    }
+    assert_eq!(students["PersonComms"], json!([]));
+    assert_eq!(by_id["PersonComms"], json!([]));
+}
+
+#[tokio::test]
+async fn opted_out_people_are_left_out_of_list_columns_and_primary_staff() {
+    // Arrange: every group lists three pupils and two members of staff; the first pupil's
+    // siblings are two others; one pupil and one member of staff (the primary of the first
+    // group) opted out.
+    let mut data = Data::new();
+    let [a, hidden, c] = [0, 1, 2].map(|n| data.pupils[n].clone());
+    let (gone, kept) = (data.staff[0].clone(), data.staff[1].clone());
+    let code = data.rows("Staff")[0]["StaffCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for group in data.rows("Groups") {
+        group["StudentIds"] = json!(format!("{a},{hidden},{c}"));
+        group["StaffIds"] = json!(format!("{gone},{kept}"));
+    }
+    let first_group = data.rows("Groups")[0].clone();
+    assert_eq!(first_group["PrimaryStaffId"], gone.as_str());
+    data.pupil(&a)
+        .insert("StudentSiblingIds".into(), json!(format!("{hidden},{c}")));
+    data.pupil(&c)
+        .insert("StudentSiblingIds".into(), json!(format!("{a},{hidden}")));
+    let w = world("leaks-lists", &["Student", "School"], data).await;
+    w.opt_out(json!({"studentIds": [hidden], "staffIds": [gone]}))
+        .await;
+
+    // Act
+    let groups = w
+        .get("Groups?options=includeMembersIds")
+        .await
+        .expect(StatusCode::OK);
+    let students = w
+        .get("Students?options=includeSiblingsList")
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    let groups = groups["Groups"].as_array().unwrap();
+    assert!(!groups.is_empty());
+    for group in groups {
+        assert_eq!(group["StudentIds"], format!("{a},{c}").as_str(), "{group}");
+        assert_eq!(group["StaffIds"], kept.as_str(), "{group}");
+        assert_ne!(group["PrimaryStaffId"], gone.as_str(), "{group}");
+        assert_ne!(group["Staff"], code.as_str(), "{group}");
+    }
+    let first = groups
+        .iter()
+        .find(|g| g["Id"] == first_group["Id"])
+        .unwrap();
+    assert_eq!(first["PrimaryStaffId"], Value::Null, "{first}");
+    assert!(
+        groups.iter().any(|g| g["PrimaryStaffId"] == kept.as_str()),
+        "other primaries stay"
+    );
+    let siblings = |id: &str| {
+        students["Students"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Id"] == id)
+            .unwrap()["StudentSiblingIds"]
+            .clone()
+    };
+    assert_eq!(siblings(&a), c.as_str());
+    assert_eq!(siblings(&c), a.as_str());
+    assert!(!mentions(&students, &hidden));
+}
+
+#[tokio::test]
+async fn after_a_revocation_every_info_and_status_route_refuses_the_token() {
+    // Arrange
+    let w = world("leaks-revoked", &["Student"], Data::new()).await;
+    let routes = [
+        "/api/v1/GDPRIDs",
+        "/api/v1/Logs",
+        "/api/v1/Usage",
+        "/api/v1/RunQuery/?id=edubase.search&q=x",
+        "/api/v1/Writeback/Status/no-such-task",
+    ];
+    for route in &routes[..4] {
+        w.stack.read(&w.token, route).await.expect(StatusCode::OK);
+    }
+    w.stack
+        .read(&w.token, routes[4])
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "no write-back");
+
+    // Act
+    w.stack
+        .send(
+            Method::POST,
+            &format!("/admin/v1/consents/{}/revoke", w.partner),
+            Some(&format!("Bearer {}", w.school.admin)),
+            Some(
+                json!({"endDate": w.stack.clock_now().to_rfc3339()})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    for route in routes {
+        w.stack
+            .read(&w.token, route)
+            .await
+            .expect_error(StatusCode::FORBIDDEN, "ended this partner's access");
+    }
+}
+
+#[tokio::test]
+async fn counts_and_health_under_a_school_only_consent_say_nothing_about_people() {
+    // Arrange
+    let w = world("leaks-counts", &["School"], Data::new()).await;
+
+    // Act
+    let counts = w.get("Counts").await.expect(StatusCode::OK);
+    let health = w.get("Health").await.expect(StatusCode::OK);
+
+    // Assert
+    let areas: Vec<&str> = counts["Counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["Area"].as_str().unwrap())
+        .collect();
+    assert_eq!(areas, ["Groups"], "{counts}");
+    let sets: Vec<&str> = health["Health"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["ResultSet"].as_str().unwrap())
+        .collect();
+    assert!(sets.contains(&"Groups"), "{sets:?}");
+    for person_set in ["Students", "Staff", "Contacts", "StudentContacts"] {
+        assert!(!sets.contains(&person_set), "Health lists {person_set}");
+    }
+}
+
+#[tokio::test]
+async fn leavers_pre_admissions_and_guests_are_answered_only_with_their_options() {
+    // Arrange: a leaver, a pupil who starts next year and a guest, under a consent without
+    // StudentExtended (which releases the fields that tell them apart).
+    let mut data = Data::new();
+    let [leaver, joiner, guest] = [0, 1, 2].map(|n| data.pupils[n].clone());
+    let on_roll = data.pupils.len() - 3;
+    data.pupil(&leaver)
+        .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
+    data.pupil(&joiner)
+        .insert("EntryDate".into(), json!("2030-09-02T00:00:00"));
+    data.pupil(&guest)
+        .insert("EnrolmentStatus".into(), json!("G"));
+    let w = world("leaks-leavers", &["Student"], data).await;
+
+    // Act
+    let default = w.get("Students").await.expect(StatusCode::OK);
+    let all = w
+        .get("Students?options=includeLeavers,includePreAdmissions,includeGuests")
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    let shown = ids(&default, "Students");
+    assert_eq!(shown.len(), on_roll, "{shown:?}");
+    for pupil in [&leaver, &joiner, &guest] {
+        assert!(
+            !shown.contains(pupil),
+            "{pupil} answered without its option"
+        );
+    }
+    let mut everyone = ids(&all, "Students");
+    everyone.sort();
+    let mut expected = w.pupils.clone();
+    expected.sort();
+    assert_eq!(everyone, expected);
+    for (option, pupil) in [
+        ("includeLeavers", &leaver),
+        ("includePreAdmissions", &joiner),
+        ("includeGuests", &guest),
+    ] {
+        let one = w
+            .get(&format!("Students?options={option}"))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(ids(&one, "Students").len(), on_roll + 1, "{option}");
+        assert!(ids(&one, "Students").contains(pupil), "{option}");
+    }
+    for row in all["Students"].as_array().unwrap() {
+        for field in ["LeavingDate", "EntryDate", "EnrolmentStatus"] {
+            assert!(
+                row.get(field).is_none(),
+                "{field} answered without its scope: {row}"
+            );
+        }
+    }
+}
+
+/// `data` with the school's attendance codes.
+fn with_codes(mut data: Data) -> Data {
+    data.add(
+        "AttendCodes",
+        json!([
+            {"Id": "1", "Mark": "/", "Description": "Present (AM)"},
+            {"Id": "2", "Mark": "\\", "Description": "Present (PM)"},
+        ]),
+    );
+    data
+}
+
+/// A body of present (AM) session marks for `pupils` today.
+fn marks(pupils: &[&str]) -> Value {
+    let marks: Vec<Value> = pupils
+        .iter()
+        .map(|pupil| {
+            json!({"StudentId": pupil, "MarkType": "S", "Date": today(), "Session": "AM",
+                   "Mark": "/"})
+        })
+        .collect();
+    json!({ "Marks": marks })
+}
+
+#[tokio::test]
+async fn a_write_back_refusal_without_the_consent_to_read_pupils_names_no_id() {
+    // Arrange
+    let w = world(
+        "leaks-blind-writer",
+        &["WritebackAttendance"],
+        with_codes(Data::new()),
+    )
+    .await;
+    let pupil = w.pupils[0].clone();
+    let path = format!("/api/v1/Attendance/{ESTAB}/");
+
+    // Act
+    let answer = unchanged!(w, w.post(&path, &marks(&[&pupil, UNKNOWN_PUPIL])).await);
+
+    // Assert
+    answer.expect_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "one or more are not a pupil",
+    );
+    let message = answer.message();
+    for id in [pupil.as_str(), UNKNOWN_PUPIL, "Marks[0]", "Marks[1]"] {
+        assert!(!message.contains(id), "the refusal names {id}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn an_opted_out_pupil_is_refused_by_write_back_exactly_like_an_unknown_id() {
+    // Arrange
+    let w = world(
+        "leaks-named-writer",
+        &["Student", "Attendance", "WritebackAttendance"],
+        with_codes(Data::new()),
+    )
+    .await;
+    let pupil = w.pupils[0].clone();
+    w.opt_out(json!({"studentIds": [pupil]})).await;
+    let path = format!("/api/v1/Attendance/{ESTAB}/");
+
+    // Act
+    let opted_out = unchanged!(w, w.post(&path, &marks(&[&pupil])).await);
+    let unknown = unchanged!(w, w.post(&path, &marks(&[UNKNOWN_PUPIL])).await);
+
+    // Assert
+    opted_out.expect_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &format!("`{pupil}` is not a pupil of school {ESTAB}"),
+    );
+    unknown.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "is not a pupil of school");
+    assert_eq!(
+        opted_out.message().replace(&pupil, "ID"),
+        unknown.message().replace(UNKNOWN_PUPIL, "ID")
+    );
+}
