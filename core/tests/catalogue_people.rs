@@ -115,6 +115,8 @@ fn every_person_reference_is_declared() {
             }
         }
     }
+    let by_name = flagged.len();
+    assert!(by_name > 50, "only {by_name} references found by name");
     match described_in_reference(catalogue) {
         Some(described) => {
             assert!(described.len() >= 5, "the reference describes person ids");
