@@ -140,11 +140,6 @@ fn every_person_reference_is_declared() {
         "declare these in core/catalogue.toml (people, mentions or not_people): {}",
         undeclared.join(", ")
     );
-    assert!(
-        flagged.len() > 60,
-        "only {} references found",
-        flagged.len()
-    );
 }
 
 #[test]
