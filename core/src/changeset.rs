@@ -7,7 +7,8 @@
 use crate::secret::{keyed_hash_hex, keyed_hash_matches};
 use crate::timestamp::Timestamp;
 
-/// What a changeset is bound to: a partner's view of one endpoint with its options and filters.
+/// What a changeset (or a page pin, [`crate::walk`]) is bound to: a partner's view of one
+/// endpoint with its options and filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangesetScope {
     pub partner: String,
@@ -35,16 +36,23 @@ const TIME_HEX: usize = 16;
 const MAC_HEX: usize = 64;
 
 impl ChangesetScope {
-    fn signed_text(&self, snapshot: Timestamp) -> Vec<u8> {
+    /// The binding as bytes to sign or seal for `purpose` (each purpose its own, so a value
+    /// issued for one never passes as another).
+    pub fn bound_text(&self, purpose: &str) -> Vec<u8> {
         format!(
-            "changeset\n{}\n{}\n{}\n{}\n{}",
+            "{purpose}\n{}\n{}\n{}\n{}",
             self.partner,
             self.estab,
             self.endpoint.to_ascii_lowercase(),
             self.parameters.join("&"),
-            snapshot.millis()
         )
         .into_bytes()
+    }
+
+    fn signed_text(&self, snapshot: Timestamp) -> Vec<u8> {
+        let mut text = self.bound_text("changeset");
+        text.extend_from_slice(format!("\n{}", snapshot.millis()).as_bytes());
+        text
     }
 
     /// The hash that continues this changeset from `snapshot`.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::catalogue::{Catalogue, ID, ResultSet, is_computed_field};
 use crate::model::DISPOSAL_AFTER;
-use crate::secret::keyed_hash_hex;
+use crate::secret::{keyed_hash_bytes, keyed_hash_hex};
 use crate::timestamp::Timestamp;
 
 /// One row: field name → scalar value, in upload (or catalogue) order.
@@ -197,8 +197,11 @@ fn truncate(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// What rollcall keeps about each row of a version beside the data: its id, keyed hash and
-/// the time it last changed, plus the ids deleted recently.
+/// What rollcall keeps about each row of a version beside the data: its id and, per scope
+/// group, a keyed hash of the row's part and when that part last changed; plus the ids deleted
+/// recently. Kept per group so that what a partner sees of a row's changes (`RowHash`,
+/// `LastUpdated`, `updatedSince`, `changedRows`) can be made of the groups its consent releases
+/// only (see [`crate::plan::SetPlan::answer`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowIndex {
     pub rows: Vec<IndexEntry>,
@@ -208,8 +211,39 @@ pub struct RowIndex {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexEntry {
     pub id: String,
-    pub hash: String,
+    /// One mark per scope group of the result set, in catalogue order. Empty in an index
+    /// written before marks were kept: every group of such a row counts as changed at that
+    /// version's creation.
+    #[serde(default)]
+    pub groups: Vec<GroupMark>,
+}
+
+impl IndexEntry {
+    /// When the row's part in `group` last changed, if the index says.
+    pub fn updated(&self, group: usize) -> Option<Timestamp> {
+        self.groups.get(group).map(|mark| mark.updated)
+    }
+}
+
+/// A row's part in one scope group: a keyed hash of its fields (to see whether it changed)
+/// and when it last did. Stored as a two-element array to keep the index small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(u64, Timestamp)", into = "(u64, Timestamp)")]
+pub struct GroupMark {
+    pub hash: u64,
     pub updated: Timestamp,
+}
+
+impl From<(u64, Timestamp)> for GroupMark {
+    fn from((hash, updated): (u64, Timestamp)) -> Self {
+        Self { hash, updated }
+    }
+}
+
+impl From<GroupMark> for (u64, Timestamp) {
+    fn from(mark: GroupMark) -> Self {
+        (mark.hash, mark.updated)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,20 +268,44 @@ impl Diff {
     }
 }
 
-/// The row's `RowHash`: a keyed hash (HMAC-SHA256 under the school's row-hash key) of its
-/// fields in name order, 40 upper-case hex digits like XoD's. Keyed, so a partner cannot test
-/// guesses of fields it was not granted against it.
+/// A keyed hash (HMAC-SHA256) of a row's fields in name order, 40 upper-case hex digits like
+/// XoD's `RowHash`. Keyed, so nobody without the key can test guesses against it.
 pub fn row_hash(key: &[u8], row: &Row) -> String {
-    let sorted: BTreeMap<&String, &Value> = row.iter().collect();
-    let canonical = serde_json::to_vec(&sorted).expect("scalar JSON values serialise");
-    keyed_hash_hex(key, &canonical, 40)
+    keyed_hash_hex(key, &canonical(row), 40)
 }
 
-/// Compares `rows` with the previous index: unchanged rows keep their `LastUpdated`, added and
-/// changed rows get `now`, and ids no longer present are remembered as deleted at `now`.
-/// Deletions older than the disposal period are forgotten, and an id that comes back is no
-/// longer deleted.
-pub fn diff(previous: Option<&RowIndex>, rows: &[Row], hash_key: &[u8], now: Timestamp) -> Diff {
+/// The key of the `RowHash`es one partner sees of one school: derived from the school's
+/// row-hash key and the partner, so two partners' hashes of the same row do not match and
+/// cannot link their answers.
+pub fn partner_row_hash_key(school_key: &[u8], partner: &str) -> Vec<u8> {
+    keyed_hash_bytes(school_key, format!("rowhash\n{partner}").as_bytes()).to_vec()
+}
+
+fn canonical(row: &Row) -> Vec<u8> {
+    let sorted: BTreeMap<&String, &Value> = row.iter().collect();
+    serde_json::to_vec(&sorted).expect("scalar JSON values serialise")
+}
+
+fn group_hash(key: &[u8], part: &Row) -> u64 {
+    let tag = keyed_hash_bytes(key, &canonical(part));
+    u64::from_be_bytes(
+        tag[..8]
+            .try_into()
+            .expect("an HMAC-SHA256 tag has 32 bytes"),
+    )
+}
+
+/// Compares `rows` with the previous index group by group: a row's part in a group that did
+/// not change keeps its time, a changed or new one gets `now`; ids no longer present are
+/// remembered as deleted at `now`. Deletions older than the disposal period are forgotten,
+/// and an id that comes back is no longer deleted.
+pub fn diff(
+    previous: Option<&RowIndex>,
+    rs: &ResultSet,
+    rows: &[Row],
+    hash_key: &[u8],
+    now: Timestamp,
+) -> Diff {
     let empty = RowIndex::default();
     let previous = previous.unwrap_or(&empty);
     let before: HashMap<&str, &IndexEntry> =
@@ -256,22 +314,27 @@ pub fn diff(previous: Option<&RowIndex>, rows: &[Row], hash_key: &[u8], now: Tim
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows {
         let id = row_id(row).to_owned();
-        let hash = row_hash(hash_key, row);
-        let updated = match before.get(id.as_str()) {
-            Some(old) if old.hash == hash => {
-                unchanged += 1;
-                old.updated
-            }
-            Some(_) => {
-                changed += 1;
-                now
-            }
-            None => {
-                added += 1;
-                now
-            }
-        };
-        entries.push(IndexEntry { id, hash, updated });
+        let old = before.get(id.as_str());
+        let groups: Vec<GroupMark> = split_row(rs, row)
+            .iter()
+            .enumerate()
+            .map(|(group, part)| {
+                let hash = group_hash(hash_key, part);
+                let kept = old
+                    .and_then(|old| old.groups.get(group))
+                    .filter(|mark| mark.hash == hash);
+                GroupMark {
+                    hash,
+                    updated: kept.map_or(now, |mark| mark.updated),
+                }
+            })
+            .collect();
+        match old {
+            None => added += 1,
+            Some(old) if old.groups == groups => unchanged += 1,
+            Some(_) => changed += 1,
+        }
+        entries.push(IndexEntry { id, groups });
     }
     let present: BTreeSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     let newly_deleted: Vec<Deletion> = previous
@@ -310,6 +373,18 @@ fn row_id(row: &Row) -> &str {
         .expect("validated rows carry a string Id")
 }
 
+/// A row's parts, one per scope group of `rs` (in catalogue order), each holding only that
+/// group's fields that the row has.
+fn split_row(rs: &ResultSet, row: &Row) -> Vec<Row> {
+    let mut parts: Vec<Row> = rs.groups.iter().map(|_| Row::new()).collect();
+    for (name, value) in row {
+        if let Some(group) = rs.field(name).and_then(|f| f.group) {
+            parts[group].insert(name.clone(), value.clone());
+        }
+    }
+    parts
+}
+
 /// Splits rows into the result set's scope groups: for each group (in catalogue order), the
 /// rows in the same order, each holding only that group's fields that the row has.
 pub fn split_groups(rs: &ResultSet, rows: &[Row]) -> Vec<Vec<Row>> {
@@ -319,13 +394,7 @@ pub fn split_groups(rs: &ResultSet, rows: &[Row]) -> Vec<Vec<Row>> {
         .map(|_| Vec::with_capacity(rows.len()))
         .collect();
     for row in rows {
-        let mut parts: Vec<Row> = rs.groups.iter().map(|_| Row::new()).collect();
-        for (name, value) in row {
-            if let Some(group) = rs.field(name).and_then(|f| f.group) {
-                parts[group].insert(name.clone(), value.clone());
-            }
-        }
-        for (group, part) in groups.iter_mut().zip(parts) {
+        for (group, part) in groups.iter_mut().zip(split_row(rs, row)) {
             group.push(part);
         }
     }
@@ -406,7 +475,8 @@ mod tests {
         let first = rows(
             json!([{"Id": "1", "Forename": "Ann"}, {"Id": "2", "Forename": "Bo"}, {"Id": "3"}]),
         );
-        let d1 = diff(None, &first, key, t1);
+        let students = Catalogue::get().stored_set("Students").unwrap();
+        let d1 = diff(None, students, &first, key, t1);
         assert_eq!(
             (d1.added, d1.changed, d1.deleted, d1.unchanged),
             (3, 0, 0, 0)
@@ -415,7 +485,7 @@ mod tests {
         let second = rows(
             json!([{"Id": "1", "Forename": "Ann"}, {"Id": "2", "Forename": "Bea"}, {"Id": "4"}]),
         );
-        let d2 = diff(Some(&d1.index), &second, key, t2);
+        let d2 = diff(Some(&d1.index), students, &second, key, t2);
         assert_eq!(
             (d2.added, d2.changed, d2.deleted, d2.unchanged),
             (1, 1, 1, 1)
@@ -424,7 +494,8 @@ mod tests {
             d2.index.rows[0], d1.index.rows[0],
             "unchanged row keeps hash and time"
         );
-        assert_eq!(d2.index.rows[1].updated, t2);
+        let forename = students.field("Forename").unwrap().group.unwrap();
+        assert_eq!(d2.index.rows[1].updated(forename), Some(t2));
         assert_eq!(
             d2.index.deleted,
             vec![Deletion {
@@ -435,12 +506,45 @@ mod tests {
 
         let d3 = diff(
             Some(&d2.index),
+            students,
             &second,
             key,
             Timestamp::from_millis(3_000_000),
         );
         assert!(d3.is_unchanged());
         assert_eq!(d3.index, d2.index);
+    }
+
+    #[test]
+    fn a_change_moves_only_the_time_of_the_group_it_is_in() {
+        let students = Catalogue::get().stored_set("Students").unwrap();
+        let group = |field: &str| students.field(field).unwrap().group.unwrap();
+        let (names, ethnicity) = (group("Forename"), group("Ethnicity"));
+        assert_ne!(names, ethnicity, "the test needs fields of two groups");
+        let (t1, t2) = (Timestamp::from_millis(1_000), Timestamp::from_millis(2_000));
+        let before = rows(json!([{"Id": "1", "Forename": "Ann", "Ethnicity": "WBRI"}]));
+        let after = rows(json!([{"Id": "1", "Forename": "Ann", "Ethnicity": "WIRI"}]));
+        let d1 = diff(None, students, &before, b"k", t1);
+        let d2 = diff(Some(&d1.index), students, &after, b"k", t2);
+        assert_eq!((d2.changed, d2.unchanged), (1, 0));
+        let row = &d2.index.rows[0];
+        assert_eq!(row.updated(names), Some(t1));
+        assert_eq!(row.updated(ethnicity), Some(t2));
+        assert_eq!(row.groups.len(), students.groups.len());
+        let stored = serde_json::to_value(&d2.index).unwrap();
+        assert!(
+            stored["rows"][0]["groups"][0].is_array(),
+            "marks are stored compactly"
+        );
+        let read: RowIndex = serde_json::from_value(stored).unwrap();
+        assert_eq!(read, d2.index);
+    }
+
+    #[test]
+    fn an_index_written_without_marks_still_reads() {
+        let old = json!({"rows": [{"id": "1", "hash": "AB", "updated": 5}], "deleted": []});
+        let index: RowIndex = serde_json::from_value(old).unwrap();
+        assert_eq!(index.rows[0].updated(0), None);
     }
 
     #[test]

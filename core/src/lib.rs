@@ -15,6 +15,7 @@
 //! - [`secret`]: issued secrets and the hashes stored in their place.
 //! - [`xod`]: the partner wire format (error body, answer object, pagination).
 //! - [`vault`]: versions at rest: sealing a version's objects, opening them group by group.
+//! - [`walk`]: page pins that keep a paginated walk on the version it started on.
 //! - [`staging`]: large uploads put to a pre-signed URL and ingested from the object.
 //! - [`ports`]: object store, control store, key service, upload URL signer and clock traits.
 //! - [`synthetic`]: a deterministic invented school for demos, tests and benchmarks.
@@ -36,4 +37,5 @@ pub mod synthetic;
 pub mod task;
 pub mod timestamp;
 pub mod vault;
+pub mod walk;
 pub mod xod;

@@ -10,7 +10,8 @@
 //!
 //! A plan only decides. The serve function loads what it names, then asks the plan's own
 //! functions which rows pass ([`SetPlan::admits`]) and what of each row leaves
-//! ([`SetPlan::project`]), so nothing a plan did not release can reach an answer. Every
+//! ([`SetPlan::project`], with its change metadata by [`SetPlan::answer`]), so nothing a plan
+//! did not release can reach an answer. Every
 //! decision a reader may want to check is in this file: `plan`, `set_plan`, `via_plan`,
 //! `writeback_plan`, and the row functions of [`SetPlan`].
 
@@ -19,12 +20,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::catalogue::{
-    Catalogue, Condition, Endpoint, Field, Filter, FilterOp, ID, Mention, OptionEffect, PersonKind,
-    Reference, ResultSet, ScopeGroup, Shape, Test, View,
+    Catalogue, Condition, Endpoint, Field, Filter, FilterOp, ID, LAST_UPDATED, Mention,
+    OptionEffect, PersonKind, ROW_HASH, Reference, ResultSet, ScopeGroup, Shape, Test, View,
+    is_computed_field,
 };
-use crate::dataset::Row;
+use crate::dataset::{IndexEntry, Row, row_hash};
 use crate::optout::OptOuts;
 use crate::scope::ScopeSet;
+use crate::timestamp::Timestamp;
 
 /// The parsed query of a partner call, as the plan needs it.
 #[derive(Debug, Clone, Default)]
@@ -123,6 +126,18 @@ pub struct SetPlan<'c> {
     opt_outs: OptOuts,
     /// The kinds of person whose rows the consent releases, for a set with a row scope.
     row_kinds: Option<BTreeSet<PersonKind>>,
+    /// The groups (by index) of the fields emitted: a row's `LastUpdated` is the latest change
+    /// of these, so a change of anything else does not move it.
+    stamp_groups: Vec<usize>,
+}
+
+/// What a stored row's change metadata is made with: the `RowHash` key of this partner (see
+/// [`crate::dataset::partner_row_hash_key`]) and the creation time of the version read, which
+/// stands in for rows of an index written without per-group marks.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'a> {
+    pub key: &'a [u8],
+    pub created: Timestamp,
 }
 
 /// A filter's values mapped through other stored sets, hop by hop.
@@ -428,6 +443,7 @@ fn set_plan<'c>(
             tests: vec![],
             opt_outs: opt_outs.clone(),
             row_kinds,
+            stamp_groups: vec![],
         };
     }
     let emit: Vec<&Field> = rs
@@ -464,6 +480,13 @@ fn set_plan<'c>(
     if let Some(link) = link {
         want(link, Reason::Link);
     }
+    let mut stamp_groups: Vec<usize> = emit.iter().filter_map(|f| f.group).collect();
+    if stamp_groups.is_empty() {
+        // Only RowHash or LastUpdated selected: they describe the row's Id.
+        stamp_groups.extend(rs.field(ID).and_then(|f| f.group));
+    }
+    stamp_groups.sort_unstable();
+    stamp_groups.dedup();
     let decrypt = wanted
         .into_iter()
         .map(|(group, reason)| Decrypt {
@@ -481,6 +504,7 @@ fn set_plan<'c>(
         tests,
         opt_outs: opt_outs.clone(),
         row_kinds,
+        stamp_groups,
     }
 }
 
@@ -822,6 +846,43 @@ impl SetPlan<'_> {
                 (field.name.clone(), value)
             })
             .collect()
+    }
+
+    /// A stored row's `LastUpdated` as this plan answers it: the latest change of a group whose
+    /// fields it emits. `updatedSince` and `changedRows` compare this, never the whole row's.
+    pub fn last_updated(&self, entry: &IndexEntry, created: Timestamp) -> Timestamp {
+        self.stamp_groups
+            .iter()
+            .map(|&group| entry.updated(group).unwrap_or(created))
+            .max()
+            .unwrap_or(created)
+    }
+
+    /// A stored row as answered: [`SetPlan::project`], with `RowHash` a keyed hash (under
+    /// this partner's key) of the fields emitted as they are emitted, and `LastUpdated` by
+    /// [`SetPlan::last_updated`]. Neither moves when something the answer does not show
+    /// changes.
+    pub fn answer(
+        &self,
+        row: &Row,
+        entry: &IndexEntry,
+        stamp: Stamp<'_>,
+        resolved: &Resolved,
+    ) -> Row {
+        let mut out = self.project(row, resolved);
+        if out.contains_key(ROW_HASH) {
+            let shown: Row = out
+                .iter()
+                .filter(|(name, _)| !is_computed_field(name))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            out.insert(ROW_HASH.into(), Value::String(row_hash(stamp.key, &shown)));
+        }
+        if out.contains_key(LAST_UPDATED) {
+            let updated = self.last_updated(entry, stamp.created);
+            out.insert(LAST_UPDATED.into(), Value::String(updated.to_xod()));
+        }
+        out
     }
 
     fn mention(&self, field: &str) -> Option<&Mention> {

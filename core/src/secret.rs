@@ -77,11 +77,17 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
+/// A keyed hash (HMAC-SHA256).
+pub fn keyed_hash_bytes(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    tag.as_ref()
+        .try_into()
+        .expect("an HMAC-SHA256 tag has 32 bytes")
+}
+
 /// A keyed hash (HMAC-SHA256), in upper-case hex, cut to `len` characters.
 pub fn keyed_hash_hex(key: &[u8], data: &[u8], len: usize) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&key, data);
-    let mut text = hex::encode_upper(tag.as_ref());
+    let mut text = hex::encode_upper(keyed_hash_bytes(key, data));
     text.truncate(len);
     text
 }

@@ -9,6 +9,8 @@ use reqwest::{Method, StatusCode};
 use rollcall_core::synthetic;
 use serde_json::{Map, Value, json};
 
+use rollcall_core::timestamp::Duration;
+
 use crate::support::{Answer, SchoolKeys, Stack, T0};
 
 const ESTAB: &str = "9990031";
@@ -676,4 +678,93 @@ async fn an_opted_out_pupil_is_refused_by_write_back_exactly_like_an_unknown_id(
         opted_out.message().replace(&pupil, "ID"),
         unknown.message().replace(UNKNOWN_PUPIL, "ID")
     );
+}
+
+/// The parts of an answer a partner can compare over time, without the two that move with
+/// every upload of the school's agent whatever it holds (`meta`'s time and `__DbStatus__`).
+fn change_metadata(mut body: Value) -> Value {
+    let object = body.as_object_mut().unwrap();
+    object.remove("meta");
+    object.remove("__DbStatus__");
+    body
+}
+
+#[tokio::test]
+async fn a_change_to_ungranted_fields_alone_moves_no_change_metadata() {
+    let world = world("partner-app", &["Student"], Data::new()).await;
+    let stack = &world.stack;
+    let pupil = world.pupils[0].clone();
+    let half_hour_on = T0.plus(Duration::minutes(30)).to_xod();
+    let start = world
+        .get("Students?changedRows=*")
+        .await
+        .expect(StatusCode::OK);
+    let hash = start["__changedRows__"][0]["NextChangedRows"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let calls = [
+        "Students".to_owned(),
+        "Students?pageSize=3".to_owned(),
+        format!("Students/{pupil}"),
+        format!("Students?updatedSince={half_hour_on}"),
+        format!("Students?changedRows={hash}"),
+    ];
+    stack.advance(Duration::minutes(1));
+    let mut before = Vec::new();
+    for call in &calls {
+        before.push(change_metadata(
+            world.get(call).await.expect(StatusCode::OK),
+        ));
+    }
+
+    // The agent uploads the school again with every pupil's ethnicity and free-meal
+    // eligibility changed: a partner granted `Student` only must not be able to tell.
+    stack.advance(Duration::minutes(50));
+    let mut data = Data::new();
+    for id in &world.pupils {
+        let row = data.pupil(id);
+        row.insert("Ethnicity".into(), json!("Changed ethnicity"));
+        row.insert("EthnicityCode".into(), json!("ZZZ"));
+        row.insert("FsmEligible".into(), json!(true));
+    }
+    stack
+        .upload(&world.school.agent, &data.body)
+        .await
+        .expect(StatusCode::OK);
+    for (call, before) in calls.iter().zip(&before) {
+        let after = change_metadata(world.get(call).await.expect(StatusCode::OK));
+        if call.contains("pageSize") {
+            // The page pin is new on every walk; everything else is the same.
+            let strip = |body: &Value| {
+                let mut body = body.clone();
+                body["__pagination__"][0]["NextPage"] = Value::Null;
+                body
+            };
+            assert_eq!(strip(&after), strip(before), "{call}");
+        } else {
+            assert_eq!(&after, before, "{call}");
+        }
+    }
+
+    // The same change to a granted field moves exactly that pupil's metadata.
+    stack.advance(Duration::minutes(1));
+    data.pupil(&pupil)
+        .insert("Forename".into(), json!("Renamed"));
+    stack
+        .upload(&world.school.agent, &data.body)
+        .await
+        .expect(StatusCode::OK);
+    let changes = world
+        .get(&format!("Students?changedRows={hash}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&changes, "Students"), [pupil.as_str()]);
+    let row = &world
+        .get(&format!("Students/{pupil}"))
+        .await
+        .expect(StatusCode::OK)["Students"][0];
+    let was = &before[2]["Students"][0];
+    assert_ne!(row["RowHash"], was["RowHash"]);
+    assert_ne!(row["LastUpdated"], was["LastUpdated"]);
 }

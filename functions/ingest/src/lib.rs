@@ -220,7 +220,7 @@ async fn prepare(
         ),
         None => None,
     };
-    let diff = diff(previous.as_ref(), rows, &school.row_hash_key, now);
+    let diff = diff(previous.as_ref(), rs, rows, &school.row_hash_key, now);
     if let Some(record) = live.filter(|_| diff.is_unchanged()) {
         return Ok(Outcome::Unchanged {
             version: record.version,

@@ -13,8 +13,8 @@ use rollcall_core::timestamp::{Duration, Timestamp};
 use serde::Serialize;
 
 /// How long a superseded version's objects stay, for reads that started before the upload
-/// that replaced it.
-pub const SUPERSEDED_GRACE: Duration = Duration::hours(1);
+/// that replaced it: as long as a paginated walk may read the version it started on.
+pub const SUPERSEDED_GRACE: Duration = rollcall_core::walk::WALK_GRACE;
 /// How long a staged extract may wait to be ingested (the bucket's lifecycle rule agrees).
 pub const STAGED_OBJECT_LIFETIME: Duration = Duration::days(1);
 

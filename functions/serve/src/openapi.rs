@@ -324,8 +324,8 @@ fn common_parameters(endpoint: &Endpoint) -> Vec<Value> {
             "version",
             "query",
             false,
-            "The stored version a walk started on, as NextPage carries it.",
-            json!({ "type": "integer" }),
+            "The page pin of a walk's later pages, as NextPage carries it (opaque; valid for an hour from the walk's first page).",
+            json!({ "type": "string" }),
         ),
     ];
     if !options.is_empty() {

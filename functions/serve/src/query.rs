@@ -30,7 +30,8 @@ pub(crate) struct ReadQuery {
     pub updated_since: Option<Timestamp>,
     pub changed_rows: Option<ChangedRows>,
     pub only_db_status: bool,
-    pub version: Option<u64>,
+    /// The page pin of a walk's later pages ([`rollcall_core::walk`]).
+    pub version: Option<String>,
     pub params: QueryParams,
 }
 
@@ -77,7 +78,7 @@ impl ReadQuery {
             updated_since,
             changed_rows,
             only_db_status,
-            version: params.number("version")?,
+            version: params.get("version").map(str::to_owned),
             params,
         })
     }
@@ -103,12 +104,12 @@ impl ReadQuery {
         binding
     }
 
-    /// The parameters `NextPage` carries: the version this walk reads (for stored result
-    /// sets), and what shaped it.
-    pub fn carry(&self, version: Option<u64>, filters: &Filters) -> String {
+    /// The parameters `NextPage` carries: the pin of the version this walk reads (for stored
+    /// result sets), and what shaped it.
+    pub fn carry(&self, pin: Option<&str>, filters: &Filters) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
-        if let Some(version) = version {
-            pairs.push(("version", version.to_string()));
+        if let Some(pin) = pin {
+            pairs.push(("version", pin.to_owned()));
         }
         for (name, value) in &filters.given {
             pairs.push((name.as_str(), value.clone()));

@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
 use rollcall_core::catalogue::{Catalogue, Endpoint, ID, PersonKind, Reference, ScopeGroup};
 use rollcall_core::changeset::ChangesetScope;
-use rollcall_core::dataset::Row;
+use rollcall_core::dataset::{Deletion, Row, partner_row_hash_key};
 use rollcall_core::model::{AccessEntry, Estab, Token, VersionRecord};
 use rollcall_core::optout::OptOuts;
-use rollcall_core::plan::{self, ReadPlan, Resolved, SetPlan, ViaPlan, ViewPlan, text};
+use rollcall_core::plan::{self, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
+use rollcall_core::walk::{PinError, WalkPin};
 use rollcall_core::xod::{self, paginate};
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Value, json};
@@ -155,7 +156,9 @@ async fn answer(
 }
 
 /// Reads the stored sets a plan names: the primary set's page, then the rows of each related
-/// set linked to it.
+/// set linked to it. A walk's later pages read the version its pin names; change metadata
+/// (`RowHash`, `LastUpdated`, `updatedSince`, `changedRows`) is the plan's, made of what the
+/// answer shows.
 #[allow(clippy::too_many_arguments)]
 async fn stored(
     state: &ServeState,
@@ -168,9 +171,26 @@ async fn stored(
     now: Timestamp,
 ) -> ApiResult<Answer> {
     let primary = plan.primary();
-    let record = match query.version {
-        Some(number) => pinned_version(state, &token.estab, primary.rs, number, now).await?,
-        None => current_version(state, &token.estab, primary.rs, now).await?,
+    let school_key = school_key(state, &token.estab).await?;
+    let binding = ChangesetScope {
+        partner: token.partner.to_string(),
+        estab: token.estab.to_string(),
+        endpoint: plan.endpoint.path.clone(),
+        parameters: query.binding(filters),
+    };
+    let (record, started) = match &query.version {
+        Some(text) => {
+            let pin = WalkPin::verify(&school_key, &binding, text, now).map_err(|e| match e {
+                PinError::Unknown => ApiError::BadRequest(e.to_string()),
+                PinError::Expired => ApiError::Gone(e.to_string()),
+            })?;
+            let record = pinned_version(state, &token.estab, primary.rs, pin.version, now).await?;
+            (record, pin.started)
+        }
+        None => (
+            current_version(state, &token.estab, primary.rs, now).await?,
+            now,
+        ),
     };
     let freshness = Freshness::of(&record);
     if query.only_db_status {
@@ -182,49 +202,80 @@ async fn stored(
             freshness: Some(freshness),
         });
     }
-    let changeset = Changeset::of(state, token, plan.endpoint, query, filters).await?;
+    let since = changeset_since(query, &binding, &school_key)?;
+    let partner_key = partner_row_hash_key(&school_key, token.partner.as_str());
     let loaded = LoadedSet::load(state, record, &primary.groups()).await?;
-    let changed_after = [query.updated_since, changeset.since]
-        .into_iter()
-        .flatten()
-        .max();
+    let stamp = Stamp {
+        key: &partner_key,
+        created: loaded.version.record.created_at,
+    };
+    let index = &loaded.version.index.rows;
+    let changed_after = [query.updated_since, since].into_iter().flatten().max();
     let positions: Vec<usize> = (0..loaded.rows.len())
         .filter(|&p| {
             primary.admits(&loaded.rows[p], resolved)
-                && changed_after.is_none_or(|after| loaded.version.index.rows[p].updated > after)
+                && changed_after
+                    .is_none_or(|after| primary.last_updated(&index[p], stamp.created) > after)
         })
         .collect();
+    let pin = WalkPin {
+        version: loaded.version.record.version,
+        started,
+    };
     let page = paginate(
         positions.len(),
         query.page,
         query.page_size,
-        &query.carry(Some(loaded.version.record.version), filters),
+        &query.carry(Some(&pin.issue(&school_key, &binding)), filters),
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let page_positions = &positions[page.rows.clone()];
     let page_ids: BTreeSet<&str> = page_positions
         .iter()
-        .map(|&p| loaded.version.index.rows[p].id.as_str())
+        .map(|&p| index[p].id.as_str())
         .collect();
     let mut answered: Vec<(String, Vec<Row>)> = vec![(
         primary.name.to_owned(),
         page_positions
             .iter()
-            .map(|&p| primary.project(&loaded.rows[p], resolved))
+            .map(|&p| primary.answer(&loaded.rows[p], &index[p], stamp, resolved))
             .collect(),
     )];
     for set in &plan.sets[1..] {
-        let rows = related_rows(state, &token.estab, set, &page_ids, resolved, now).await?;
+        let rows = related_rows(
+            state,
+            &token.estab,
+            set,
+            &page_ids,
+            resolved,
+            &partner_key,
+            now,
+        )
+        .await?;
         answered.push((set.name.to_owned(), rows));
     }
     let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
     let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
     let scopes_used = plan.scopes_used(granted, &emitted);
-    if let Some(since) = changeset.since.filter(|_| query.page == 1) {
-        answered.push(deleted_since(primary, &loaded.version, since));
+    let mut changes = None;
+    if query.changed_rows.is_some() {
+        let deleted = deleted_since(primary, &loaded.version, since);
+        // The snapshot the next call continues from: the latest change this partner can see
+        // (never the version's creation, which moves with changes it cannot see).
+        let snapshot = positions
+            .iter()
+            .map(|&p| primary.last_updated(&index[p], stamp.created))
+            .chain(deleted.iter().map(|d| d.at))
+            .chain(since)
+            .max()
+            .unwrap_or(Timestamp::from_millis(0));
+        if since.is_some() && query.page == 1 {
+            answered.push(deleted_rows(primary, &deleted));
+        }
+        changes = Some(changes_block(query, &binding, &school_key, snapshot));
     }
     let mut body = xod::answer(answered, meta(&loaded.version.record), page.block);
-    if let Some(block) = changeset.block(&loaded.version.record, query.page_size) {
+    if let Some(block) = changes {
         body["__changedRows__"] = json!([block]);
     }
     Ok(Answer {
@@ -236,6 +287,17 @@ async fn stored(
     })
 }
 
+/// The school's row-hash key, from which changeset hashes, page pins and partners' RowHash
+/// keys are made.
+async fn school_key(state: &ServeState, estab: &Estab) -> ApiResult<Vec<u8>> {
+    let school = state
+        .control
+        .school(estab)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a token of an unknown school")))?;
+    Ok(school.row_hash_key)
+}
+
 /// The rows of a related set that belong to the page's primary rows and pass the plan.
 async fn related_rows(
     state: &ServeState,
@@ -243,21 +305,27 @@ async fn related_rows(
     set: &SetPlan<'_>,
     page_ids: &BTreeSet<&str>,
     resolved: &Resolved,
+    partner_key: &[u8],
     now: Timestamp,
 ) -> ApiResult<Vec<Row>> {
     if !set.released {
         return Ok(vec![]);
     }
     let loaded = LoadedSet::current(state, estab, set.rs, &set.groups(), now).await?;
+    let stamp = Stamp {
+        key: partner_key,
+        created: loaded.version.record.created_at,
+    };
     Ok(loaded
         .rows
         .iter()
-        .filter(|row| {
+        .zip(&loaded.version.index.rows)
+        .filter(|(row, _)| {
             set.link.is_none_or(|link| {
                 text(row.get(link)).is_some_and(|v| page_ids.contains(v.as_str()))
             }) && set.admits(row, resolved)
         })
-        .map(|row| set.project(row, resolved))
+        .map(|(row, entry)| set.answer(row, entry, stamp, resolved))
         .collect())
 }
 
@@ -295,10 +363,7 @@ async fn computed(
         .collect();
     let count = page_rows.len() as u64;
     let scopes_used = plan.scopes_used(granted, &[page_rows.as_slice()]);
-    let meta = computed.source.as_ref().map_or_else(
-        || json!({"Id": 1, "MIS": "unknown", "Version": "0", "DateTime": now.to_xod()}),
-        meta,
-    );
+    let meta = computed.source.as_ref().map_or_else(|| meta_at(now), meta);
     Ok(Answer {
         endpoint: plan.endpoint.path.clone(),
         body: xod::answer(vec![(set.name.to_owned(), page_rows)], meta, page.block),
@@ -398,9 +463,16 @@ pub(crate) async fn opt_outs(
     Ok(people.with_orphaned_contacts(pairs.iter().map(|(s, c)| (s.as_str(), c.as_str()))))
 }
 
-/// `<ResultSet>_deleted`: the ids gone from the result set since `since`, as `{"Id": ...}`,
-/// less those of opted-out people.
-fn deleted_since(set: &SetPlan<'_>, version: &OpenVersion, since: Timestamp) -> (String, Vec<Row>) {
+/// The deletions of the result set since `since` a partner may learn of: less those of
+/// opted-out people.
+fn deleted_since<'v>(
+    set: &SetPlan<'_>,
+    version: &'v OpenVersion,
+    since: Option<Timestamp>,
+) -> Vec<&'v Deletion> {
+    let Some(since) = since else {
+        return vec![];
+    };
     let hidden_kind = set
         .rs
         .people
@@ -412,11 +484,18 @@ fn deleted_since(set: &SetPlan<'_>, version: &OpenVersion, since: Timestamp) -> 
         });
     let hidden =
         |id: &str| hidden_kind.is_some_and(|kind: PersonKind| set.opt_outs().of(kind).contains(id));
-    let rows = version
+    version
         .index
         .deleted
         .iter()
         .filter(|d| d.at > since && !hidden(&d.id))
+        .collect()
+}
+
+/// `<ResultSet>_deleted`, as `{"Id": ...}` rows.
+fn deleted_rows(set: &SetPlan<'_>, deleted: &[&Deletion]) -> (String, Vec<Row>) {
+    let rows = deleted
+        .iter()
         .map(|d| {
             let mut row = Row::new();
             row.insert(ID.to_owned(), Value::String(d.id.clone()));
@@ -426,69 +505,42 @@ fn deleted_since(set: &SetPlan<'_>, version: &OpenVersion, since: Timestamp) -> 
     (format!("{}_deleted", set.name), rows)
 }
 
-/// A call's part in a changeset: the snapshot it continues from, and how to continue it.
-struct Changeset {
-    /// The changeset's binding and the school's key, when the call is part of one.
-    scope: Option<(ChangesetScope, Vec<u8>)>,
-    requested: String,
-    since: Option<Timestamp>,
+/// The snapshot a `changedRows=<hash>` call continues from; `None` when the call is not part
+/// of a changeset or starts one.
+fn changeset_since(
+    query: &ReadQuery,
+    binding: &ChangesetScope,
+    school_key: &[u8],
+) -> ApiResult<Option<Timestamp>> {
+    match &query.changed_rows {
+        Some(ChangedRows::Since(hash)) => binding
+            .verify(school_key, hash)
+            .map(Some)
+            .map_err(|e| ApiError::BadRequest(e.to_string())),
+        Some(ChangedRows::Start) | None => Ok(None),
+    }
 }
 
-impl Changeset {
-    async fn of(
-        state: &ServeState,
-        token: &Token,
-        endpoint: &Endpoint,
-        query: &ReadQuery,
-        filters: &Filters,
-    ) -> ApiResult<Self> {
-        let Some(changed_rows) = &query.changed_rows else {
-            return Ok(Self {
-                scope: None,
-                requested: String::new(),
-                since: None,
-            });
-        };
-        let school =
-            state.control.school(&token.estab).await?.ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("a token of an unknown school"))
-            })?;
-        let parameters = query.binding(filters);
-        let scope = ChangesetScope {
-            partner: token.partner.to_string(),
-            estab: token.estab.to_string(),
-            endpoint: endpoint.path.clone(),
-            parameters,
-        };
-        let (requested, since) = match changed_rows {
-            ChangedRows::Start => ("*".to_owned(), None),
-            ChangedRows::Since(hash) => {
-                let since = scope
-                    .verify(&school.row_hash_key, hash)
-                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-                (hash.clone(), Some(since))
-            }
-        };
-        Ok(Self {
-            scope: Some((scope, school.row_hash_key)),
-            requested,
-            since,
-        })
-    }
-
-    /// The `__changedRows__` entry: the hash that continues from the version answered.
-    fn block(&self, record: &VersionRecord, page_size: u64) -> Option<Value> {
-        let (scope, key) = self.scope.as_ref()?;
-        let next = scope.issue(key, record.created_at);
-        Some(json!({
-            "SnapshotDate": record.created_at.to_rfc3339(),
-            "SnapshotRP": scope.partner,
-            "PreviousChangedRows": self.requested,
-            "RequestedChangedRows": self.requested,
-            "NextChangedRows": next,
-            "NextUrl": format!("?changedRows={next}&page=1&pageSize={page_size}"),
-        }))
-    }
+/// The `__changedRows__` entry: the hash that continues from `snapshot`.
+fn changes_block(
+    query: &ReadQuery,
+    binding: &ChangesetScope,
+    school_key: &[u8],
+    snapshot: Timestamp,
+) -> Value {
+    let requested = match &query.changed_rows {
+        Some(ChangedRows::Since(hash)) => hash.clone(),
+        _ => "*".to_owned(),
+    };
+    let next = binding.issue(school_key, snapshot);
+    json!({
+        "SnapshotDate": snapshot.to_rfc3339(),
+        "SnapshotRP": binding.partner,
+        "PreviousChangedRows": requested,
+        "RequestedChangedRows": requested,
+        "NextChangedRows": next,
+        "NextUrl": format!("?changedRows={next}&page=1&pageSize={}", query.page_size),
+    })
 }
 
 /// `__DbStatus__`: when the school's data behind the endpoint was last extracted.
@@ -496,7 +548,6 @@ fn db_status(record: &VersionRecord, now: Timestamp) -> Value {
     json!({
         "Estab": record.estab.as_str(),
         "ResultSet": record.result_set,
-        "Version": record.version.to_string(),
         "LastExtracted": record.confirmed_at.to_xod(),
         "ValidUntil": record.valid_until.to_xod(),
         "Stale": record.is_stale(now),
@@ -529,13 +580,15 @@ fn find_endpoint(
     Ok(endpoint)
 }
 
+/// XoD's `meta`. `Version` is the answer format's, never a count of the school's uploads
+/// (which would move with changes the partner cannot see); `DateTime` is when the data was
+/// last confirmed by the agent, which every upload moves alike.
 fn meta(record: &VersionRecord) -> Value {
-    json!({
-        "Id": 1,
-        "MIS": "unknown",
-        "Version": record.version.to_string(),
-        "DateTime": record.confirmed_at.to_xod(),
-    })
+    meta_at(record.confirmed_at)
+}
+
+fn meta_at(at: Timestamp) -> Value {
+    json!({"Id": 1, "MIS": "unknown", "Version": "1", "DateTime": at.to_xod()})
 }
 
 /// When the data was last confirmed by the school's agent, and whether that is past the

@@ -1,17 +1,17 @@
 //! Reading stored result sets for one call: which version, and the scope groups a read plan
-//! names, decrypted into full rows (with the computed `RowHash` and `LastUpdated`). What of
-//! those rows may leave is the plan's to say, never this module's.
+//! names, decrypted into rows (in index order, so row `p` is described by index entry `p`).
+//! What of those rows may leave, and their `RowHash` and `LastUpdated`, is the plan's to say,
+//! never this module's.
 
 use std::collections::BTreeSet;
 
-use rollcall_core::catalogue::{Catalogue, LAST_UPDATED, ROW_HASH, ResultSet, ScopeGroup};
+use rollcall_core::catalogue::{Catalogue, ResultSet, ScopeGroup};
 use rollcall_core::dataset::Row;
 use rollcall_core::model::{Estab, VersionRecord};
 use rollcall_core::plan::text;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
 use rollcall_http::{ApiError, ApiResult};
-use serde_json::Value;
 
 use crate::ServeState;
 
@@ -30,17 +30,7 @@ impl LoadedSet {
     ) -> ApiResult<Self> {
         let version =
             OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
-        let mut rows: Vec<Row> = version
-            .index
-            .rows
-            .iter()
-            .map(|entry| {
-                let mut row = Row::new();
-                row.insert(ROW_HASH.into(), Value::String(entry.hash.clone()));
-                row.insert(LAST_UPDATED.into(), Value::String(entry.updated.to_xod()));
-                row
-            })
-            .collect();
+        let mut rows: Vec<Row> = vec![Row::new(); version.index.rows.len()];
         for group in groups {
             let parts = version.group(state.objects.as_ref(), &group.id).await?;
             for (row, part) in rows.iter_mut().zip(parts) {
@@ -129,7 +119,8 @@ pub(crate) async fn current_version(
     }
 }
 
-/// A version a paginated walk started on, while it is kept (superseded versions stay an hour).
+/// The version a paginated walk started on. Its pin was checked (and its grace) already;
+/// a version that is nevertheless gone, or past disposal, answers 410 too.
 pub(crate) async fn pinned_version(
     state: &ServeState,
     estab: &Estab,
@@ -144,8 +135,8 @@ pub(crate) async fn pinned_version(
         .filter(|record| !record.is_disposable(now))
         .ok_or_else(|| {
             ApiError::Gone(format!(
-                "version {number} of school {estab}'s {} is no longer kept (a newer upload \
-                 replaced it over an hour ago); start again from page 1 without `version`",
+                "the {} data this paginated walk started on is no longer kept; start again \
+                 from page 1 without `version`",
                 rs.name
             ))
         })
