@@ -250,6 +250,11 @@ impl From<GroupMark> for (u64, Timestamp) {
 pub struct Deletion {
     pub id: String,
     pub at: Timestamp,
+    /// What the row held of the fields a partner's plan judges rows on
+    /// ([`crate::plan::tombstone_fields`]) when it was deleted; `None` in an index written
+    /// before these were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Row>,
 }
 
 /// The outcome of comparing an upload's rows with the stored version.
@@ -263,6 +268,26 @@ pub struct Diff {
 }
 
 impl Diff {
+    /// The ids this upload deleted, whose tombstones are still to be kept.
+    pub fn newly_deleted(&self) -> BTreeSet<&str> {
+        self.index
+            .deleted
+            .iter()
+            .filter(|d| d.kept.is_none())
+            .map(|d| d.id.as_str())
+            .collect()
+    }
+
+    /// Keeps, with each deletion of this upload, what its row held of the fields plans
+    /// judge rows on.
+    pub fn keep_tombstones(&mut self, mut kept: HashMap<String, Row>) {
+        for deletion in &mut self.index.deleted {
+            if deletion.kept.is_none() {
+                deletion.kept = kept.remove(&deletion.id);
+            }
+        }
+    }
+
     pub fn is_unchanged(&self) -> bool {
         self.added == 0 && self.changed == 0 && self.deleted == 0
     }
@@ -344,6 +369,7 @@ pub fn diff(
         .map(|e| Deletion {
             id: e.id.clone(),
             at: now,
+            kept: None,
         })
         .collect();
     let deleted = newly_deleted.len();
@@ -500,9 +526,11 @@ mod tests {
             d2.index.deleted,
             vec![Deletion {
                 id: "3".into(),
-                at: t2
+                at: t2,
+                kept: None,
             }]
         );
+        assert_eq!(d2.newly_deleted(), BTreeSet::from(["3"]));
 
         let d3 = diff(
             Some(&d2.index),

@@ -24,7 +24,7 @@ use crate::catalogue::{
     OptionEffect, PersonKind, ROW_HASH, Reference, ResultSet, ScopeGroup, Shape, Test, View,
     is_computed_field,
 };
-use crate::dataset::{IndexEntry, Row, row_hash};
+use crate::dataset::{Deletion, IndexEntry, Row, row_hash};
 use crate::optout::OptOuts;
 use crate::scope::ScopeSet;
 use crate::timestamp::Timestamp;
@@ -508,6 +508,41 @@ fn set_plan<'c>(
     }
 }
 
+/// Every field of `rs` a plan may judge a row on ([`SetPlan::admits`]) where `rs` is the
+/// primary set of an endpoint, whose rows can therefore be listed as deleted: the fields of
+/// its filters and option conditions, the people it is about and the field its row scope
+/// reads. A deleted row keeps these (and only these) in the sealed row index, so
+/// `_deleted` is judged exactly as the row was.
+pub fn tombstone_fields<'c>(catalogue: &'c Catalogue, rs: &'c ResultSet) -> BTreeSet<&'c str> {
+    let mut fields = BTreeSet::new();
+    for endpoint in catalogue.endpoints() {
+        let primary = endpoint.primary();
+        if endpoint.view != View::Stored || primary.stored != rs.name {
+            continue;
+        }
+        for filter in endpoint.filters.iter().filter(|f| f.set == primary.name) {
+            fields.extend(filter.fields.iter().map(String::as_str));
+        }
+        for effect in endpoint.options.values() {
+            if let OptionEffect::Reveal(c) | OptionEffect::Keep(c) | OptionEffect::Drop(c) = effect
+            {
+                fields.insert(c.field.as_str());
+            }
+        }
+    }
+    for subject in &rs.people.subjects {
+        fields.insert(subject.field.as_str());
+        if let Reference::Typed { type_field } = &subject.reference {
+            fields.insert(type_field.as_str());
+        }
+    }
+    if let Some(row_scope) = &rs.people.row_scope {
+        fields.insert(row_scope.field.as_str());
+    }
+    fields.remove(ID);
+    fields
+}
+
 fn test_fields<'a>(test: &'a RowTest<'_>) -> Vec<&'a str> {
     match test {
         RowTest::Filter(given) => given.filter.fields.iter().map(String::as_str).collect(),
@@ -832,6 +867,18 @@ impl SetPlan<'_> {
             .is_some_and(|kind| kinds.contains(&kind))
     }
 
+    /// Whether a deleted row may be listed in `<ResultSet>_deleted`: the tests of
+    /// [`SetPlan::admits`], on what the row held of [`tombstone_fields`] when it was deleted.
+    /// A deletion recorded without those (by an older release) is never listed: it cannot
+    /// be told whether the partner ever saw the row.
+    pub fn admits_deletion(&self, deletion: &Deletion, resolved: &Resolved) -> bool {
+        deletion.kept.as_ref().is_some_and(|kept| {
+            let mut row = kept.clone();
+            row.insert(ID.to_owned(), Value::String(deletion.id.clone()));
+            self.admits(&row, resolved)
+        })
+    }
+
     /// The row as answered: every emitted field (`null` where the MIS gave none), with every
     /// mention of an opted-out person blanked or removed.
     pub fn project(&self, row: &Row, resolved: &Resolved) -> Row {
@@ -1050,5 +1097,31 @@ impl WritebackPlan {
             .into_iter()
             .filter(|id| !opted_out.contains(id))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(set: &str) -> BTreeSet<&'static str> {
+        let catalogue = Catalogue::get();
+        tombstone_fields(catalogue, catalogue.stored_set(set).unwrap())
+    }
+
+    #[test]
+    fn a_tombstone_keeps_what_rows_are_judged_on_and_nothing_of_what_they_say() {
+        let students = kept("Students");
+        for field in ["YearGroupId", "LeavingDate"] {
+            assert!(students.contains(field), "{field} in {students:?}");
+        }
+        for field in ["Forename", "Surname", "Ethnicity", "DateOfBirth", ID] {
+            assert!(!students.contains(field), "{field} in {students:?}");
+        }
+        let comms = kept("PersonComms");
+        for field in ["PersonId", "PersonType"] {
+            assert!(comms.contains(field), "{field} in {comms:?}");
+        }
+        assert!(!comms.contains("Value"), "{comms:?}");
     }
 }

@@ -2,6 +2,8 @@
 //! all sealed under one data key bound to {school, result set}, each with the version and
 //! group as associated data; read back group by group, so a read decrypts only what it needs.
 
+use std::collections::{BTreeSet, HashMap};
+
 use crate::catalogue::ResultSet;
 use crate::dataset::{Row, RowIndex, split_groups};
 use crate::envelope::{self, DataKey, EnvelopeError, KeyContext, PlainKey, object_aad};
@@ -127,6 +129,45 @@ impl OpenVersion {
             return Err(VaultError::Corrupt(object_key));
         }
         Ok(rows)
+    }
+
+    /// What the rows `ids` hold of `fields`, by id: read from the groups holding those
+    /// fields only. Kept as the tombstones of rows an upload deleted.
+    pub async fn tombstones(
+        &self,
+        objects: &dyn ObjectStore,
+        rs: &ResultSet,
+        fields: &BTreeSet<&str>,
+        ids: &BTreeSet<&str>,
+    ) -> Result<HashMap<String, Row>, VaultError> {
+        let positions: Vec<(usize, &str)> = self
+            .index
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| ids.contains(entry.id.as_str()))
+            .map(|(position, entry)| (position, entry.id.as_str()))
+            .collect();
+        let mut kept: HashMap<String, Row> = positions
+            .iter()
+            .map(|(_, id)| ((*id).to_owned(), Row::new()))
+            .collect();
+        for group in &rs.groups {
+            let wanted = group.fields.iter().any(|f| fields.contains(f.as_str()));
+            if !wanted || !self.record.groups.contains(&group.id) {
+                continue;
+            }
+            let rows = self.group(objects, &group.id).await?;
+            for (position, id) in &positions {
+                let row = kept.get_mut(*id).expect("every id has a row");
+                for (name, value) in &rows[*position] {
+                    if fields.contains(name.as_str()) {
+                        row.insert(name.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        Ok(kept)
     }
 }
 

@@ -768,3 +768,105 @@ async fn a_change_to_ungranted_fields_alone_moves_no_change_metadata() {
     assert_ne!(row["RowHash"], was["RowHash"]);
     assert_ne!(row["LastUpdated"], was["LastUpdated"]);
 }
+
+/// `<set>_deleted` of a changeset continued by `hash` (with `params`), sorted.
+async fn deleted(w: &World, set: &str, hash: &str, params: &str) -> Vec<String> {
+    let answer = w
+        .get(&format!("{set}?changedRows={hash}{params}"))
+        .await
+        .expect(StatusCode::OK);
+    let mut ids = ids(&answer, &format!("{set}_deleted"));
+    ids.sort();
+    ids
+}
+
+/// A changeset's first hash for `set` (with `params`).
+async fn changeset(w: &World, set: &str, params: &str) -> String {
+    let start = w
+        .get(&format!("{set}?changedRows=*{params}"))
+        .await
+        .expect(StatusCode::OK);
+    start["__changedRows__"][0]["NextChangedRows"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn deletions_are_listed_only_where_their_rows_would_be() {
+    // Arrange: two Year 7 pupils (one opted out) and a Year 8 pupil leave the school.
+    let w = world("leaks-deletions", &["Student"], Data::new()).await;
+    let (year7, opted_out, year8) = (&w.pupils[0], &w.pupils[1], &w.pupils[2]);
+    let before = Data::new();
+    let year7_group = before.body["resultSets"]["Students"][0]["YearGroupId"].clone();
+    assert_eq!(
+        before.body["resultSets"]["Students"][1]["YearGroupId"],
+        year7_group
+    );
+    assert_ne!(
+        before.body["resultSets"]["Students"][2]["YearGroupId"],
+        year7_group
+    );
+    let year7_filter = format!("&yearGroupId={}", year7_group.as_str().unwrap());
+    let whole = changeset(&w, "Students", "").await;
+    let filtered = changeset(&w, "Students", &year7_filter).await;
+    w.opt_out(json!({"studentIds": [opted_out]})).await;
+    w.stack.advance(Duration::minutes(1));
+    let mut data = Data::new();
+    data.rows("Students").retain(|row| {
+        ![year7, opted_out, year8].contains(&&row["Id"].as_str().unwrap().to_owned())
+    });
+    w.stack
+        .upload(&w.school.agent, &data.body)
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert: the filter and the opt-out judge deletions as they judge rows.
+    assert_eq!(
+        deleted(&w, "Students", &filtered, &year7_filter).await,
+        [year7.as_str()]
+    );
+    let mut expected = vec![year7.as_str(), year8.as_str()];
+    expected.sort();
+    assert_eq!(deleted(&w, "Students", &whole, "").await, expected);
+
+    // Once the opt-out is lifted, the pupil's leaving is listed like anyone's.
+    w.opt_out(json!({})).await;
+    let mut expected = vec![year7.as_str(), opted_out.as_str(), year8.as_str()];
+    expected.sort();
+    assert_eq!(deleted(&w, "Students", &whole, "").await, expected);
+}
+
+#[tokio::test]
+async fn deleted_person_comms_under_a_staff_only_consent_list_only_staff_rows() {
+    let mut data = Data::new();
+    let (pupil, teacher) = (data.pupils[0].clone(), data.staff[0].clone());
+    let contact = data.rows("Contacts")[0]["Id"].as_str().unwrap().to_owned();
+    data.add(
+        "PersonComms",
+        json!([
+            {"Id": "pc-1", "PersonId": pupil, "PersonType": "Student", "CommsType": "Email",
+             "Value": "pupil@pupils.example"},
+            {"Id": "pc-2", "PersonId": contact, "PersonType": "Contact", "CommsType": "Email",
+             "Value": "parent@home.example"},
+            {"Id": "pc-3", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Email",
+             "Value": "teacher@larkfield.example"},
+            {"Id": "pc-4", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Phone",
+             "Value": "01632 960000"},
+        ]),
+    );
+    let w = world("leaks-comms-deleted", &["Staff"], data).await;
+    let hash = changeset(&w, "PersonComms", "").await;
+    w.stack.advance(Duration::minutes(1));
+    let mut data = Data::new();
+    data.add(
+        "PersonComms",
+        json!([{"Id": "pc-4", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Phone",
+                "Value": "01632 960000"}]),
+    );
+    w.stack
+        .upload(&w.school.agent, &data.body)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(deleted(&w, "PersonComms", &hash, "").await, ["pc-3"]);
+}

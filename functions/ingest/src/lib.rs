@@ -27,6 +27,7 @@ use rollcall_core::catalogue::Catalogue;
 use rollcall_core::dataset::{Diff, Row, Upload, UploadError, diff, parse_upload};
 use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::{School, VersionRecord};
+use rollcall_core::plan::tombstone_fields;
 use rollcall_core::ports::{
     Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports, Publication,
     UploadUrlSigner,
@@ -214,13 +215,27 @@ async fn prepare(
     let live = current.clone().filter(|v| !v.is_disposable(now));
     let previous = match live.clone() {
         Some(record) => Some(
-            OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record)
-                .await?
-                .index,
+            OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?,
         ),
         None => None,
     };
-    let diff = diff(previous.as_ref(), rs, rows, &school.row_hash_key, now);
+    let mut diff = diff(
+        previous.as_ref().map(|p| &p.index),
+        rs,
+        rows,
+        &school.row_hash_key,
+        now,
+    );
+    if let Some(previous) = &previous {
+        let deleted = diff.newly_deleted();
+        if !deleted.is_empty() {
+            let fields = tombstone_fields(Catalogue::get(), rs);
+            let kept = previous
+                .tombstones(state.objects.as_ref(), rs, &fields, &deleted)
+                .await?;
+            diff.keep_tombstones(kept);
+        }
+    }
     if let Some(record) = live.filter(|_| diff.is_unchanged()) {
         return Ok(Outcome::Unchanged {
             version: record.version,

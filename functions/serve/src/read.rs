@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
-use rollcall_core::catalogue::{Catalogue, Endpoint, ID, PersonKind, Reference, ScopeGroup};
+use rollcall_core::catalogue::{Catalogue, Endpoint, ID, ScopeGroup};
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::{Deletion, Row, partner_row_hash_key};
 use rollcall_core::model::{AccessEntry, Estab, Token, VersionRecord};
@@ -259,7 +259,7 @@ async fn stored(
     let scopes_used = plan.scopes_used(granted, &emitted);
     let mut changes = None;
     if query.changed_rows.is_some() {
-        let deleted = deleted_since(primary, &loaded.version, since);
+        let deleted = deleted_since(primary, &loaded.version, since, resolved);
         // The snapshot the next call continues from: the latest change this partner can see
         // (never the version's creation, which moves with changes it cannot see).
         let snapshot = positions
@@ -463,32 +463,21 @@ pub(crate) async fn opt_outs(
     Ok(people.with_orphaned_contacts(pairs.iter().map(|(s, c)| (s.as_str(), c.as_str()))))
 }
 
-/// The deletions of the result set since `since` a partner may learn of: less those of
-/// opted-out people.
+/// The deletions of the result set since `since` the plan admits (as it would the rows).
 fn deleted_since<'v>(
     set: &SetPlan<'_>,
     version: &'v OpenVersion,
     since: Option<Timestamp>,
+    resolved: &Resolved,
 ) -> Vec<&'v Deletion> {
     let Some(since) = since else {
         return vec![];
     };
-    let hidden_kind = set
-        .rs
-        .people
-        .subjects
-        .iter()
-        .find_map(|s| match s.reference {
-            Reference::Kind(kind) if s.field == ID => Some(kind),
-            _ => None,
-        });
-    let hidden =
-        |id: &str| hidden_kind.is_some_and(|kind: PersonKind| set.opt_outs().of(kind).contains(id));
     version
         .index
         .deleted
         .iter()
-        .filter(|d| d.at > since && !hidden(&d.id))
+        .filter(|d| d.at > since && set.admits_deletion(d, resolved))
         .collect()
 }
 
