@@ -205,7 +205,7 @@ pub fn version_prefix(estab: &Estab, result_set: &str, version: u64, upload: &st
     format!("{estab}/{result_set}/{version:010}-{upload}/")
 }
 
-/// One partner read, as the school sees it in its access log.
+/// One partner call, answered or refused, as the school sees it in its access log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessEntry {
@@ -215,6 +215,28 @@ pub struct AccessEntry {
     pub endpoint: String,
     pub scopes_used: ScopeSet,
     pub rows: u64,
+    /// Set when the call was refused: what the partner was answered instead of data.
+    pub refused: Option<Refused>,
+}
+
+/// A refused partner call: the HTTP status and the message the partner received (which says
+/// what it asked for that the school has not released; never any school data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    pub status: u16,
+    pub reason: String,
+}
+
+impl Refused {
+    /// The longest reason kept: a message's first part says what was refused.
+    pub const MAX_REASON: usize = 300;
+
+    pub fn new(status: u16, reason: &str) -> Self {
+        Self {
+            status,
+            reason: reason.chars().take(Self::MAX_REASON).collect(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -870,3 +870,94 @@ async fn deleted_person_comms_under_a_staff_only_consent_list_only_staff_rows() 
         .expect(StatusCode::OK);
     assert_eq!(deleted(&w, "PersonComms", &hash, "").await, ["pc-3"]);
 }
+
+#[tokio::test]
+async fn refused_calls_are_in_the_schools_access_log_with_what_the_partner_was_told() {
+    // Arrange: a partner granted Student only probes around its consent.
+    let w = world("leaks-probe", &["Student"], Data::new()).await;
+    w.get("Students").await.expect(StatusCode::OK);
+    let probes = [
+        (
+            "Students?select=Forename,Ethnicity",
+            StatusCode::FORBIDDEN,
+            "Students",
+            "needs StudentDemographic",
+        ),
+        (
+            "StudentMedical",
+            StatusCode::FORBIDDEN,
+            "StudentMedical",
+            "has not granted",
+        ),
+        (
+            "Students?page=2&version=00ff",
+            StatusCode::BAD_REQUEST,
+            "Students",
+            "is not a page pin",
+        ),
+        (
+            "NoSuch<Endpoint>",
+            StatusCode::NOT_FOUND,
+            "NoSuchEndpoint",
+            "there is no endpoint",
+        ),
+    ];
+    for (path, status, _, text) in probes {
+        w.get(path).await.expect_error(status, text);
+    }
+    w.post(
+        "/api/v1/Writeback/Conduct",
+        &json!({"Conduct": [{"StudentId": w.pupils[0]}]}),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "has not granted");
+
+    // Assert: newest first, each with the status and message the partner received.
+    let log = w.stack.access_log(&w.school).await;
+    assert_eq!(log.len(), 6, "{log:#?}");
+    let (answered, refusals) = (&log[5], &log[..5]);
+    assert_eq!(answered["status"], 200);
+    assert!(answered.get("refused").is_none());
+    assert_eq!(refusals[0]["endpoint"], "Writeback.Conduct");
+    assert_eq!(refusals[0]["status"], 403);
+    for (entry, (_, status, endpoint, text)) in refusals[1..].iter().rev().zip(probes) {
+        assert_eq!(entry["partner"], "leaks-probe");
+        assert_eq!(entry["endpoint"], endpoint, "{entry}");
+        assert_eq!(entry["status"], status.as_u16(), "{entry}");
+        assert_eq!(entry["rows"], 0);
+        let reason = entry["refused"].as_str().unwrap();
+        assert!(reason.contains(text), "{reason}");
+    }
+
+    // After the school ends the consent, the partner's calls are refused and recorded too.
+    w.stack
+        .send(
+            Method::POST,
+            &format!("/admin/v1/consents/{}/revoke", w.partner),
+            Some(&format!("Bearer {}", w.school.admin)),
+            Some(
+                json!({"endDate": w.stack.clock_now().to_rfc3339()})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await
+        .expect(StatusCode::OK);
+    w.get("Students")
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "ended");
+    w.stack
+        .read(&w.token, "/api/v1/Logs")
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "ended");
+    let log = w.stack.access_log(&w.school).await;
+    assert_eq!(log[0]["endpoint"], "Logs");
+    assert_eq!(log[1]["endpoint"], "Students");
+    for entry in &log[..2] {
+        assert_eq!(entry["status"], 403);
+        assert!(
+            entry["refused"].as_str().unwrap().contains("ended"),
+            "{entry}"
+        );
+    }
+}

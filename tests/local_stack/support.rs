@@ -290,11 +290,33 @@ impl Stack {
         purge(&PurgeState::new(&self.ports)).await.unwrap()
     }
 
-    /// Every file under the data directory and its bytes.
+    /// Every file under the data directory and its bytes, the control database as the rows
+    /// of its tables. The access log is left out: a refused call is recorded there by design
+    /// (see [`Stack::access_log`]); everything else must be as it was.
     pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         let mut files = BTreeMap::new();
         collect(self.dir.path(), self.dir.path(), &mut files);
+        files.retain(|path, _| !path.to_string_lossy().contains(".sqlite3-"));
+        for (path, bytes) in files.iter_mut() {
+            if path.extension().is_some_and(|e| e == "sqlite3") {
+                *bytes = dump_tables(&self.dir.path().join(path), &["access_log"]);
+            }
+        }
         files
+    }
+
+    /// The school's access log as its admin reads it, newest first.
+    pub async fn access_log(&self, school: &SchoolKeys) -> Vec<Value> {
+        let answer = self
+            .send(
+                Method::GET,
+                "/admin/v1/access-log?limit=1000",
+                Some(&format!("Bearer {}", school.admin)),
+                None,
+            )
+            .await
+            .expect(StatusCode::OK);
+        answer["accessLog"].as_array().unwrap().clone()
     }
 
     /// The keys of the staged (large-upload) extracts still stored.
@@ -312,6 +334,42 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// Every row of every table of a SQLite database but those named, as text.
+fn dump_tables(path: &Path, left_out: &[&str]) -> Vec<u8> {
+    let db =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.retain(|t| !left_out.contains(&t.as_str()) && !t.starts_with("sqlite_"));
+    let mut out = String::new();
+    for table in tables {
+        let mut statement = db
+            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
+            .unwrap();
+        let columns = statement.column_count();
+        let rows = statement
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| {
+                        row.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap();
+        for row in rows {
+            out.push_str(&format!("{table}: {}\n", row.unwrap().join(" | ")));
+        }
+    }
+    out.into_bytes()
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {

@@ -257,13 +257,18 @@ pub(crate) async fn access_log(
     let entries: Vec<Value> = entries
         .iter()
         .map(|e| {
-            json!({
+            let mut entry = json!({
                 "at": e.at.to_rfc3339(),
                 "partner": e.partner,
                 "endpoint": e.endpoint,
+                "status": e.refused.as_ref().map_or(200, |r| r.status),
                 "scopesUsed": e.scopes_used,
                 "rows": e.rows,
-            })
+            });
+            if let Some(refused) = &e.refused {
+                entry["refused"] = json!(refused.reason);
+            }
+            entry
         })
         .collect();
     Ok(Json(json!({ "accessLog": entries })))

@@ -19,7 +19,7 @@ use rollcall_http::request::QueryParams;
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
-use crate::ServeState;
+use crate::{ServeState, audit};
 
 /// How far back `Usage` counts.
 const USAGE_WINDOW: Duration = Duration::days(366);
@@ -57,7 +57,7 @@ pub(crate) async fn token_details(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    let consent = access::consent(state.control.as_ref(), &token, now).await?;
+    let consent = audit::consent(&state, &token, "TokenDetails", now).await?;
     Ok(with_message_keys(object(json!({
         "Estab": token.estab.as_str(),
         "RelyingParty": token.partner.as_str(),
@@ -78,7 +78,7 @@ pub(crate) async fn gdpr_ids(
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
     // A revoked consent or a replaced secret ends every partner call, info ones included.
-    access::consent(state.control.as_ref(), &token, now).await?;
+    audit::consent(&state, &token, "GDPRIDs", now).await?;
     let record = state.control.opt_outs(&token.estab, &token.partner).await?;
     let people = record
         .as_ref()
@@ -223,7 +223,7 @@ pub(crate) async fn usage(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    access::consent(state.control.as_ref(), &token, now).await?;
+    audit::consent(&state, &token, "Usage", now).await?;
     let entries = state
         .control
         .partner_access(
@@ -277,7 +277,7 @@ pub(crate) async fn logs(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    access::consent(state.control.as_ref(), &token, now).await?;
+    audit::consent(&state, &token, "Logs", now).await?;
     let params = QueryParams::parse(query.as_deref())?;
     let limit = params.bounded("limit", LOGS_DEFAULT, LOGS_MAX)? as usize;
     let entries = state
@@ -294,6 +294,7 @@ pub(crate) async fn logs(
         .map(|e| {
             json!({
                 "DateTime": e.at.to_xod(), "Estab": e.estab.as_str(), "Endpoint": e.endpoint,
+                "Status": e.refused.as_ref().map_or(200, |r| r.status),
                 "Scopes": e.scopes_used, "Rows": e.rows,
             })
         })
@@ -311,7 +312,7 @@ pub(crate) async fn run_query(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    access::consent(state.control.as_ref(), &token, now).await?;
+    audit::consent(&state, &token, "RunQuery", now).await?;
     let params = QueryParams::parse(query.as_deref())?;
     let id = params.get("id").unwrap_or("");
     Catalogue::get().query(id).ok_or_else(|| {

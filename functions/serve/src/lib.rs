@@ -13,6 +13,7 @@
 //!   `/api/v1/AttendanceAsync/{estab}/`, `/api/v1/Writeback/Conduct`, `/ConductAsync`,
 //!   `/SeatingPlan`, `/?id=efw.Detention`; `GET /api/v1/Writeback/Status/{trackingId}`.
 
+mod audit;
 mod filter;
 mod info;
 pub mod openapi;

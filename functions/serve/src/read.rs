@@ -13,7 +13,7 @@ use rollcall_consent::access;
 use rollcall_core::catalogue::{Catalogue, Endpoint, ID, ScopeGroup};
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::{Deletion, Row, partner_row_hash_key};
-use rollcall_core::model::{AccessEntry, Estab, Token, VersionRecord};
+use rollcall_core::model::{Estab, Token, VersionRecord};
 use rollcall_core::optout::OptOuts;
 use rollcall_core::plan::{self, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text};
 use rollcall_core::scope::ScopeSet;
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::filter::Filters;
 use crate::query::{ChangedRows, ReadQuery};
 use crate::rows::{LoadedSet, current_version, pinned_version};
-use crate::{ServeState, views};
+use crate::{ServeState, audit, views};
 
 pub(crate) async fn endpoint(
     State(state): State<ServeState>,
@@ -76,16 +76,20 @@ async fn read(
     let token = access::authenticate(state.control.as_ref(), headers, now).await?;
     let estab = Estab::parse(estab).map_err(|e| ApiError::NotFound(e.to_string()))?;
     access::check_school(&token, &estab)?;
-    let answer = answer(state, &token, endpoint, id, query, now).await?;
-    let entry = AccessEntry {
-        estab: token.estab.clone(),
-        partner: token.partner.clone(),
-        at: now,
-        endpoint: answer.endpoint.clone(),
-        scopes_used: answer.scopes_used.clone(),
-        rows: answer.rows,
-    };
-    state.control.append_access(&entry).await?;
+    let outcome = answer(state, &token, endpoint, id, query, now).await;
+    let logged_as = Catalogue::get()
+        .endpoint_by_path(endpoint)
+        .map_or(endpoint, |e| e.path.as_str());
+    let answer = audit::unless_refused(state, &token, logged_as, outcome, now).await?;
+    audit::answered(
+        state,
+        &token,
+        &answer.endpoint,
+        answer.scopes_used.clone(),
+        answer.rows,
+        now,
+    )
+    .await?;
     let mut response = Json(answer.body).into_response();
     if let Some(freshness) = &answer.freshness {
         freshness.write(response.headers_mut(), now);

@@ -36,7 +36,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use rollcall_core::model::{
-    AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord,
+    AccessEntry, Consent, Estab, Partner, PartnerId, Refused, School, Token, VersionRecord,
 };
 use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{ControlStore, Publication, StoreError};
@@ -496,6 +496,13 @@ fn access_from(item: &Item) -> Result<AccessEntry, StoreError> {
         endpoint: text(item, "endpoint")?,
         scopes_used: parsed(item, "scopes_used")?,
         rows: number(item, "rows")? as u64,
+        refused: match optional_number(item, "refused_status")? {
+            Some(status) => Some(Refused {
+                status: status as u16,
+                reason: text(item, "refused_reason")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -1110,6 +1117,10 @@ impl ControlStore for DynamoControlStore {
         item.insert("endpoint".into(), s(&entry.endpoint));
         item.insert("scopes_used".into(), json(&entry.scopes_used));
         item.insert("rows".into(), n(entry.rows));
+        if let Some(refused) = &entry.refused {
+            item.insert("refused_status".into(), n(refused.status));
+            item.insert("refused_reason".into(), s(&refused.reason));
+        }
         self.client
             .put_item()
             .table_name(&self.table)

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rollcall_core::model::{
-    AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord,
+    AccessEntry, Consent, Estab, Partner, PartnerId, Refused, School, Token, VersionRecord,
 };
 use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{ControlStore, Publication, StoreError};
@@ -126,6 +126,10 @@ CREATE TABLE opt_outs (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (estab, partner)
 );
+"#,
+    r#"
+ALTER TABLE access_log ADD COLUMN refused_status INTEGER;
+ALTER TABLE access_log ADD COLUMN refused_reason TEXT;
 "#,
 ];
 
@@ -340,6 +344,16 @@ fn access_from_row(row: &Row<'_>) -> rusqlite::Result<AccessEntry> {
         endpoint: row.get(3)?,
         scopes_used: scopes_from_text(row.get(4)?)?,
         rows: row.get::<_, i64>(5)? as u64,
+        refused: match (
+            row.get::<_, Option<i64>>(6)?,
+            row.get::<_, Option<String>>(7)?,
+        ) {
+            (Some(status), Some(reason)) => Some(Refused {
+                status: status as u16,
+                reason,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -872,8 +886,18 @@ impl ControlStore for SqliteControlStore {
         let e = entry.clone();
         self.call(move |c| {
             c.execute(
-                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![e.estab.as_str(), e.partner.as_str(), e.at.millis(), e.endpoint, scopes_to_text(&e.scopes_used), e.rows as i64],
+                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    e.estab.as_str(),
+                    e.partner.as_str(),
+                    e.at.millis(),
+                    e.endpoint,
+                    scopes_to_text(&e.scopes_used),
+                    e.rows as i64,
+                    e.refused.as_ref().map(|r| i64::from(r.status)),
+                    e.refused.as_ref().map(|r| r.reason.clone()),
+                ],
             )?;
             Ok(())
         })
@@ -888,7 +912,7 @@ impl ControlStore for SqliteControlStore {
         let estab = estab.clone();
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT estab, partner, at, endpoint, scopes, rows FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
+                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
             )?;
             let rows = stmt
                 .query_map(params![estab.as_str(), limit as i64], access_from_row)?
@@ -908,7 +932,7 @@ impl ControlStore for SqliteControlStore {
         let (estab, partner) = (estab.clone(), partner.clone());
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT estab, partner, at, endpoint, scopes, rows FROM access_log
+                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason FROM access_log
                  WHERE estab = ?1 AND partner = ?2 AND at >= ?3 ORDER BY seq DESC LIMIT ?4",
             )?;
             let rows = stmt

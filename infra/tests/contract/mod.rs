@@ -4,7 +4,7 @@
 
 use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::{
-    AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord,
+    AccessEntry, Consent, Estab, Partner, PartnerId, Refused, School, Token, VersionRecord,
 };
 use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{
@@ -230,10 +230,17 @@ pub async fn control_store_consents_and_tokens(store: &dyn ControlStore) {
         endpoint: "school.students".into(),
         scopes_used: scopes(&["Student"]),
         rows: 3,
+        refused: None,
     };
     store.append_access(&entry).await.unwrap();
+    // A refused call is kept with its status and reason.
     let second = AccessEntry {
-        rows: 4,
+        rows: 0,
+        scopes_used: scopes(&[]),
+        refused: Some(Refused::new(
+            403,
+            "Ethnicity of Students needs StudentDemographic",
+        )),
         ..entry.clone()
     };
     store.append_access(&second).await.unwrap();

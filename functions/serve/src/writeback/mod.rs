@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
 use rollcall_core::catalogue::{Catalogue, PersonKind, Writeback, WritebackAnswer, WritebackBody};
 use rollcall_core::envelope;
-use rollcall_core::model::{AccessEntry, Consent, Estab, Token};
+use rollcall_core::model::{Consent, Estab, Token};
 use rollcall_core::plan::{self, WritebackPlan};
 use rollcall_core::task::{self, Task, TaskState};
 use rollcall_core::timestamp::Timestamp;
@@ -26,8 +26,8 @@ use rollcall_http::request::{QueryParams, json_body, read_body};
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
-use crate::ServeState;
 use crate::rows::{field_values, stored_ids};
+use crate::{ServeState, audit};
 use validate::{Checked, Known};
 
 /// The largest write-back body (conduct media files travel inside it).
@@ -120,8 +120,27 @@ async fn submit(
     let writeback = Catalogue::get()
         .writeback(id)
         .expect("routes name catalogue write-backs");
-    let consent = access::consent(state.control.as_ref(), &token, now).await?;
-    check_scope(writeback, &consent, &token)?;
+    let outcome = queue_checked(state, headers, &token, writeback, body, now).await;
+    let (task, records) = audit::unless_refused(state, &token, &writeback.id, outcome, now).await?;
+    tracing::info!(task = %task.id, kind = %writeback.id, records, "write-back queued");
+    match writeback.answer {
+        WritebackAnswer::Tracking => Ok(tracking_answer(writeback, &task.id)),
+        WritebackAnswer::Wait => wait(state, &task).await,
+    }
+}
+
+/// Checks a write-back against the consent, the opt-outs and what the school uploaded, and
+/// queues it for the school's agent: the task and how many records it holds.
+async fn queue_checked(
+    state: &ServeState,
+    headers: &HeaderMap,
+    token: &Token,
+    writeback: &'static Writeback,
+    body: Body,
+    now: Timestamp,
+) -> ApiResult<(Task, u64)> {
+    let consent = access::consent(state.control.as_ref(), token, now).await?;
+    check_scope(writeback, &consent, token)?;
     let bytes = read_body(
         body,
         headers,
@@ -130,31 +149,26 @@ async fn submit(
     )
     .await?;
     let object: Map<String, Value> = json_body(&bytes, "a JSON object")?;
-    let opt_outs = crate::read::opt_outs(state, &token, now).await?;
+    let opt_outs = crate::read::opt_outs(state, token, now).await?;
     let plan = plan::writeback_plan(Catalogue::get(), &consent.scopes, &opt_outs);
     let checked = check(state, &plan, writeback.body, &object, &token.estab, now).await?;
-    let task = queue(state, &token, writeback, &checked, now).await?;
-    state
-        .control
-        .append_access(&AccessEntry {
-            estab: token.estab.clone(),
-            partner: token.partner.clone(),
-            at: now,
-            endpoint: writeback.id.clone(),
-            scopes_used: writeback
-                .scope
-                .scopes()
-                .filter(|s| consent.scopes.contains(*s))
-                .map(str::to_owned)
-                .collect(),
-            rows: checked.records,
-        })
-        .await?;
-    tracing::info!(task = %task.id, kind = %writeback.id, records = checked.records, "write-back queued");
-    match writeback.answer {
-        WritebackAnswer::Tracking => Ok(tracking_answer(writeback, &task.id)),
-        WritebackAnswer::Wait => wait(state, &task).await,
-    }
+    let task = queue(state, token, writeback, &checked, now).await?;
+    let scopes_used = writeback
+        .scope
+        .scopes()
+        .filter(|s| consent.scopes.contains(*s))
+        .map(str::to_owned)
+        .collect();
+    audit::answered(
+        state,
+        token,
+        &writeback.id,
+        scopes_used,
+        checked.records,
+        now,
+    )
+    .await?;
+    Ok((task, checked.records))
 }
 
 fn check_scope(writeback: &Writeback, consent: &Consent, token: &Token) -> ApiResult<()> {
@@ -326,7 +340,7 @@ pub(crate) async fn status(
 ) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    access::consent(state.control.as_ref(), &token, now).await?;
+    audit::consent(&state, &token, "Writeback.Status", now).await?;
     let not_found = || {
         ApiError::NotFound(format!(
             "you have no write-back `{}` at school {}; use the TrackingId a write-back answered",
