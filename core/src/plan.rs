@@ -92,6 +92,13 @@ enum RowTest<'c> {
     Mapped { fields: &'c [String], via: usize },
     /// An option's condition, which the row must (`true`) or must not (`false`) meet.
     Condition(&'c Condition, bool),
+    /// An option's condition on the person in field `of`: whether that person is among those
+    /// [`ReadPlan::people_conditions`]`[index]` found meeting it must be `keep`.
+    Person {
+        of: &'c str,
+        index: usize,
+        keep: bool,
+    },
     /// `field` holds one of a via hop's input values.
     Within { field: &'c str },
 }
@@ -104,6 +111,8 @@ pub struct Resolved {
     pub today: String,
     /// Per via mapping of the plan, the values it produced (filled in hop by hop).
     pub mapped: Vec<BTreeSet<String>>,
+    /// Per [`ReadPlan::people_conditions`] entry, the ids of the people meeting it.
+    pub meeting: Vec<BTreeSet<String>>,
     /// Per (kind, field of the person's own record), the values of opted-out people.
     pub aliases: BTreeMap<(PersonKind, String), BTreeSet<String>>,
 }
@@ -164,6 +173,26 @@ pub struct Lookup<'c> {
     pub decrypt: Vec<&'c ScopeGroup>,
 }
 
+/// An option's condition on the people rows refer to (pupils who have left): which people
+/// meet it is read from their own records, decrypting only the groups named, and never
+/// answered.
+#[derive(Debug, Clone)]
+pub struct PersonCondition<'c> {
+    pub condition: &'c Condition,
+    pub rs: &'c ResultSet,
+    pub decrypt: Vec<&'c ScopeGroup>,
+}
+
+impl PersonCondition<'_> {
+    /// The ids of the people of `rows` (their own records) who meet the condition.
+    pub fn resolve(&self, rows: &[Row], today: &str) -> BTreeSet<String> {
+        rows.iter()
+            .filter(|row| condition_holds(self.condition, row, today))
+            .filter_map(|row| text(row.get(ID)))
+            .collect()
+    }
+}
+
 /// What a computed endpoint may be computed from.
 #[derive(Debug, Clone)]
 pub enum ViewPlan<'c> {
@@ -195,6 +224,9 @@ pub struct ReadPlan<'c> {
     /// Via mappings, by the index [`Resolved::mapped`] uses.
     pub vias: Vec<ViaPlan<'c>>,
     pub lookups: Vec<Lookup<'c>>,
+    /// Conditions of options on the people rows refer to, by the index
+    /// [`Resolved::meeting`] uses.
+    pub people_conditions: Vec<PersonCondition<'c>>,
     pub view: ViewPlan<'c>,
     /// The granted scopes the endpoint's own expression relied on.
     pub endpoint_scopes: ScopeSet,
@@ -272,11 +304,27 @@ pub fn plan<'c>(
             .or_default()
             .push(test);
     }
+    let mut people_conditions = Vec::new();
     for (condition, keep) in option_conditions(endpoint, &query.options) {
+        let test = match &condition.of {
+            None => RowTest::Condition(condition, keep),
+            Some(of) => {
+                people_conditions.push(person_condition(
+                    catalogue,
+                    stored(catalogue, &endpoint.primary().stored),
+                    condition,
+                ));
+                RowTest::Person {
+                    of,
+                    index: people_conditions.len() - 1,
+                    keep,
+                }
+            }
+        };
         tests_by_set
             .entry(endpoint.primary().name.as_str())
             .or_default()
-            .push(RowTest::Condition(condition, keep));
+            .push(test);
     }
     let primary_rs = stored(catalogue, &endpoint.primary().stored);
     let selected = selected_fields(primary_rs, query.select.as_deref(), granted, estab)?;
@@ -318,9 +366,41 @@ pub fn plan<'c>(
         sets,
         vias,
         lookups,
+        people_conditions,
         view,
         endpoint_scopes,
     })
+}
+
+/// Where an option's condition on the person in `condition.of` is read from: that person's
+/// own record, the groups of its id and of the field tested.
+fn person_condition<'c>(
+    catalogue: &'c Catalogue,
+    primary: &'c ResultSet,
+    condition: &'c Condition,
+) -> PersonCondition<'c> {
+    let kind = primary
+        .people
+        .subjects
+        .iter()
+        .find_map(|s| match s.reference {
+            Reference::Kind(kind) if Some(&s.field) == condition.of.as_ref() => Some(kind),
+            _ => None,
+        })
+        .expect("the catalogue checks that `of` is a person the set is about");
+    let rs = stored(catalogue, kind.own_set());
+    let decrypt = [ID, condition.field.as_str()]
+        .iter()
+        .filter_map(|f| rs.field(f).and_then(|f| f.group))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|g| &rs.groups[g])
+        .collect();
+    PersonCondition {
+        condition,
+        rs,
+        decrypt,
+    }
 }
 
 fn stored<'c>(catalogue: &'c Catalogue, name: &str) -> &'c ResultSet {
@@ -526,7 +606,7 @@ pub fn tombstone_fields<'c>(catalogue: &'c Catalogue, rs: &'c ResultSet) -> BTre
         for effect in endpoint.options.values() {
             if let OptionEffect::Reveal(c) | OptionEffect::Keep(c) | OptionEffect::Drop(c) = effect
             {
-                fields.insert(c.field.as_str());
+                fields.insert(c.of.as_deref().unwrap_or(&c.field));
             }
         }
     }
@@ -548,6 +628,7 @@ fn test_fields<'a>(test: &'a RowTest<'_>) -> Vec<&'a str> {
         RowTest::Filter(given) => given.filter.fields.iter().map(String::as_str).collect(),
         RowTest::Mapped { fields, .. } => fields.iter().map(String::as_str).collect(),
         RowTest::Condition(condition, _) => vec![condition.field.as_str()],
+        RowTest::Person { of, .. } => vec![of],
         RowTest::Within { field } => vec![field],
     }
 }
@@ -798,7 +879,7 @@ impl HopPlan<'_> {
         let local = Resolved {
             today: today.to_owned(),
             mapped: vec![input.clone()],
-            aliases: BTreeMap::new(),
+            ..Resolved::default()
         };
         rows.iter()
             .filter(|row| self.set.admits(row, &local))
@@ -954,7 +1035,7 @@ impl SetPlan<'_> {
         };
         match (mention.shape, &value) {
             (_, Value::Null) => Value::Null,
-            (Shape::Name, _) => Value::Null,
+            (Shape::Name | Shape::Count, _) => Value::Null,
             (Shape::List, Value::String(items)) => {
                 let kept: Vec<&str> = items
                     .split(',')
@@ -982,6 +1063,12 @@ fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved) -> bool {
         }
         RowTest::Condition(condition, keep) => {
             condition_holds(condition, row, &resolved.today) == *keep
+        }
+        // Unresolved, no row can be judged, so none passes.
+        RowTest::Person { of, index, keep } => {
+            resolved.meeting.get(*index).is_some_and(|meeting| {
+                text(row.get(*of)).is_some_and(|id| meeting.contains(&id)) == *keep
+            })
         }
         // A hop judges its rows against its own input, put first by `take_from`.
         RowTest::Within { field } => text(row.get(*field))

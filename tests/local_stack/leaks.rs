@@ -81,7 +81,11 @@ struct World {
 /// `data` uploaded (every field of it stored, none ignored), `partner` registered asking for
 /// `scopes` and granted exactly them, and a token for it.
 async fn world(partner: &str, scopes: &[&str], data: Data) -> World {
-    let stack = Stack::start().await;
+    world_on(Stack::start().await, partner, scopes, data).await
+}
+
+/// [`world`] on `stack` (the AWS adapters, say).
+async fn world_on(stack: Stack, partner: &str, scopes: &[&str], data: Data) -> World {
     let school = stack.school(ESTAB).await;
     let management = stack.partner(partner, scopes).await;
     let upload = stack
@@ -160,6 +164,17 @@ fn today() -> String {
 
 #[tokio::test]
 async fn an_opted_out_pupil_vanishes_from_the_medical_sen_meals_and_conduct_point_answers() {
+    an_opted_out_pupil_vanishes_on(Stack::start().await).await;
+}
+
+#[tokio::test]
+async fn on_aws_an_opted_out_pupil_vanishes_from_the_medical_sen_meals_and_conduct_point_answers() {
+    if let Some(stack) = Stack::start_aws().await {
+        an_opted_out_pupil_vanishes_on(stack).await;
+    }
+}
+
+async fn an_opted_out_pupil_vanishes_on(stack: Stack) {
     // Arrange: two pupils with rows in every set, everything granted; the first opted out.
     let mut data = Data::new();
     let (hidden, shown) = (data.pupils[1].clone(), data.pupils[2].clone());
@@ -224,7 +239,7 @@ async fn an_opted_out_pupil_vanishes_from_the_medical_sen_meals_and_conduct_poin
         "Student",
         "School",
     ];
-    let w = world("leaks-pastoral", &scopes, data).await;
+    let w = world_on(stack, "leaks-pastoral", &scopes, data).await;
     let by_id = ["StudentMedical", "SEN", "StudentMeals", "ConductPoints"]
         .map(|endpoint| format!("{endpoint}/{hidden}"));
     let whole = ["StudentMedical", "SEN", "StudentMeals", "ConductPoints"].map(String::from);
@@ -364,6 +379,17 @@ async fn assessment_results_by_group_are_refused_without_the_consent_to_read_mem
 
 #[tokio::test]
 async fn person_comms_under_a_staff_only_consent_answers_only_staff_rows() {
+    person_comms_under_a_staff_only_consent_on(Stack::start().await).await;
+}
+
+#[tokio::test]
+async fn on_aws_person_comms_under_a_staff_only_consent_answers_only_staff_rows() {
+    if let Some(stack) = Stack::start_aws().await {
+        person_comms_under_a_staff_only_consent_on(stack).await;
+    }
+}
+
+async fn person_comms_under_a_staff_only_consent_on(stack: Stack) {
     // Arrange: an e-mail address each for a pupil, a contact and a member of staff.
     let mut data = Data::new();
     let (pupil, teacher) = (data.pupils[0].clone(), data.staff[0].clone());
@@ -379,7 +405,7 @@ async fn person_comms_under_a_staff_only_consent_answers_only_staff_rows() {
              "Value": "teacher@larkfield.example"},
         ]),
     );
-    let w = world("leaks-comms", &["Staff"], data).await;
+    let w = world_on(stack, "leaks-comms", &["Staff"], data).await;
 
     // Act
     let all = w.get("PersonComms").await.expect(StatusCode::OK);
@@ -598,6 +624,56 @@ async fn leavers_pre_admissions_and_guests_are_answered_only_with_their_options(
                 "{field} answered without its scope: {row}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn a_leavers_exclusions_and_school_history_are_answered_only_with_include_leavers() {
+    // Arrange: an exclusion and a previous school each for a leaver and a pupil on roll,
+    // under a consent without StudentExtended (which releases the leaving date).
+    let mut data = Data::new();
+    let [leaver, on_roll] = [0, 1].map(|n| data.pupils[n].clone());
+    data.pupil(&leaver)
+        .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
+    let exclusion = |id: &str, pupil: &str| {
+        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
+               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
+    };
+    data.add(
+        "StudentExclusions",
+        json!([exclusion("ex-1", &leaver), exclusion("ex-2", &on_roll)]),
+    );
+    let history = |id: &str, pupil: &str| {
+        json!({"Id": id, "StudentId": pupil, "PreviousSchoolName": "Elm Primary",
+               "LeavingDate": "2019-07-19T00:00:00"})
+    };
+    data.add(
+        "StudentSchoolHistory",
+        json!([history("sh-1", &leaver), history("sh-2", &on_roll)]),
+    );
+    let w = world("leaks-leaver-rows", &["Student", "StudentExclusions"], data).await;
+
+    for (set, leavers_row, on_roll_row) in [
+        ("StudentExclusions", "ex-1", "ex-2"),
+        ("StudentSchoolHistory", "sh-1", "sh-2"),
+    ] {
+        // Act
+        let default = w.get(set).await.expect(StatusCode::OK);
+        let by_id = w
+            .get(&format!("{set}/{leaver}"))
+            .await
+            .expect(StatusCode::OK);
+        let with = w
+            .get(&format!("{set}?options=includeLeavers"))
+            .await
+            .expect(StatusCode::OK);
+
+        // Assert
+        assert_eq!(ids(&default, set), [on_roll_row], "{set}");
+        assert_eq!(by_id[set], json!([]), "{set}");
+        let mut all = ids(&with, set);
+        all.sort();
+        assert_eq!(all, [leavers_row, on_roll_row], "{set}");
     }
 }
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::{
-    AnsweredSet, CatalogueError, Condition, Endpoint, Filter, FilterOp, OptionEffect, ResultSet,
-    Test, Via, View, check_known,
+    AnsweredSet, CatalogueError, Condition, Endpoint, Filter, FilterOp, OptionEffect, Reference,
+    ResultSet, Test, Via, View, check_known,
 };
 use crate::scope::{EndpointScope, FieldScope};
 
@@ -62,6 +62,9 @@ struct RawOption {
     keep: Option<String>,
     #[serde(default)]
     drop: Option<String>,
+    /// The row's field holding the person whose own record the condition tests.
+    #[serde(default)]
+    of: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -160,11 +163,39 @@ pub(crate) fn build(
         let effect = option_effect(&raw_option).map_err(|e| invalid(format!("{name}: {e}")))?;
         let named: Vec<&String> = match &effect {
             OptionEffect::Columns(columns) => columns.iter().collect(),
+            OptionEffect::Reveal(Condition { of: Some(of), .. }) => vec![of],
             OptionEffect::Reveal(c) | OptionEffect::Keep(c) | OptionEffect::Drop(c) => {
                 vec![&c.field]
             }
             _ => vec![],
         };
+        if let OptionEffect::Reveal(Condition {
+            of: Some(of),
+            field,
+            ..
+        }) = &effect
+        {
+            let kind = primary_rs
+                .people
+                .subjects
+                .iter()
+                .find_map(|s| match s.reference {
+                    Reference::Kind(kind) if &s.field == of => Some(kind),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "option {name}: {of} is not declared as a person {} is about",
+                        primary_rs.name
+                    ))
+                })?;
+            if stored_set(kind.own_set())?.field(field).is_none() {
+                return Err(invalid(format!(
+                    "option {name} tests {field}, which {} lacks",
+                    kind.own_set()
+                )));
+            }
+        }
         for field in named {
             let Some(field) = primary_rs.field(field) else {
                 return Err(invalid(format!(
@@ -302,6 +333,15 @@ fn option_effect(raw: &RawOption) -> Result<OptionEffect, String> {
     if given > 1 {
         return Err("an option does one thing".into());
     }
+    if raw.of.is_some() && raw.reveal.is_none() {
+        return Err("only a reveal can test the person a row refers to (`of`)".into());
+    }
+    let condition = |text: &str| {
+        condition(text).map(|c| Condition {
+            of: raw.of.clone(),
+            ..c
+        })
+    };
     Ok(if !raw.columns.is_empty() {
         OptionEffect::Columns(raw.columns.iter().cloned().collect())
     } else if let Some(c) = &raw.reveal {
@@ -320,12 +360,14 @@ fn condition(text: &str) -> Result<Condition, String> {
         return Ok(Condition {
             field: field.into(),
             test: Test::BeforeToday,
+            of: None,
         });
     }
     if let Some(field) = text.strip_suffix(">today") {
         return Ok(Condition {
             field: field.into(),
             test: Test::AfterToday,
+            of: None,
         });
     }
     let (field, value) = text.split_once('=').ok_or_else(|| {
@@ -334,6 +376,7 @@ fn condition(text: &str) -> Result<Condition, String> {
     Ok(Condition {
         field: field.into(),
         test: Test::Equals(value.into()),
+        of: None,
     })
 }
 

@@ -134,6 +134,10 @@ pub enum OptionEffect {
 pub struct Condition {
     pub field: String,
     pub test: Test,
+    /// Where the condition is about the person a row refers to rather than the row itself
+    /// (a pupil's exclusions left out when the pupil has left): the row's field holding the
+    /// person, whose own record (`Students`...) `field` is read from.
+    pub of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,9 +150,13 @@ pub enum Test {
 impl std::fmt::Display for Condition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.test {
-            Test::Equals(value) => write!(f, "{} is {value}", self.field),
-            Test::BeforeToday => write!(f, "{} is before today", self.field),
-            Test::AfterToday => write!(f, "{} is after today", self.field),
+            Test::Equals(value) => write!(f, "{} is {value}", self.field)?,
+            Test::BeforeToday => write!(f, "{} is before today", self.field)?,
+            Test::AfterToday => write!(f, "{} is after today", self.field)?,
+        }
+        match &self.of {
+            Some(of) => write!(f, " for the person in {of}"),
+            None => Ok(()),
         }
     }
 }

@@ -101,6 +101,9 @@ pub enum Shape {
     List,
     /// Free text (a name): cannot be matched to an id.
     Name,
+    /// How many people of the kind the row counts (`NumStudents`): it would count the
+    /// opted-out too, and which of them it counts cannot be told.
+    Count,
 }
 
 /// A field that names a person the row is not about.
@@ -226,10 +229,11 @@ fn mention(field: String, text: &str) -> Result<Mention, String> {
         None => Shape::One,
         Some("list") => Shape::List,
         Some("name") => Shape::Name,
-        Some(other) => return Err(format!("{field}: `{other}` is not list or name")),
+        Some("count") => Shape::Count,
+        Some(other) => return Err(format!("{field}: `{other}` is not list, name or count")),
     };
-    if shape == Shape::Name && alias.is_some() {
-        return Err(format!("{field}: a name has no `of` field"));
+    if matches!(shape, Shape::Name | Shape::Count) && alias.is_some() {
+        return Err(format!("{field}: a name or count has no `of` field"));
     }
     Ok(Mention {
         field,

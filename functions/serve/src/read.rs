@@ -401,6 +401,13 @@ async fn resolve(
         let values = map_through(state, estab, via, input, &resolved.today, now).await?;
         resolved.mapped.push(values);
     }
+    for condition in &plan.people_conditions {
+        let loaded =
+            LoadedSet::current(state, estab, condition.rs, &condition.decrypt, now).await?;
+        resolved
+            .meeting
+            .push(condition.resolve(&loaded.rows, &resolved.today));
+    }
     for lookup in &plan.lookups {
         let loaded = LoadedSet::current(state, estab, lookup.rs, &lookup.decrypt, now).await?;
         resolved.aliases.insert(
