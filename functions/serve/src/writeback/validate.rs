@@ -84,23 +84,19 @@ pub(crate) fn attendance(
         if let Some(code) = &code
             && !known.marks.contains(code)
         {
-            if !known.name_marks {
-                problems.add_once(
-                    "Marks",
-                    format!(
-                        "one or more marks are not attendance marks of school {estab}; check \
-                         them against the codes the school gave you"
-                    ),
-                );
-            } else {
-                problems.add(
-                    &format!("{}.Mark", mark.place),
-                    format!(
-                        "`{code}` is not an attendance mark of school {estab}; the valid ones \
-                         are listed by GET /api/v1/School/{estab}/AttendanceCodes"
-                    ),
-                );
-            }
+            refuse_unknown(
+                known.name_marks,
+                (&format!("{}.Mark", mark.place), "Marks"),
+                format!(
+                    "`{code}` is not an attendance mark of school {estab}; the valid ones are \
+                     listed by GET /api/v1/School/{estab}/AttendanceCodes"
+                ),
+                format!(
+                    "one or more marks are not attendance marks of school {estab}; check them \
+                     against the codes the school gave you"
+                ),
+                &mut problems,
+            );
         }
         let minutes = mark.integer("Mins", &mut problems);
         if minutes.is_some_and(|m| m < 0) {
@@ -170,23 +166,19 @@ pub(crate) fn conduct(
         if let (Some(type_id), Some(types)) = (type_id, &known.conduct_types)
             && !types.contains(&type_id.to_string())
         {
-            if !known.name_conduct_types {
-                problems.add_once(
-                    "Conducts",
-                    format!(
-                        "one or more TypeIds are not conduct types of school {estab}; check \
-                         them against the types the school gave you"
-                    ),
-                );
-            } else {
-                problems.add(
-                    &format!("{}.TypeId", conduct.place),
-                    format!(
-                        "{type_id} is not a conduct type of school {estab}; the valid ones are \
-                         the ConductTypes LocalIds of GET /api/v1/School/{estab}/conductlookups"
-                    ),
-                );
-            }
+            refuse_unknown(
+                known.name_conduct_types,
+                (&format!("{}.TypeId", conduct.place), "Conducts"),
+                format!(
+                    "{type_id} is not a conduct type of school {estab}; the valid ones are the \
+                     ConductTypes LocalIds of GET /api/v1/School/{estab}/conductlookups"
+                ),
+                format!(
+                    "one or more TypeIds are not conduct types of school {estab}; check them \
+                     against the types the school gave you"
+                ),
+                &mut problems,
+            );
         }
         let status = if kind == Some("Beh") {
             conduct.required_integer("StatusId", &mut problems)
@@ -320,19 +312,32 @@ fn check_member(
     if people.contains(id) {
         return;
     }
+    refuse_unknown(
+        named,
+        (&format!("{}.{field}", record.place), field),
+        format!("`{id}` is not {what} of school {estab}"),
+        format!(
+            "one or more are not {what} of school {estab} you may write about; check them \
+             against your own records"
+        ),
+        problems,
+    );
+}
+
+/// Refuses a value the school does not know. Where the consent releases the school's list
+/// (`named`), the refusal names the value at its place; else it is said once under `group`,
+/// never which value, so a write-back cannot test what the partner may not read.
+fn refuse_unknown(
+    named: bool,
+    (place, group): (&str, &str),
+    naming: String,
+    unnamed: String,
+    problems: &mut Problems,
+) {
     if named {
-        problems.add(
-            &format!("{}.{field}", record.place),
-            format!("`{id}` is not {what} of school {estab}"),
-        );
+        problems.add(place, naming);
     } else {
-        problems.add_once(
-            field,
-            format!(
-                "one or more are not {what} of school {estab} you may write about; check them \
-                 against your own records"
-            ),
-        );
+        problems.add_once(group, unnamed);
     }
 }
 
