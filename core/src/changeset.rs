@@ -25,8 +25,9 @@ pub enum ChangesetError {
     )]
     Malformed(String),
     #[error(
-        "this changedRows hash was issued for another partner, school, endpoint, options or filters; \
-         a changeset only continues with the call that started it; start a new one with changedRows=*"
+        "this changedRows hash was issued for another partner, school, endpoint, options or filters, \
+         or before the school changed what it shares with you (scopes or opt-outs); a changeset \
+         only continues with the call that started it; start a new one with changedRows=*"
     )]
     Mismatch,
 }

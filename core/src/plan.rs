@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::catalogue::{
     Catalogue, Condition, Endpoint, Field, Filter, FilterOp, ID, LAST_UPDATED, Mention,
     OptionEffect, PersonKind, ROW_HASH, Reference, ResultSet, ScopeGroup, Shape, Test, View,
-    is_computed_field,
+    Writeback, WritebackBody, is_computed_field,
 };
 use crate::dataset::{Deletion, IndexEntry, Row, row_hash};
 use crate::optout::OptOuts;
@@ -113,7 +113,8 @@ pub struct Resolved {
     pub mapped: Vec<BTreeSet<String>>,
     /// Per [`ReadPlan::people_conditions`] entry, the ids of the people meeting it.
     pub meeting: Vec<BTreeSet<String>>,
-    /// Per (kind, field of the person's own record), the values of opted-out people.
+    /// Per (kind, field of the person's own record), the values of opted-out people; absent
+    /// where they could not all be found (then every mention through that field is blanked).
     pub aliases: BTreeMap<(PersonKind, String), BTreeSet<String>>,
 }
 
@@ -857,13 +858,28 @@ fn lookups<'c>(
 }
 
 impl Lookup<'_> {
-    /// The values of the lookup's field in the rows of opted-out people.
-    pub fn resolve(&self, rows: &[Row], opt_outs: &OptOuts) -> BTreeSet<String> {
+    /// The values of the lookup's field in the rows of opted-out people; `None` when one of
+    /// them has no row (someone who has left, say), whose aliases are then unknown.
+    pub fn resolve(&self, rows: &[Row], opt_outs: &OptOuts) -> Option<BTreeSet<String>> {
         let people = opt_outs.of(self.kind);
-        rows.iter()
-            .filter(|row| text(row.get(ID)).is_some_and(|id| people.contains(&id)))
-            .filter_map(|row| text(row.get(self.field)))
-            .collect()
+        let theirs: Vec<&Row> = rows
+            .iter()
+            .filter(|row| text(row.get(ID)).is_some_and(|id| people.contains(id.trim())))
+            .collect();
+        let found: BTreeSet<String> = theirs
+            .iter()
+            .filter_map(|row| text(row.get(ID)))
+            .map(|id| id.trim().to_owned())
+            .collect();
+        if found.len() < people.len() {
+            return None;
+        }
+        Some(
+            theirs
+                .iter()
+                .filter_map(|row| text(row.get(self.field)))
+                .collect(),
+        )
     }
 }
 
@@ -921,7 +937,8 @@ impl SetPlan<'_> {
             return false;
         }
         self.rs.people.subjects.iter().any(|subject| {
-            let Some(id) = text(row.get(&subject.field)) else {
+            // Ids are compared as the opt-out API keeps them, without surrounding spaces.
+            let Some(id) = text(row.get(&subject.field)).map(|id| id.trim().to_owned()) else {
                 return false;
             };
             match &subject.reference {
@@ -1025,13 +1042,14 @@ impl SetPlan<'_> {
         if people.is_empty() {
             return value;
         }
-        let empty = BTreeSet::new();
         let opted_out: &BTreeSet<String> = match &mention.alias {
             None => people,
-            Some(alias) => resolved
-                .aliases
-                .get(&(mention.kind, alias.clone()))
-                .unwrap_or(&empty),
+            // An alias of someone whose own record is not held cannot be told apart, so no
+            // alias in this field is kept.
+            Some(alias) => match resolved.aliases.get(&(mention.kind, alias.clone())) {
+                Some(aliases) => aliases,
+                None => return Value::Null,
+            },
         };
         match (mention.shape, &value) {
             (_, Value::Null) => Value::Null,
@@ -1045,7 +1063,7 @@ impl SetPlan<'_> {
                 Value::String(kept.join(","))
             }
             (_, other) => match text(Some(other)) {
-                Some(id) if opted_out.contains(&id) => Value::Null,
+                Some(id) if opted_out.contains(id.trim()) => Value::Null,
                 _ => value,
             },
         }
@@ -1141,6 +1159,28 @@ pub fn list(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// The opt-outs a partner is told of (`GDPRIDs`, so it deletes what it holds of them): of
+/// each kind of person only where the consent releases who they are, since a list of staff
+/// or contact ids would otherwise name people the partner may not read about.
+pub fn opt_outs_told(catalogue: &Catalogue, granted: &ScopeSet, opt_outs: &OptOuts) -> OptOuts {
+    let told = |kind: PersonKind, ids: &BTreeSet<String>| {
+        let own = stored(catalogue, kind.own_set());
+        let released = own
+            .field(ID)
+            .is_some_and(|f| f.scope.is_satisfied_by(granted));
+        if released {
+            ids.clone()
+        } else {
+            BTreeSet::new()
+        }
+    };
+    OptOuts {
+        students: told(PersonKind::Student, &opt_outs.students),
+        staff: told(PersonKind::Staff, &opt_outs.staff),
+        contacts: told(PersonKind::Contact, &opt_outs.contacts),
+    }
+}
+
 /// Which ids a write-back may name, and whether a refusal may say which id was wrong: only
 /// where the consent releases the set that would answer the same question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1155,24 +1195,57 @@ pub struct WritebackPlan {
     pub name_conduct_types: bool,
 }
 
+/// Whether a write-back may be sent, and how it is checked. It needs its own scope, and the
+/// consent to read the people it names by id: rollcall checks each id against the school's
+/// people, and any answer to that check (refused or not) would tell a partner that cannot
+/// read them which ids are the school's pupils or staff.
 pub fn writeback_plan(
     catalogue: &Catalogue,
+    writeback: &Writeback,
     granted: &ScopeSet,
     opt_outs: &OptOuts,
-) -> WritebackPlan {
+    estab: &str,
+) -> Result<WritebackPlan, Refusal> {
+    if !writeback.scope.is_satisfied_by(granted) {
+        return Err(Refusal::NotGranted(format!(
+            "{} needs a scope school {estab} has not granted you: {}; ask the school to grant \
+             it. Nothing was queued",
+            writeback.path,
+            writeback.scope.describe_missing(granted)
+        )));
+    }
     let releases = |set: &str, field: &str| {
         catalogue
             .result_set(set)
             .and_then(|rs| rs.field(field))
             .is_some_and(|f| f.scope.is_satisfied_by(granted))
     };
-    WritebackPlan {
+    let about: &[PersonKind] = match writeback.body {
+        WritebackBody::Attendance => &[PersonKind::Student],
+        WritebackBody::Conduct => &[PersonKind::Student, PersonKind::Staff],
+        WritebackBody::Object => &[],
+    };
+    for kind in about {
+        let own = stored(catalogue, kind.own_set());
+        let id = own.field(ID).expect("a person's own set has an Id");
+        if !id.scope.is_satisfied_by(granted) {
+            return Err(Refusal::NotGranted(format!(
+                "{} names {} by id, which needs the consent to read who they are ({}); school \
+                 {estab} has not granted it to you, so ask the school to grant it. Nothing was \
+                 queued",
+                writeback.path,
+                kind.own_set().to_ascii_lowercase(),
+                id.scope
+            )));
+        }
+    }
+    Ok(WritebackPlan {
         opt_outs: opt_outs.clone(),
         name_students: releases("Students", ID),
         name_staff: releases("Staff", ID),
         name_marks: releases("AttendCodes", "Mark"),
         name_conduct_types: releases("ConductTypes", "LocalId"),
-    }
+    })
 }
 
 impl WritebackPlan {

@@ -27,7 +27,8 @@ pub struct WalkPin {
 pub enum PinError {
     #[error(
         "`version` is not a page pin rollcall issued for this call; follow NextPage as it is \
-         (same endpoint, options, filters and select), or start again from page 1 without `version`"
+         (same endpoint, options, filters and select), or start again from page 1 without \
+         `version` (as after the school changes what it shares with you)"
     )]
     Unknown,
     #[error(
@@ -73,7 +74,7 @@ impl WalkPin {
                 plain[8..].try_into().expect("8 bytes"),
             )),
         };
-        if now >= pin.started.plus(WALK_GRACE) || now < pin.started {
+        if now >= pin.started.plus(WALK_GRACE) {
             return Err(PinError::Expired);
         }
         Ok(pin)

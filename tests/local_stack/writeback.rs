@@ -29,6 +29,7 @@ async fn world(granted: &[&str]) -> World {
             PARTNER,
             &[
                 "Student",
+                "StaffLite",
                 "Attendance",
                 "WritebackAttendance",
                 "WritebackConduct",
@@ -260,7 +261,7 @@ async fn a_write_back_without_its_scope_is_refused() {
 
 #[tokio::test]
 async fn a_synchronous_conduct_write_back_answers_the_agents_outcome() {
-    let w = world(&["Student", "WritebackConduct"]).await;
+    let w = world(&["Student", "StaffLite", "WritebackConduct"]).await;
     let body = json!({
         "Conducts": [{"Id": 1, "IncidentType": "Ach", "RecordedById": w.staff,
                       "EntryDate": w.date, "TypeId": 4, "Note": "Great piece of work"}],

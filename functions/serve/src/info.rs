@@ -13,6 +13,7 @@ use axum::http::HeaderMap;
 use rollcall_consent::access;
 use rollcall_core::catalogue::{Catalogue, Endpoint, OptionEffect, Writeback};
 use rollcall_core::model::AccessEntry;
+use rollcall_core::plan;
 use rollcall_core::timestamp::{Duration, Timestamp};
 use rollcall_core::xod::DEFAULT_PAGE_SIZE;
 use rollcall_http::request::QueryParams;
@@ -78,11 +79,11 @@ pub(crate) async fn gdpr_ids(
     let now = state.clock.now();
     let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
     // A revoked consent or a replaced secret ends every partner call, info ones included.
-    audit::consent(&state, &token, "GDPRIDs", now).await?;
+    let consent = audit::consent(&state, &token, "GDPRIDs", now).await?;
     let record = state.control.opt_outs(&token.estab, &token.partner).await?;
     let people = record
         .as_ref()
-        .map(|r| r.people.clone())
+        .map(|r| plan::opt_outs_told(Catalogue::get(), &consent.scopes, &r.people))
         .unwrap_or_default();
     Ok(with_message_keys(object(json!({
         "GDPR": [{

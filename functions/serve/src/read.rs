@@ -17,6 +17,7 @@ use rollcall_core::model::{Estab, Token, VersionRecord};
 use rollcall_core::optout::OptOuts;
 use rollcall_core::plan::{self, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text};
 use rollcall_core::scope::ScopeSet;
+use rollcall_core::secret::keyed_hash_hex;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
 use rollcall_core::walk::{PinError, WalkPin};
@@ -180,7 +181,12 @@ async fn stored(
         partner: token.partner.to_string(),
         estab: token.estab.to_string(),
         endpoint: plan.endpoint.path.clone(),
-        parameters: query.binding(filters),
+        parameters: sharing_binding(
+            query.binding(filters),
+            granted,
+            primary.opt_outs(),
+            &school_key,
+        ),
     };
     let (record, started) = match &query.version {
         Some(text) => {
@@ -289,6 +295,30 @@ async fn stored(
         scopes_used,
         freshness: Some(freshness),
     })
+}
+
+/// A call's binding for changesets and page pins, with what the school shares with the
+/// partner now: the scopes granted and (as a keyed digest) the people opted out. A changeset
+/// or walk begun before either changed would miss rows that became visible (an opt-out
+/// lifted) or mix two consents, so it is refused and started again.
+fn sharing_binding(
+    mut parameters: Vec<String>,
+    granted: &ScopeSet,
+    opt_outs: &OptOuts,
+    school_key: &[u8],
+) -> Vec<String> {
+    let scopes: Vec<&str> = granted.iter().map(String::as_str).collect();
+    parameters.push(format!("granted={}", scopes.join(",")));
+    let list = |ids: &BTreeSet<String>| ids.iter().cloned().collect::<Vec<_>>().join(",");
+    let people = format!(
+        "students={};staff={};contacts={}",
+        list(&opt_outs.students),
+        list(&opt_outs.staff),
+        list(&opt_outs.contacts)
+    );
+    let digest = keyed_hash_hex(school_key, people.as_bytes(), 16);
+    parameters.push(format!("optouts={digest}"));
+    parameters
 }
 
 /// The school's row-hash key, from which changeset hashes, page pins and partners' RowHash
@@ -410,10 +440,11 @@ async fn resolve(
     }
     for lookup in &plan.lookups {
         let loaded = LoadedSet::current(state, estab, lookup.rs, &lookup.decrypt, now).await?;
-        resolved.aliases.insert(
-            (lookup.kind, lookup.field.to_owned()),
-            lookup.resolve(&loaded.rows, plan.primary().opt_outs()),
-        );
+        if let Some(aliases) = lookup.resolve(&loaded.rows, plan.primary().opt_outs()) {
+            resolved
+                .aliases
+                .insert((lookup.kind, lookup.field.to_owned()), aliases);
+        }
     }
     Ok(resolved)
 }

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
 use rollcall_core::catalogue::{Catalogue, PersonKind, Writeback, WritebackAnswer, WritebackBody};
 use rollcall_core::envelope;
-use rollcall_core::model::{Consent, Estab, Token};
+use rollcall_core::model::{Estab, Token};
 use rollcall_core::plan::{self, WritebackPlan};
 use rollcall_core::task::{self, Task, TaskState};
 use rollcall_core::timestamp::Timestamp;
@@ -140,7 +140,14 @@ async fn queue_checked(
     now: Timestamp,
 ) -> ApiResult<(Task, u64)> {
     let consent = access::consent(state.control.as_ref(), token, now).await?;
-    check_scope(writeback, &consent, token)?;
+    let opt_outs = crate::read::opt_outs(state, token, now).await?;
+    let plan = plan::writeback_plan(
+        Catalogue::get(),
+        writeback,
+        &consent.scopes,
+        &opt_outs,
+        token.estab.as_str(),
+    )?;
     let bytes = read_body(
         body,
         headers,
@@ -149,8 +156,6 @@ async fn queue_checked(
     )
     .await?;
     let object: Map<String, Value> = json_body(&bytes, "a JSON object")?;
-    let opt_outs = crate::read::opt_outs(state, token, now).await?;
-    let plan = plan::writeback_plan(Catalogue::get(), &consent.scopes, &opt_outs);
     let checked = check(state, &plan, writeback.body, &object, &token.estab, now).await?;
     let task = queue(state, token, writeback, &checked, now).await?;
     let scopes_used = writeback
@@ -169,19 +174,6 @@ async fn queue_checked(
     )
     .await?;
     Ok((task, checked.records))
-}
-
-fn check_scope(writeback: &Writeback, consent: &Consent, token: &Token) -> ApiResult<()> {
-    if writeback.scope.is_satisfied_by(&consent.scopes) {
-        return Ok(());
-    }
-    Err(ApiError::Forbidden(format!(
-        "{} needs a scope school {} has not granted you: {}; ask the school to grant it. \
-         Nothing was queued",
-        writeback.path,
-        token.estab,
-        writeback.scope.describe_missing(&consent.scopes)
-    )))
 }
 
 /// Checks the body against what the school has uploaded.
