@@ -92,6 +92,9 @@ enum RowTest<'c> {
     Mapped { fields: &'c [String], via: usize },
     /// An option's condition, which the row must (`true`) or must not (`false`) meet.
     Condition(&'c Condition, bool),
+    /// The row is not one that [`ReadPlan::throughs`]`[index]` found about opted-out people
+    /// only.
+    NotAboutOptedOut { index: usize },
     /// An option's condition on the person in field `of`: whether that person is among those
     /// [`ReadPlan::people_conditions`]`[index]` found meeting it must be `keep`.
     Person {
@@ -113,6 +116,8 @@ pub struct Resolved {
     pub mapped: Vec<BTreeSet<String>>,
     /// Per [`ReadPlan::people_conditions`] entry, the ids of the people meeting it.
     pub meeting: Vec<BTreeSet<String>>,
+    /// Per [`ReadPlan::throughs`] entry, the ids of the rows about opted-out people only.
+    pub about_opted_out: Vec<BTreeSet<String>>,
     /// Per (kind, field of the person's own record), the values of opted-out people; absent
     /// where they could not all be found (then every mention through that field is blanked).
     pub aliases: BTreeMap<(PersonKind, String), BTreeSet<String>>,
@@ -184,6 +189,37 @@ pub struct PersonCondition<'c> {
     pub decrypt: Vec<&'c ScopeGroup>,
 }
 
+/// A set whose rows name the people a primary row is about (an incident's pupils), read to
+/// leave out the rows about opted-out people only; never answered.
+#[derive(Debug, Clone)]
+pub struct Through<'c> {
+    pub rs: &'c ResultSet,
+    pub link: &'c str,
+    pub subject: &'c str,
+    pub kind: PersonKind,
+    pub decrypt: Vec<&'c ScopeGroup>,
+}
+
+impl Through<'_> {
+    /// The linked ids whose rows all name opted-out people (and at least one does).
+    pub fn resolve(&self, rows: &[Row], opt_outs: &OptOuts) -> BTreeSet<String> {
+        let people = opt_outs.of(self.kind);
+        let mut all_out: BTreeMap<String, bool> = BTreeMap::new();
+        for row in rows {
+            let Some(link) = text(row.get(self.link)) else {
+                continue;
+            };
+            let out = text(row.get(self.subject)).is_some_and(|id| people.contains(id.trim()));
+            *all_out.entry(link).or_insert(true) &= out;
+        }
+        all_out
+            .into_iter()
+            .filter(|(_, out)| *out)
+            .map(|(link, _)| link)
+            .collect()
+    }
+}
+
 impl PersonCondition<'_> {
     /// The ids of the people of `rows` (their own records) who meet the condition.
     pub fn resolve(&self, rows: &[Row], today: &str) -> BTreeSet<String> {
@@ -228,6 +264,9 @@ pub struct ReadPlan<'c> {
     /// Conditions of options on the people rows refer to, by the index
     /// [`Resolved::meeting`] uses.
     pub people_conditions: Vec<PersonCondition<'c>>,
+    /// The sets that say whom the primary rows are about, by the index
+    /// [`Resolved::about_opted_out`] uses.
+    pub throughs: Vec<Through<'c>>,
     pub view: ViewPlan<'c>,
     /// The granted scopes the endpoint's own expression relied on.
     pub endpoint_scopes: ScopeSet,
@@ -328,6 +367,14 @@ pub fn plan<'c>(
             .push(test);
     }
     let primary_rs = stored(catalogue, &endpoint.primary().stored);
+    let mut throughs = Vec::new();
+    if let Some(through) = through_plan(catalogue, primary_rs, opt_outs) {
+        throughs.push(through);
+        tests_by_set
+            .entry(endpoint.primary().name.as_str())
+            .or_default()
+            .push(RowTest::NotAboutOptedOut { index: 0 });
+    }
     let selected = selected_fields(primary_rs, query.select.as_deref(), granted, estab)?;
     let hidden = hidden_columns(endpoint, &query.options);
     let mut sets = Vec::new();
@@ -368,8 +415,45 @@ pub fn plan<'c>(
         vias,
         lookups,
         people_conditions,
+        throughs,
         view,
         endpoint_scopes,
+    })
+}
+
+/// The set that says whom `rs`'s rows are about, where opt-outs of that kind of person apply.
+fn through_plan<'c>(
+    catalogue: &'c Catalogue,
+    rs: &'c ResultSet,
+    opt_outs: &OptOuts,
+) -> Option<Through<'c>> {
+    let through = stored(catalogue, rs.people.about_through.as_deref()?);
+    let (subject, kind) = through
+        .people
+        .subjects
+        .iter()
+        .find_map(|s| Some((s.field.as_str(), s.kind()?)))
+        .expect("the catalogue checks about_through");
+    if opt_outs.of(kind).is_empty() {
+        return None;
+    }
+    let link = through
+        .link
+        .as_deref()
+        .expect("the catalogue checks about_through");
+    let decrypt = [link, subject]
+        .iter()
+        .filter_map(|f| through.field(f).and_then(|f| f.group))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|g| &through.groups[g])
+        .collect();
+    Some(Through {
+        rs: through,
+        link,
+        subject,
+        kind,
+        decrypt,
     })
 }
 
@@ -630,6 +714,7 @@ fn test_fields<'a>(test: &'a RowTest<'_>) -> Vec<&'a str> {
         RowTest::Mapped { fields, .. } => fields.iter().map(String::as_str).collect(),
         RowTest::Condition(condition, _) => vec![condition.field.as_str()],
         RowTest::Person { of, .. } => vec![of],
+        RowTest::NotAboutOptedOut { .. } => vec![ID],
         RowTest::Within { field } => vec![field],
     }
 }
@@ -700,6 +785,22 @@ fn selected_fields(
     Ok(Some(chosen))
 }
 
+/// The row conditions of a default call of the endpoint that answers `rs` first (leavers,
+/// pre-admissions and guests left out), so a count says no more than that endpoint does.
+fn default_conditions<'c>(catalogue: &'c Catalogue, rs: &ResultSet) -> Vec<RowTest<'c>> {
+    let endpoint = catalogue
+        .endpoints()
+        .iter()
+        .find(|e| e.view == View::Stored && e.primary().stored == rs.name);
+    endpoint
+        .map(|e| option_conditions(e, &BTreeSet::new()))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(condition, _)| condition.of.is_none())
+        .map(|(condition, keep)| RowTest::Condition(condition, keep))
+        .collect()
+}
+
 /// The areas Counts reports, each the rows of a stored set.
 const COUNTED: [&str; 5] = ["Students", "Staff", "Contacts", "Groups", "Photos"];
 
@@ -718,7 +819,8 @@ fn view_plan<'c>(
                 .iter()
                 .map(|area| {
                     let rs = stored(catalogue, area);
-                    set_plan(&rs.name, rs, granted, opt_outs, vec![], None, nothing)
+                    let tests = default_conditions(catalogue, rs);
+                    set_plan(&rs.name, rs, granted, opt_outs, tests, None, nothing)
                 })
                 .filter(|set| set.released)
                 .collect(),
@@ -1083,6 +1185,10 @@ fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved) -> bool {
             condition_holds(condition, row, &resolved.today) == *keep
         }
         // Unresolved, no row can be judged, so none passes.
+        RowTest::NotAboutOptedOut { index } => resolved
+            .about_opted_out
+            .get(*index)
+            .is_some_and(|hidden| text(row.get(ID)).is_none_or(|id| !hidden.contains(&id))),
         RowTest::Person { of, index, keep } => {
             resolved.meeting.get(*index).is_some_and(|meeting| {
                 text(row.get(*of)).is_some_and(|id| meeting.contains(&id)) == *keep

@@ -582,7 +582,7 @@ async fn leavers_pre_admissions_and_guests_are_answered_only_with_their_options(
         .insert("EntryDate".into(), json!("2030-09-02T00:00:00"));
     data.pupil(&guest)
         .insert("EnrolmentStatus".into(), json!("G"));
-    let w = world("leaks-leavers", &["Student"], data).await;
+    let w = world("leaks-leavers", &["Student", "School"], data).await;
 
     // Act
     let default = w.get("Students").await.expect(StatusCode::OK);
@@ -591,9 +591,22 @@ async fn leavers_pre_admissions_and_guests_are_answered_only_with_their_options(
         .await
         .expect(StatusCode::OK);
 
+    let counts = w.get("Counts").await.expect(StatusCode::OK);
+
     // Assert
     let shown = ids(&default, "Students");
     assert_eq!(shown.len(), on_roll, "{shown:?}");
+    let counted = counts.as_object().unwrap().values().find_map(|rows| {
+        rows.as_array()?
+            .iter()
+            .find(|row| row["Area"] == "Students")
+            .map(|row| row["Count"].clone())
+    });
+    assert_eq!(
+        counted,
+        Some(json!(on_roll)),
+        "Counts says no more than Students: {counts}"
+    );
     for pupil in [&leaver, &joiner, &guest] {
         assert!(
             !shown.contains(pupil),
@@ -1146,4 +1159,60 @@ async fn an_id_the_mis_sent_with_spaces_is_opted_out_like_any_other() {
         !ids(&answer, "Students").iter().any(|id| id.trim() == pupil),
         "{answer}"
     );
+}
+
+#[tokio::test]
+async fn an_incident_about_opted_out_pupils_only_is_not_answered() {
+    // Arrange: an incident of an opted-out pupil alone, and one shared with another pupil.
+    let mut data = Data::new();
+    let (hidden, shown) = (data.pupils[1].clone(), data.pupils[2].clone());
+    let today = today();
+    data.add(
+        "Conducts",
+        json!([
+            {"Id": "1", "ConductId": "Beh.1", "Date": format!("{today}T10:00:00"),
+             "Category": "Beh", "Description": "Alone in the corridor"},
+            {"Id": "2", "ConductId": "Beh.2", "Date": format!("{today}T11:00:00"),
+             "Category": "Beh", "Description": "Both in the yard"},
+        ]),
+    );
+    data.add(
+        "StudentConducts",
+        json!([
+            {"Id": "sc-1", "StudentId": hidden, "ConductId": "1", "Points": 2},
+            {"Id": "sc-2", "StudentId": hidden, "ConductId": "2", "Points": 1},
+            {"Id": "sc-3", "StudentId": shown, "ConductId": "2", "Points": 1},
+        ]),
+    );
+    data.add("StaffConducts", json!([]));
+    let w = world("leaks-incident", &["Conduct", "Student"], data).await;
+    let range = format!("ConductForDateRange?DateFrom={today}&DateTo={today}");
+    let before = w.get(&range).await.expect(StatusCode::OK);
+    assert_eq!(ids(&before, "Conducts"), ["1", "2"]);
+
+    // Act
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+    let after = w.get(&range).await.expect(StatusCode::OK);
+    let by_id = w
+        .get(&format!(
+            "ConductForDateRange/1?DateFrom={today}&DateTo={today}"
+        ))
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert: the shared incident stays, with the other pupil only.
+    assert_eq!(ids(&after, "Conducts"), ["2"], "{after}");
+    assert_eq!(ids(&after, "StudentConducts"), ["sc-3"]);
+    assert!(
+        !after.to_string().contains("Alone in the corridor"),
+        "{after}"
+    );
+    assert!(
+        !by_id.to_string().contains("Alone in the corridor"),
+        "{by_id}"
+    );
+
+    // Lifted, both are answered again.
+    w.opt_out(json!({})).await;
+    assert_eq!(w.get(&range).await.expect(StatusCode::OK), before);
 }

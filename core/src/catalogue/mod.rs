@@ -518,6 +518,7 @@ impl ResultSet {
                 mentions: raw.mentions,
                 not_people: raw.not_people,
                 row_scope: raw.row_scope,
+                about_through: raw.about_through,
             },
             |f| fields.iter().any(|x| x.name == f),
         )?;
@@ -583,6 +584,18 @@ fn group_fields(fields: &[Field]) -> Vec<ScopeGroup> {
 /// A mention `of <Field>` names a field of the person's own record.
 fn check_aliases(result_sets: &BTreeMap<String, ResultSet>) -> Result<(), CatalogueError> {
     for rs in result_sets.values() {
+        if let Some(through) = &rs.people.about_through {
+            let linked = result_sets.get(through).filter(|t| {
+                t.link.is_some() && t.people.subjects.iter().any(|s| s.kind().is_some())
+            });
+            if linked.is_none() {
+                return Err(CatalogueError::Invalid(format!(
+                    "result set {}: about_through {through} must be a set linked to it with a \
+                     person it is about",
+                    rs.name
+                )));
+            }
+        }
         for mention in &rs.people.mentions {
             let Some(alias) = &mention.alias else {
                 continue;
@@ -648,6 +661,8 @@ struct RawResultSet {
     not_people: Vec<String>,
     #[serde(default)]
     row_scope: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    about_through: Option<String>,
     fields: Vec<(String, String)>,
 }
 

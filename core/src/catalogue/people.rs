@@ -92,6 +92,16 @@ pub struct Subject {
     pub reference: Reference,
 }
 
+impl Subject {
+    /// The one kind of person the field holds, where it is not typed by the row.
+    pub fn kind(&self) -> Option<PersonKind> {
+        match self.reference {
+            Reference::Kind(kind) => Some(kind),
+            Reference::Typed { .. } => None,
+        }
+    }
+}
+
 /// How a mention holds its person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -130,6 +140,9 @@ pub struct People {
     pub mentions: Vec<Mention>,
     pub not_people: Vec<String>,
     pub row_scope: Option<RowScope>,
+    /// A set whose rows, linked to this set's `Id`, name the people a row is about (an
+    /// incident's pupils): a row whose people are all opted out is about them alone.
+    pub about_through: Option<String>,
 }
 
 impl People {
@@ -147,6 +160,7 @@ pub(crate) struct RawPeople {
     pub mentions: BTreeMap<String, String>,
     pub not_people: Vec<String>,
     pub row_scope: Option<BTreeMap<String, String>>,
+    pub about_through: Option<String>,
 }
 
 pub(crate) fn build(
@@ -212,6 +226,7 @@ pub(crate) fn build(
         mentions,
         not_people: raw.not_people,
         row_scope,
+        about_through: raw.about_through,
     })
 }
 

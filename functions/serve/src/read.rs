@@ -431,6 +431,12 @@ async fn resolve(
         let values = map_through(state, estab, via, input, &resolved.today, now).await?;
         resolved.mapped.push(values);
     }
+    for through in &plan.throughs {
+        let loaded = LoadedSet::current(state, estab, through.rs, &through.decrypt, now).await?;
+        resolved
+            .about_opted_out
+            .push(through.resolve(&loaded.rows, plan.primary().opt_outs()));
+    }
     for condition in &plan.people_conditions {
         let loaded =
             LoadedSet::current(state, estab, condition.rs, &condition.decrypt, now).await?;
