@@ -1216,3 +1216,24 @@ async fn an_incident_about_opted_out_pupils_only_is_not_answered() {
     w.opt_out(json!({})).await;
     assert_eq!(w.get(&range).await.expect(StatusCode::OK), before);
 }
+
+#[tokio::test]
+async fn a_photos_consent_answers_pupils_and_staff_but_not_contacts() {
+    let mut data = Data::new();
+    let (pupil, teacher) = (data.pupils[0].clone(), data.staff[0].clone());
+    let contact = data.rows("Contacts")[0]["Id"].as_str().unwrap().to_owned();
+    data.add(
+        "Photos",
+        json!([
+            {"Id": "ph-1", "PersonId": pupil, "PersonType": "Student", "Photo": "cGhvdG8x"},
+            {"Id": "ph-2", "PersonId": teacher, "PersonType": "Staff", "Photo": "cGhvdG8y"},
+            {"Id": "ph-3", "PersonId": contact, "PersonType": "Contact", "Photo": "cGhvdG8z"},
+        ]),
+    );
+    let w = world("leaks-photos", &["Photos"], data).await;
+    let answer = w.get("Photos").await.expect(StatusCode::OK);
+    let mut shown = ids(&answer, "Photos");
+    shown.sort();
+    assert_eq!(shown, ["ph-1", "ph-2"], "{answer}");
+    assert!(!answer.to_string().contains("cGhvdG8z"));
+}
