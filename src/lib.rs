@@ -28,5 +28,13 @@ pub fn local_stack(ports: &Ports, signer: Option<Arc<LocalUploadSigner>>) -> Rou
     if let Some(signer) = signer {
         router = router.merge(local_bucket::router(ports, signer));
     }
-    rollcall_http::app(router)
+    rollcall_http::app(router, &xod_paths())
+}
+
+/// The path templates of every HTTP function, for the edge's case-insensitive matching.
+pub fn xod_paths() -> Vec<&'static str> {
+    let mut paths = rollcall_ingest::routes().paths();
+    paths.extend(rollcall_consent::routes().paths());
+    paths.extend(rollcall_serve::routes().paths());
+    paths
 }

@@ -55,7 +55,10 @@ async fn invoke(app: Router, event: &str) -> (u16, Value) {
 /// An event through the ingest function's Lambda handler, as its `main` runs it.
 async fn invoke_ingest(ports: &Ports, event: &str) -> Value {
     let state = rollcall_ingest::IngestState::new(ports);
-    let app = rollcall_http::app(rollcall_ingest::router(state.clone()));
+    let app = rollcall_http::app(
+        rollcall_ingest::router(state.clone()),
+        &rollcall_ingest::routes().paths(),
+    );
     let payload: Value = serde_json::from_str(&event_text(event)).unwrap();
     let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
     rollcall_ingest::lambda::handle_event(&state, &app, event)
@@ -64,15 +67,17 @@ async fn invoke_ingest(ports: &Ports, event: &str) -> Value {
 }
 
 fn consent(ports: &Ports) -> Router {
-    rollcall_http::app(rollcall_consent::router(
-        rollcall_consent::ConsentState::new(ports),
-    ))
+    rollcall_http::app(
+        rollcall_consent::router(rollcall_consent::ConsentState::new(ports)),
+        &rollcall_consent::routes().paths(),
+    )
 }
 
 fn serve(ports: &Ports) -> Router {
-    rollcall_http::app(rollcall_serve::router(rollcall_serve::ServeState::new(
-        ports,
-    )))
+    rollcall_http::app(
+        rollcall_serve::router(rollcall_serve::ServeState::new(ports)),
+        &rollcall_serve::routes().paths(),
+    )
 }
 
 /// A store holding the school (under the keys the events carry) and the partner.

@@ -244,7 +244,10 @@ async fn a_large_upload_goes_through_s3_and_its_event() {
     event["Records"][0]["s3"]["object"]["key"] = json!(key);
     event["Records"][0]["s3"]["bucket"]["name"] = json!(aws.objects.bucket());
     let state = rollcall_ingest::IngestState::new(&stack.ports);
-    let app = rollcall_http::app(rollcall_ingest::router(state.clone()));
+    let app = rollcall_http::app(
+        rollcall_ingest::router(state.clone()),
+        &rollcall_ingest::routes().paths(),
+    );
     let outcome = rollcall_ingest::lambda::handle_event(
         &state,
         &app,

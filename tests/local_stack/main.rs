@@ -15,5 +15,6 @@ mod info;
 mod leaks;
 mod optouts;
 mod queries;
+mod routes;
 mod staged;
 mod writeback;

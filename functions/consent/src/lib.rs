@@ -22,6 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post, put};
 use rollcall_core::ports::{Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, Ports};
+use rollcall_http::Routes;
 
 /// How long a partner's token lasts.
 pub const TOKEN_LIFETIME: rollcall_core::timestamp::Duration =
@@ -49,8 +50,9 @@ impl ConsentState {
     }
 }
 
-pub fn router(state: ConsentState) -> Router {
-    Router::new()
+/// The consent function's routes, listed once.
+pub fn routes() -> Routes<ConsentState> {
+    Routes::default()
         .route("/idaas/sts/STS/GetToken", post(token::get_token))
         .route("/admin/v1/requests", get(admin::requests))
         .route("/admin/v1/consents/{partner}", put(admin::grant))
@@ -61,5 +63,8 @@ pub fn router(state: ConsentState) -> Router {
             get(optouts::get).put(optouts::put),
         )
         .route("/partner/v1/schools", get(partner::schools))
-        .with_state(state)
+}
+
+pub fn router(state: ConsentState) -> Router {
+    routes().into_router(state)
 }

@@ -2,9 +2,12 @@
 //! matching (case-insensitive literals, optional trailing slash), a request id on every answer,
 //! one tracing span per request, and XoD error bodies for unknown routes.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Uri};
+use axum::routing::MethodRouter;
 use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -14,32 +17,65 @@ use tracing::Span;
 
 use crate::error::ApiError;
 
-/// The literal path prefixes of the XoD API, in the case rollcall routes them. XoD clients send
-/// them in any case, so a request path whose leading segments equal one of these without regard
-/// to case is rewritten to it before routing. The remaining segments (estab, endpoint, id) are
-/// left as sent; endpoint names are matched without regard to case by the partner API itself.
-/// The first match wins, so a longer prefix comes before a shorter one it starts with.
-pub const XOD_PREFIXES: &[&str] = &[
-    "/idaas/sts/STS/GetToken",
-    "/api/v1/School",
-    "/api/v1/Attendance",
-    "/api/v1/AttendanceAsync",
-    "/api/v1/Writeback/ConductAsync",
-    "/api/v1/Writeback/Conduct",
-    "/api/v1/Writeback/SeatingPlan",
-    "/api/v1/Writeback/Status",
-    "/api/v1/Writeback",
-    "/api/v1/TokenDetails",
-    "/api/v1/Scopes",
-    "/api/v1/Queries",
-    "/api/v1/Usage",
-    "/api/v1/GDPRIDs",
-    "/api/v1/Logs",
-    "/api/v1/RunQuery",
-];
+/// A function's routes, listed once: each path template with its handlers. The router is
+/// built from it, and so are the path prefixes the edge matches without regard to case.
+pub struct Routes<S> {
+    list: Vec<(&'static str, MethodRouter<S>)>,
+}
 
-/// Wraps a function's router (or the local stack's merged routers) with the shared edge.
-pub fn app(router: Router) -> Router {
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self { list: Vec::new() }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn route(mut self, path: &'static str, handlers: MethodRouter<S>) -> Self {
+        self.list.push((path, handlers));
+        self
+    }
+
+    /// Every path template, in the case rollcall routes it.
+    pub fn paths(&self) -> Vec<&'static str> {
+        self.list.iter().map(|(path, _)| *path).collect()
+    }
+
+    pub fn into_router(self, state: S) -> Router {
+        self.list
+            .into_iter()
+            .fold(Router::new(), |router, (path, handlers)| {
+                router.route(path, handlers)
+            })
+            .with_state(state)
+    }
+}
+
+/// The literal prefixes of the XoD API among `paths` (the segments before the first
+/// parameter), longest first. XoD clients send them in any case, so a request path whose
+/// leading segments equal one of these without regard to case is rewritten to it before
+/// routing; the remaining segments (estab, endpoint, id) are left as sent, and endpoint names
+/// are matched without regard to case by the partner API itself. rollcall's own APIs
+/// (`/admin/`, `/agent/`, `/partner/`) keep their case.
+pub fn xod_prefixes<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut prefixes: Vec<String> = paths
+        .into_iter()
+        .filter(|path| path.starts_with("/api/") || path.starts_with("/idaas/"))
+        .map(|path| {
+            path.split('/')
+                .take_while(|segment| !segment.starts_with('{'))
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    prefixes.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+    prefixes.dedup();
+    prefixes
+}
+
+/// Wraps a function's router (or the local stack's merged routers) with the shared edge;
+/// `paths` are the router's path templates (see [`Routes::paths`]).
+pub fn app(router: Router, paths: &[&str]) -> Router {
+    let prefixes = Arc::new(xod_prefixes(paths.iter().copied()));
     let inner = router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -65,7 +101,7 @@ pub fn app(router: Router) -> Router {
         );
     Router::new().fallback_service(
         ServiceBuilder::new()
-            .map_request(normalize_request)
+            .map_request(move |request| normalize_request(request, &prefixes))
             .service(inner),
     )
 }
@@ -123,9 +159,9 @@ impl MakeRequestId for NewRequestId {
     }
 }
 
-fn normalize_request(mut request: Request) -> Request {
+fn normalize_request(mut request: Request, prefixes: &[String]) -> Request {
     let uri = request.uri();
-    if let Some(path) = canonical_path(uri.path()) {
+    if let Some(path) = canonical_path(uri.path(), prefixes) {
         let rebuilt = match uri.query() {
             Some(query) => format!("{path}?{query}"),
             None => path,
@@ -139,20 +175,20 @@ fn normalize_request(mut request: Request) -> Request {
 
 /// The path to route, if it differs from the one sent: without a trailing slash, and with an
 /// XoD prefix in its canonical case.
-pub fn canonical_path(path: &str) -> Option<String> {
+pub fn canonical_path(path: &str, prefixes: &[String]) -> Option<String> {
     let trimmed = match path.trim_end_matches('/') {
         "" => "/",
         trimmed => trimmed,
     };
     let mut out = trimmed.to_owned();
-    for prefix in XOD_PREFIXES {
+    for prefix in prefixes {
         let len = prefix.len();
         let matches = out.len() >= len
             && out.is_char_boundary(len)
             && out[..len].eq_ignore_ascii_case(prefix)
             && (out.len() == len || out.as_bytes()[len] == b'/');
         if matches {
-            out.replace_range(..len, prefix);
+            out.replace_range(..len, prefix.as_str());
             break;
         }
     }
@@ -163,36 +199,62 @@ pub fn canonical_path(path: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Paths as the functions route them.
+    fn prefixes() -> Vec<String> {
+        xod_prefixes([
+            "/idaas/sts/STS/GetToken",
+            "/api/v1/School/{estab}/{endpoint}",
+            "/api/v1/AttendanceAsync/{estab}",
+            "/api/v1/Attendance/{estab}",
+            "/api/v1/Writeback",
+            "/api/v1/Writeback/Conduct",
+            "/api/v1/Writeback/ConductAsync",
+            "/admin/v1/consents/{partner}",
+        ])
+    }
+
+    fn canonical(path: &str) -> Option<String> {
+        canonical_path(path, &prefixes())
+    }
+
+    #[test]
+    fn prefixes_are_the_literal_xod_segments_longest_first() {
+        let prefixes = prefixes();
+        assert_eq!(prefixes[0], "/api/v1/Writeback/ConductAsync");
+        assert!(prefixes.contains(&"/api/v1/School".to_owned()));
+        assert!(!prefixes.iter().any(|p| p.starts_with("/admin")));
+    }
+
     #[test]
     fn xod_prefixes_match_without_case_or_trailing_slash() {
         assert_eq!(
-            canonical_path("/API/V1/school/123/students/").as_deref(),
+            canonical("/API/V1/school/123/students/").as_deref(),
             Some("/api/v1/School/123/students")
         );
         assert_eq!(
-            canonical_path("/idaas/STS/sts/gettoken").as_deref(),
+            canonical("/idaas/STS/sts/gettoken").as_deref(),
             Some("/idaas/sts/STS/GetToken")
         );
-        assert_eq!(canonical_path("/api/v1/School/123/Students"), None);
+        assert_eq!(canonical("/api/v1/School/123/Students"), None);
         assert_eq!(
-            canonical_path("/api/v1/writeback/conductasync").as_deref(),
+            canonical("/api/v1/writeback/conductasync").as_deref(),
             Some("/api/v1/Writeback/ConductAsync")
         );
         assert_eq!(
-            canonical_path("/api/v1/attendanceasync/123/").as_deref(),
+            canonical("/api/v1/attendanceasync/123/").as_deref(),
             Some("/api/v1/AttendanceAsync/123")
         );
         assert_eq!(
-            canonical_path("/api/v1/writeback/").as_deref(),
+            canonical("/api/v1/writeback/").as_deref(),
             Some("/api/v1/Writeback")
         );
-        assert_eq!(canonical_path("/"), None);
+        assert_eq!(canonical("/"), None);
     }
 
     #[tokio::test]
     async fn the_lambda_request_id_becomes_the_request_id() {
         use tower::ServiceExt;
-        let app = app(Router::new());
+        let app = app(Router::new(), &[]);
         let mut context = lambda_http::Context::default();
         context.request_id = "8f1e7a52-lambda".to_owned();
         let mut request = Request::new(axum::body::Body::empty());
@@ -208,11 +270,11 @@ mod tests {
 
     #[test]
     fn other_paths_keep_their_case() {
-        assert_eq!(canonical_path("/admin/v1/consents/Acme"), None);
+        assert_eq!(canonical("/admin/v1/consents/Acme"), None);
         assert_eq!(
-            canonical_path("/admin/v1/consents/Acme/").as_deref(),
+            canonical("/admin/v1/consents/Acme/").as_deref(),
             Some("/admin/v1/consents/Acme")
         );
-        assert_eq!(canonical_path("/api/v1/Schools/1"), None);
+        assert_eq!(canonical("/api/v1/Schools/1"), None);
     }
 }

@@ -5,11 +5,13 @@
 //! # Layout
 //! - [`error`]: [`ApiError`], mapped to a status and an `ExceptionMessage` in one place.
 //! - [`request`]: credentials, size-limited bodies, JSON bodies, case-insensitive parameters.
-//! - [`edge`]: [`app`], which wraps a router with path matching, request ids and tracing.
+//! - [`edge`]: [`app`], which wraps a router with path matching, request ids and tracing,
+//!   and [`Routes`], each function's route table, from which the router and the
+//!   case-insensitive XoD prefixes are both made.
 
 pub mod edge;
 pub mod error;
 pub mod request;
 
-pub use edge::app;
+pub use edge::{Routes, app};
 pub use error::{ApiError, ApiResult};

@@ -36,7 +36,7 @@ use rollcall_core::secret::{KeyHash, random_hex};
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::{OpenVersion, put_version, remove_objects, seal_version};
 use rollcall_http::request::{credential, read_body};
-use rollcall_http::{ApiError, ApiResult};
+use rollcall_http::{ApiError, ApiResult, Routes};
 use serde_json::{Map, Value, json};
 
 /// The largest upload body: under Lambda's 6 MB request limit with room for the event around it.
@@ -65,14 +65,18 @@ impl IngestState {
     }
 }
 
-pub fn router(state: IngestState) -> Router {
-    Router::new()
+/// The ingest function's routes, listed once.
+pub fn routes() -> Routes<IngestState> {
+    Routes::default()
         .route("/agent/v1/extracts", post(upload_extracts))
         .route("/agent/v1/uploads", post(staged::create_upload))
         .route("/agent/v1/uploads/{id}", get(staged::upload_status))
         .route("/agent/v1/tasks", get(tasks::open_tasks))
         .route("/agent/v1/tasks/{id}/result", post(tasks::report))
-        .with_state(state)
+}
+
+pub fn router(state: IngestState) -> Router {
+    routes().into_router(state)
 }
 
 async fn upload_extracts(

@@ -4,7 +4,7 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use rollcall_infra::telemetry::{LogFormat, init};
 use rollcall_ingest::lambda::{Error, handle_event};
-use rollcall_ingest::{IngestState, router};
+use rollcall_ingest::{IngestState, router, routes};
 use serde_json::Value;
 
 #[tokio::main]
@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     init(LogFormat::Json);
     let ports = rollcall_infra::ports_from_env().await?;
     let state = IngestState::new(&ports);
-    let app = rollcall_http::app(router(state.clone()));
+    let app = rollcall_http::app(router(state.clone()), &routes().paths());
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (state, app) = (state.clone(), app.clone());
         async move { handle_event(&state, &app, event).await }

@@ -30,6 +30,7 @@ use axum::routing::{get, post};
 use rollcall_core::ports::{
     Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports,
 };
+use rollcall_http::Routes;
 
 /// How long a synchronous write-back waits for the agent's outcome before answering 202 (under
 /// API Gateway's 30-second limit).
@@ -65,8 +66,10 @@ impl ServeState {
     }
 }
 
-pub fn router(state: ServeState) -> Router {
-    Router::new()
+/// The partner API's routes, listed once (the edge derives its case-insensitive prefixes
+/// from them).
+pub fn routes() -> Routes<ServeState> {
+    Routes::default()
         .route("/api/v1/School/{estab}/{endpoint}", get(read::endpoint))
         .route(
             "/api/v1/School/{estab}/{endpoint}/{id}",
@@ -96,5 +99,8 @@ pub fn router(state: ServeState) -> Router {
         )
         .route("/api/v1/Writeback", post(writeback::by_id))
         .route("/api/v1/Writeback/Status/{id}", get(writeback::status))
-        .with_state(state)
+}
+
+pub fn router(state: ServeState) -> Router {
+    routes().into_router(state)
 }
