@@ -180,14 +180,7 @@ async fn opt_out(world: &World, list: Option<&str>, id: &str) {
         Some(list) => json!({ list: [id] }),
         None => json!({}),
     };
-    let (status, answer) = send(
-        &world.app,
-        "PUT",
-        &format!("/admin/v1/opt-outs/{PARTNER}"),
-        &format!("Bearer {}", world.admin),
-        Some(body),
-    )
-    .await;
+    let (status, answer) = world.opt_out(body).await;
     assert_eq!(status, 200, "{answer}");
 }
 
@@ -202,14 +195,7 @@ async fn an_opted_out_person_is_in_no_answer_and_in_every_one_again_once_lifted(
     for endpoint in catalogue.endpoints() {
         let token = world.fresh_token().await;
         let body = upload_for(endpoint);
-        let (status, answer) = send(
-            &world.app,
-            "POST",
-            "/agent/v1/extracts",
-            &format!("Bearer {}", world.agent),
-            Some(body.clone()),
-        )
-        .await;
+        let (status, answer) = world.upload(&world.agent, body.clone()).await;
         assert_eq!(status, 200, "{answer}");
         let calls = calls(endpoint, &body);
         let before = answers(&world, &token, &calls).await;

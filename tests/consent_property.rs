@@ -177,24 +177,10 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
     let granted: ScopeSet = case.granted.iter().cloned().collect();
     // Arrange: the data of both schools, the consent and the opt-outs.
     let body = upload_body(SCHOOL, endpoint, &case.picks);
-    let (status, answer) = send(
-        &world.app,
-        "POST",
-        "/agent/v1/extracts",
-        &format!("Bearer {}", world.agent),
-        Some(body),
-    )
-    .await;
+    let (status, answer) = world.upload(&world.agent, body).await;
     prop_assert_eq!(status, 200, "{}", answer);
     let body = upload_body(OTHER, endpoint, &case.picks);
-    let (status, _) = send(
-        &world.app,
-        "POST",
-        "/agent/v1/extracts",
-        &format!("Bearer {}", world.other_agent),
-        Some(body),
-    )
-    .await;
+    let (status, _) = world.upload(&world.other_agent, body).await;
     prop_assert_eq!(status, 200);
     world.grant(&granted).await;
     let chosen = |pool: &[&str], out: &[bool]| -> Vec<String> {
@@ -207,15 +193,10 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
     let students_out = chosen(&STUDENTS, &case.students_out);
     let staff_out = chosen(&STAFF, &case.staff_out);
     let contacts_out = chosen(&CONTACTS, &case.contacts_out);
-    let (status, answer) = send(
-        &world.app,
-        "PUT",
-        &format!("/admin/v1/opt-outs/{PARTNER}"),
-        &format!("Bearer {}", world.admin),
-        Some(json!({"studentIds": students_out, "staffIds": staff_out,
-                    "contactIds": contacts_out})),
-    )
-    .await;
+    let (status, answer) = world
+        .opt_out(json!({"studentIds": students_out, "staffIds": staff_out,
+                        "contactIds": contacts_out}))
+        .await;
     prop_assert_eq!(status, 200, "{}", answer);
 
     // Act: the call.
@@ -285,14 +266,7 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
     let changed = upload_body_changing(SCHOOL, endpoint, &case.picks, &|set, field| {
         !released(set, field, &granted)
     });
-    let (upload, _) = send(
-        &world.app,
-        "POST",
-        "/agent/v1/extracts",
-        &format!("Bearer {}", world.agent),
-        Some(changed),
-    )
-    .await;
+    let (upload, _) = world.upload(&world.agent, changed).await;
     prop_assert_eq!(upload, 200);
     let (again_status, again) = send(&world.app, "GET", &path, &auth, None).await;
     prop_assert_eq!(again_status, status, "{}", again);

@@ -441,13 +441,7 @@ fn through_plan<'c>(
         .link
         .as_deref()
         .expect("the catalogue checks about_through");
-    let decrypt = [link, subject]
-        .iter()
-        .filter_map(|f| through.field(f).and_then(|f| f.group))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(|g| &through.groups[g])
-        .collect();
+    let decrypt = through.groups_holding(&[link, subject]);
     Some(Through {
         rs: through,
         link,
@@ -474,13 +468,7 @@ fn person_condition<'c>(
         })
         .expect("the catalogue checks that `of` is a person the set is about");
     let rs = stored(catalogue, kind.own_set());
-    let decrypt = [ID, condition.field.as_str()]
-        .iter()
-        .filter_map(|f| rs.field(f).and_then(|f| f.group))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(|g| &rs.groups[g])
-        .collect();
+    let decrypt = rs.groups_holding(&[ID, condition.field.as_str()]);
     PersonCondition {
         condition,
         rs,
@@ -942,13 +930,7 @@ fn lookups<'c>(
         .into_iter()
         .map(|(kind, field)| {
             let rs = stored(catalogue, kind.own_set());
-            let decrypt = [ID, field]
-                .iter()
-                .filter_map(|f| rs.field(f).and_then(|f| f.group))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .map(|g| &rs.groups[g])
-                .collect();
+            let decrypt = rs.groups_holding(&[ID, field]);
             Lookup {
                 kind,
                 field,

@@ -287,6 +287,30 @@ pub async fn world() -> World {
 }
 
 impl World {
+    /// An agent upload with `agent_key` (the first school's or the other's): status, answer.
+    pub async fn upload(&self, agent_key: &str, body: Value) -> (u16, Value) {
+        send(
+            &self.app,
+            "POST",
+            "/agent/v1/extracts",
+            &format!("Bearer {agent_key}"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Replaces the first school's opt-outs for the partner: status, answer.
+    pub async fn opt_out(&self, body: Value) -> (u16, Value) {
+        send(
+            &self.app,
+            "PUT",
+            &format!("/admin/v1/opt-outs/{PARTNER}"),
+            &format!("Bearer {}", self.admin),
+            Some(body),
+        )
+        .await
+    }
+
     pub async fn grant(&self, scopes: &ScopeSet) {
         let (status, body) = send(
             &self.app,

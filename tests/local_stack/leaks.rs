@@ -60,6 +60,23 @@ impl Data {
             .unwrap()
     }
 
+    /// An e-mail address each for the first pupil, contact and member of staff
+    /// (`pc-1`..`pc-3`), as PersonComms rows; their ids.
+    fn comms_of_each_kind(&mut self) -> (Vec<Value>, [String; 3]) {
+        let pupil = self.pupils[0].clone();
+        let contact = self.rows("Contacts")[0]["Id"].as_str().unwrap().to_owned();
+        let teacher = self.staff[0].clone();
+        let rows = vec![
+            json!({"Id": "pc-1", "PersonId": pupil, "PersonType": "Student", "CommsType": "Email",
+                   "Value": "pupil.leak@pupils.example"}),
+            json!({"Id": "pc-2", "PersonId": contact, "PersonType": "Contact", "CommsType": "Email",
+                   "Value": "parent.leak@home.example"}),
+            json!({"Id": "pc-3", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Email",
+                   "Value": "teacher@larkfield.example"}),
+        ];
+        (rows, [pupil, contact, teacher])
+    }
+
     /// The Students row of `id`, to change in place.
     fn pupil(&mut self, id: &str) -> &mut Map<String, Value> {
         self.rows("Students")
@@ -392,19 +409,8 @@ async fn on_aws_person_comms_under_a_staff_only_consent_answers_only_staff_rows(
 async fn person_comms_under_a_staff_only_consent_on(stack: Stack) {
     // Arrange: an e-mail address each for a pupil, a contact and a member of staff.
     let mut data = Data::new();
-    let (pupil, teacher) = (data.pupils[0].clone(), data.staff[0].clone());
-    let contact = data.rows("Contacts")[0]["Id"].as_str().unwrap().to_owned();
-    data.add(
-        "PersonComms",
-        json!([
-            {"Id": "pc-1", "PersonId": pupil, "PersonType": "Student", "CommsType": "Email",
-             "Value": "pupil.leak@pupils.example"},
-            {"Id": "pc-2", "PersonId": contact, "PersonType": "Contact", "CommsType": "Email",
-             "Value": "parent.leak@home.example"},
-            {"Id": "pc-3", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Email",
-             "Value": "teacher@larkfield.example"},
-        ]),
-    );
+    let (comms, [pupil, _, _]) = data.comms_of_each_kind();
+    data.add("PersonComms", Value::Array(comms));
     let w = world_on(stack, "leaks-comms", &["Staff"], data).await;
 
     // Act
@@ -945,30 +951,16 @@ async fn deletions_are_listed_only_where_their_rows_would_be() {
 #[tokio::test]
 async fn deleted_person_comms_under_a_staff_only_consent_list_only_staff_rows() {
     let mut data = Data::new();
-    let (pupil, teacher) = (data.pupils[0].clone(), data.staff[0].clone());
-    let contact = data.rows("Contacts")[0]["Id"].as_str().unwrap().to_owned();
-    data.add(
-        "PersonComms",
-        json!([
-            {"Id": "pc-1", "PersonId": pupil, "PersonType": "Student", "CommsType": "Email",
-             "Value": "pupil@pupils.example"},
-            {"Id": "pc-2", "PersonId": contact, "PersonType": "Contact", "CommsType": "Email",
-             "Value": "parent@home.example"},
-            {"Id": "pc-3", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Email",
-             "Value": "teacher@larkfield.example"},
-            {"Id": "pc-4", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Phone",
-             "Value": "01632 960000"},
-        ]),
-    );
+    let (mut comms, [_, _, teacher]) = data.comms_of_each_kind();
+    let phone = json!({"Id": "pc-4", "PersonId": teacher, "PersonType": "Staff",
+                       "CommsType": "Phone", "Value": "01632 960000"});
+    comms.push(phone.clone());
+    data.add("PersonComms", Value::Array(comms));
     let w = world("leaks-comms-deleted", &["Staff"], data).await;
     let hash = changeset(&w, "PersonComms", "").await;
     w.stack.advance(Duration::minutes(1));
     let mut data = Data::new();
-    data.add(
-        "PersonComms",
-        json!([{"Id": "pc-4", "PersonId": teacher, "PersonType": "Staff", "CommsType": "Phone",
-                "Value": "01632 960000"}]),
-    );
+    data.add("PersonComms", json!([phone]));
     w.stack
         .upload(&w.school.agent, &data.body)
         .await

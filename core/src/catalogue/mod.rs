@@ -548,6 +548,16 @@ impl ResultSet {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The groups holding any of `fields`, each once, in catalogue order: what to decrypt to
+    /// read just those fields.
+    pub fn groups_holding(&self, fields: &[&str]) -> Vec<&ScopeGroup> {
+        let positions: BTreeSet<usize> = fields
+            .iter()
+            .filter_map(|f| self.field(f).and_then(|f| f.group))
+            .collect();
+        positions.into_iter().map(|g| &self.groups[g]).collect()
+    }
+
     /// The groups a consent lets a partner read: the only ones a read decrypts.
     pub fn visible_groups<'a>(
         &'a self,

@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rollcall_consent::access;
-use rollcall_core::catalogue::{Catalogue, Endpoint, ID, ScopeGroup};
+use rollcall_core::catalogue::{Catalogue, Endpoint, ID};
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::{Deletion, Row, partner_row_hash_key};
 use rollcall_core::model::{Estab, Token, VersionRecord};
@@ -497,11 +497,7 @@ pub(crate) async fn opt_outs(
     {
         return Ok(people);
     }
-    let groups = ["StudentId", "ContactId"]
-        .iter()
-        .filter_map(|f| links.field(f).and_then(|f| f.group))
-        .collect::<BTreeSet<_>>();
-    let groups: Vec<&ScopeGroup> = groups.into_iter().map(|g| &links.groups[g]).collect();
+    let groups = links.groups_holding(&["StudentId", "ContactId"]);
     let loaded = LoadedSet::current(state, &token.estab, links, &groups, now).await?;
     let pairs: Vec<(String, String)> = loaded
         .rows

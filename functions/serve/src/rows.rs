@@ -77,12 +77,7 @@ pub(crate) async fn field_values(
     now: Timestamp,
 ) -> ApiResult<BTreeSet<String>> {
     let rs = stored(set);
-    let groups: Vec<&ScopeGroup> = rs
-        .field(field)
-        .and_then(|f| f.group)
-        .map(|g| &rs.groups[g])
-        .into_iter()
-        .collect();
+    let groups = rs.groups_holding(&[field]);
     let loaded = LoadedSet::current(state, estab, rs, &groups, now).await?;
     Ok(loaded
         .rows
