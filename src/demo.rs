@@ -79,7 +79,7 @@ impl DemoFile {
 /// Seeds the demo into an empty data directory, or finds the one seeded before.
 pub async fn seed(ports: &Ports, data_dir: &Path) -> anyhow::Result<DemoFile> {
     let estab = Estab::parse(ESTAB)?;
-    if ports.control.school(&estab).await?.is_some() {
+    if ports.control.schools.school(&estab).await?.is_some() {
         return match DemoFile::read(data_dir)? {
             Some(demo) if demo.password.is_some() => Ok(demo),
             _ => bail!(
@@ -91,10 +91,11 @@ pub async fn seed(ports: &Ports, data_dir: &Path) -> anyhow::Result<DemoFile> {
     }
     let now = ports.clock.now();
     let school = synthetic::school(ESTAB, PUPILS, SEED);
-    let registered = register_school(ports.control.as_ref(), ESTAB, &school.name, now).await?;
+    let registered =
+        register_school(ports.control.registry.as_ref(), ESTAB, &school.name, now).await?;
     let requested: Vec<String> = REQUESTED.iter().map(|s| s.to_string()).collect();
     let partner = register_partner(
-        ports.control.as_ref(),
+        ports.control.registry.as_ref(),
         PARTNER,
         "Homework Hub (demo partner)",
         &requested,

@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::School(SchoolCommand::Add { estab, name }) => {
             let now = ports.clock.now();
-            let new = register_school(ports.control.as_ref(), &estab, &name, now).await?;
+            let new = register_school(ports.control.registry.as_ref(), &estab, &name, now).await?;
             println!(
                 "school {} registered: {}",
                 new.school.estab, new.school.name
@@ -127,7 +127,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Partner(PartnerCommand::Add { id, name, scopes }) => {
             let now = ports.clock.now();
             let scopes: Vec<String> = scopes.iter().map(|s| s.trim().to_owned()).collect();
-            let new = register_partner(ports.control.as_ref(), &id, &name, &scopes, now).await?;
+            let new =
+                register_partner(ports.control.registry.as_ref(), &id, &name, &scopes, now).await?;
             println!(
                 "partner {} registered: {}",
                 new.partner.id, new.partner.name

@@ -93,9 +93,9 @@ async fn world(dir: &Path) -> (Ports, Arc<ManualClock>) {
         row_hash_key: vec![7; 32],
         created_at: now,
     };
-    ports.control.insert_school(&school).await.unwrap();
+    ports.control.registry.insert_school(&school).await.unwrap();
     rollcall_consent::registry::register_partner(
-        ports.control.as_ref(),
+        ports.control.registry.as_ref(),
         PARTNER,
         "Event Partner",
         &["Student".to_owned(), "StudentDemographic".to_owned()],
@@ -125,6 +125,7 @@ async fn every_event_through_its_lambda_handler() {
     let partner = PartnerId::parse(PARTNER).unwrap();
     let mut granted = ports
         .control
+        .consents
         .consent(&estab, &partner)
         .await
         .unwrap()
@@ -132,7 +133,12 @@ async fn every_event_through_its_lambda_handler() {
     let expected = Some(granted.version);
     granted.secret_hash = KeyHash::of(secret_in("partner-get-token.json", "rcp_").as_bytes());
     granted.version += 1;
-    ports.control.put_consent(&granted, expected).await.unwrap();
+    ports
+        .control
+        .consents
+        .put_consent(&granted, expected)
+        .await
+        .unwrap();
     let (status, body) = invoke(consent(&ports), "partner-get-token.json").await;
     assert_eq!(status, 200, "{body}");
     assert!(body["token"].as_str().unwrap().starts_with("rct_"));
@@ -147,7 +153,7 @@ async fn every_event_through_its_lambda_handler() {
         issued_at: now,
         expires_at: now.plus(Duration::hours(1)),
     };
-    ports.control.insert_token(&token).await.unwrap();
+    ports.control.tokens.insert_token(&token).await.unwrap();
     let (status, body) = invoke(serve(&ports), "partner-read.json").await;
     assert_eq!(status, 200, "{body}");
     let first = &body["Students"][0];
@@ -203,7 +209,12 @@ async fn a_large_upload_is_ingested_from_its_s3_event() {
         extract.len() as u64,
         clock_now(&clock),
     );
-    ports.control.insert_staged_upload(&upload).await.unwrap();
+    ports
+        .control
+        .staged_uploads
+        .insert_staged_upload(&upload)
+        .await
+        .unwrap();
     ports.objects.put(key, extract).await.unwrap();
 
     let outcome = invoke_ingest(&ports, "s3-object-created.json").await;
@@ -211,6 +222,7 @@ async fn a_large_upload_is_ingested_from_its_s3_event() {
     assert_eq!(outcome, serde_json::json!(["stored"]));
     let record = ports
         .control
+        .staged_uploads
         .staged_upload(&estab, &id)
         .await
         .unwrap()
@@ -224,6 +236,7 @@ async fn a_large_upload_is_ingested_from_its_s3_event() {
     assert!(ports.objects.list("incoming/").await.unwrap().is_empty());
     let current = ports
         .control
+        .versions
         .current_version(&estab, "Students")
         .await
         .unwrap();

@@ -71,6 +71,6 @@ async fn reopening_a_database_keeps_its_data() {
     let path = dir.path().join("control.sqlite3");
     contract::control_store_schools_and_partners(&SqliteControlStore::open(&path).unwrap()).await;
     let reopened = SqliteControlStore::open(&path).unwrap();
-    use rollcall_core::ports::ControlStore;
+    use rollcall_core::ports::PartnerStore;
     assert_eq!(reopened.partners().await.unwrap().len(), 1);
 }

@@ -262,7 +262,7 @@ pub async fn world() -> World {
     let local = LocalPorts::open(dir.path()).unwrap();
     let ports = local.ports(clock.clone());
     let app = rollcall::local_stack(&ports, None);
-    let control = ports.control.as_ref();
+    let control = ports.control.registry.as_ref();
     let school = register_school(control, SCHOOL, "Property School", T0)
         .await
         .unwrap();

@@ -200,7 +200,7 @@ async fn usage_and_logs_count_this_partners_calls() {
 async fn edubase_search_finds_registered_schools() {
     let w = world().await;
     register_school(
-        w.stack.ports.control.as_ref(),
+        w.stack.ports.control.registry.as_ref(),
         "8881234",
         "Larkfield Academy",
         w.stack.clock_now(),

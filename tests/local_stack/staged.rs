@@ -64,6 +64,7 @@ async fn current_version(stack: &Stack, estab: &str, result_set: &str) -> Option
     stack
         .ports
         .control
+        .versions
         .current_version(&estab, result_set)
         .await
         .unwrap()

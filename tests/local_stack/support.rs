@@ -138,9 +138,14 @@ impl Stack {
 
     pub async fn school(&self, estab: &str) -> SchoolKeys {
         let now = self.clock_now();
-        let new = register_school(self.ports.control.as_ref(), estab, "Test School", now)
-            .await
-            .unwrap();
+        let new = register_school(
+            self.ports.control.registry.as_ref(),
+            estab,
+            "Test School",
+            now,
+        )
+        .await
+        .unwrap();
         SchoolKeys {
             agent: new.agent_key.expose_secret().to_owned(),
             admin: new.admin_key.expose_secret().to_owned(),
@@ -151,7 +156,7 @@ impl Stack {
     pub async fn partner(&self, id: &str, scopes: &[&str]) -> String {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
         let new = register_partner(
-            self.ports.control.as_ref(),
+            self.ports.control.registry.as_ref(),
             id,
             "Test Partner",
             &scopes,

@@ -27,7 +27,7 @@ pub(crate) async fn authenticate_admin(
 ) -> ApiResult<School> {
     let key = credential(headers, "Bearer", "admin key")?;
     state
-        .control
+        .schools
         .school_by_admin_key(&KeyHash::of_secret(&key))
         .await?
         .ok_or_else(|| {
@@ -55,8 +55,8 @@ pub(crate) async fn requests(
 ) -> ApiResult<Json<Value>> {
     let school = authenticate_admin(&state, &headers).await?;
     let now = state.clock.now();
-    let consents = state.control.consents_of_school(&school.estab).await?;
-    let partners = state.control.partners().await?;
+    let consents = state.consents.consents_of_school(&school.estab).await?;
+    let partners = state.partners.partners().await?;
     let requests: Vec<Value> = partners
         .iter()
         .map(|partner| {
@@ -87,7 +87,7 @@ pub(crate) async fn known_partner(state: &ConsentState, id: &str) -> ApiResult<P
         ))
     };
     let id = PartnerId::parse(id).map_err(|_| not_found())?;
-    state.control.partner(&id).await?.ok_or_else(not_found)
+    state.partners.partner(&id).await?.ok_or_else(not_found)
 }
 
 #[derive(Deserialize)]
@@ -117,7 +117,7 @@ pub(crate) async fn grant(
     let scopes = validate_grant(Catalogue::get(), &partner.requested_scopes, &request.scopes)
         .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let now = state.clock.now();
-    let existing = state.control.consent(&school.estab, &partner.id).await?;
+    let existing = state.consents.consent(&school.estab, &partner.id).await?;
     let expected = existing.as_ref().map(|c| c.version);
     let (consent, new_secret) = match existing {
         Some(current) if current.in_force(now) => (
@@ -154,7 +154,7 @@ pub(crate) async fn grant(
             (consent, true)
         }
     };
-    state.control.put_consent(&consent, expected).await?;
+    state.consents.put_consent(&consent, expected).await?;
     tracing::info!(estab = %school.estab, partner = %partner.id, version = consent.version, "consent granted");
     Ok(Json(json!({
         "partner": partner.id,
@@ -215,7 +215,7 @@ pub(crate) async fn revoke(
         }
     };
     let current = state
-        .control
+        .consents
         .consent(&school.estab, &partner.id)
         .await?
         .filter(|c| c.in_force(now))
@@ -232,7 +232,7 @@ pub(crate) async fn revoke(
         end_date: Some(end),
         ..current
     };
-    state.control.put_consent(&consent, expected).await?;
+    state.consents.put_consent(&consent, expected).await?;
     tracing::info!(estab = %school.estab, partner = %partner.id, "consent revoked");
     Ok(Json(json!({
         "partner": partner.id,
@@ -251,7 +251,7 @@ pub(crate) async fn access_log(
     let params = QueryParams::parse(query.as_deref())?;
     let limit = params.bounded("limit", DEFAULT_LOG_ENTRIES, MAX_LOG_ENTRIES)?;
     let entries = state
-        .control
+        .access_log
         .access_log(&school.estab, limit as usize)
         .await?;
     let entries: Vec<Value> = entries

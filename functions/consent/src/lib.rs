@@ -9,7 +9,6 @@
 //!   `GET`/`PUT /admin/v1/opt-outs/{partner}` (`Authorization: Bearer <admin key>`)
 //! - `GET /partner/v1/schools` (`Authorization: Bearer <management secret>`)
 
-pub mod access;
 mod admin;
 mod optouts;
 mod partner;
@@ -21,7 +20,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post, put};
-use rollcall_core::ports::{Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, Ports};
+use rollcall_core::ports::{
+    AccessLog, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, OptOutStore, PartnerStore,
+    Ports, SchoolStore, TokenStore,
+};
 use rollcall_http::Routes;
 
 /// How long a partner's token lasts.
@@ -31,9 +33,17 @@ pub const TOKEN_LIFETIME: rollcall_core::timestamp::Duration =
 /// The largest admin or token request body.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The consent function's ports: it reads schools and partners but never registers them,
+/// issues tokens, and writes consents and opt-outs.
 #[derive(Clone)]
 pub struct ConsentState {
-    control: Arc<dyn ControlStore>,
+    schools: Arc<dyn SchoolStore>,
+    partners: Arc<dyn PartnerStore>,
+    consents: Arc<dyn ConsentStore>,
+    tokens: Arc<dyn TokenStore>,
+    opt_outs: Arc<dyn OptOutStore>,
+    access_log: Arc<dyn AccessLog>,
+    /// Seals per-school partner secrets (their own key-service context).
     key_generator: Arc<dyn DataKeyGenerator>,
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
     clock: Arc<dyn Clock>,
@@ -41,8 +51,14 @@ pub struct ConsentState {
 
 impl ConsentState {
     pub fn new(ports: &Ports) -> Self {
+        let control = &ports.control;
         Self {
-            control: ports.control.clone(),
+            schools: control.schools.clone(),
+            partners: control.partners.clone(),
+            consents: control.consents.clone(),
+            tokens: control.tokens.clone(),
+            opt_outs: control.opt_outs.clone(),
+            access_log: control.access_log.clone(),
             key_generator: ports.key_generator.clone(),
             key_unwrapper: ports.key_unwrapper.clone(),
             clock: ports.clock.clone(),

@@ -88,7 +88,7 @@ pub(crate) async fn put(
         },
         updated_at: state.clock.now(),
     };
-    state.control.put_opt_outs(&record).await?;
+    state.opt_outs.put_opt_outs(&record).await?;
     tracing::info!(
         partner = %partner.id,
         students = record.people.students.len(),
@@ -108,7 +108,7 @@ pub(crate) async fn get(
     let school = authenticate_admin(&state, &headers).await?;
     let partner = known_partner(&state, &partner_id).await?;
     let record = state
-        .control
+        .opt_outs
         .opt_outs(&school.estab, &partner.id)
         .await?
         .unwrap_or(OptOutRecord {

@@ -17,7 +17,7 @@ use crate::{ConsentState, admin::status, secrets};
 async fn authenticate_partner(state: &ConsentState, headers: &HeaderMap) -> ApiResult<Partner> {
     let secret = credential(headers, "Bearer", "management secret")?;
     state
-        .control
+        .partners
         .partner_by_management_secret(&KeyHash::of_secret(&secret))
         .await?
         .ok_or_else(|| {
@@ -38,9 +38,9 @@ pub(crate) async fn schools(
     let partner = authenticate_partner(&state, &headers).await?;
     let now = state.clock.now();
     let mut schools = Vec::new();
-    for consent in state.control.consents_of_partner(&partner.id).await? {
+    for consent in state.consents.consents_of_partner(&partner.id).await? {
         let name = state
-            .control
+            .schools
             .school(&consent.estab)
             .await?
             .map(|s| s.name)

@@ -4,7 +4,7 @@
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::consent::validate_scopes;
 use rollcall_core::model::{Estab, Partner, PartnerId, School};
-use rollcall_core::ports::{ControlStore, StoreError};
+use rollcall_core::ports::{Registry, StoreError};
 use rollcall_core::secret::{KeyHash, SecretKind, new_secret, random_bytes};
 use rollcall_core::timestamp::Timestamp;
 use secrecy::SecretString;
@@ -31,7 +31,7 @@ pub struct NewPartner {
 }
 
 pub async fn register_school(
-    control: &dyn ControlStore,
+    registry: &dyn Registry,
     estab: &str,
     name: &str,
     now: Timestamp,
@@ -48,7 +48,7 @@ pub async fn register_school(
         row_hash_key: random_bytes::<32>().to_vec(),
         created_at: now,
     };
-    control.insert_school(&school).await.map_err(|e| match e {
+    registry.insert_school(&school).await.map_err(|e| match e {
         StoreError::Conflict(_) => {
             RegisterError::Exists(format!("school {estab} is already registered"))
         }
@@ -62,7 +62,7 @@ pub async fn register_school(
 }
 
 pub async fn register_partner(
-    control: &dyn ControlStore,
+    registry: &dyn Registry,
     id: &str,
     name: &str,
     scopes: &[String],
@@ -80,7 +80,7 @@ pub async fn register_partner(
         management_secret_hash: KeyHash::of_secret(&management_secret),
         created_at: now,
     };
-    control
+    registry
         .insert_partner(&partner)
         .await
         .map_err(|e| match e {

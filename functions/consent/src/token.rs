@@ -65,7 +65,7 @@ pub(crate) async fn get_token(
     let request = parse_request(&bytes)?;
     let now = state.clock.now();
     let consent = state
-        .control
+        .consents
         .consent(&request.estab, &request.partner)
         .await?
         .filter(|c| {
@@ -91,7 +91,7 @@ pub(crate) async fn get_token(
     };
     consent_in_force(Some(consent), &token, now)
         .map_err(|denied| ApiError::Forbidden(denied.to_string()))?;
-    state.control.insert_token(&token).await?;
+    state.tokens.insert_token(&token).await?;
     tracing::info!(estab = %token.estab, partner = %token.partner, "token issued");
     Ok(Json(json!({
         "token": token_secret.expose_secret(),

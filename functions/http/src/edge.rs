@@ -15,7 +15,7 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Failure};
 
 /// A function's routes, listed once: each path template with its handlers. The router is
 /// built from it, and so are the path prefixes the edge matches without regard to case.
@@ -85,17 +85,7 @@ pub fn app(router: Router, paths: &[&str]) -> Router {
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)
-                        .on_response(
-                            |response: &axum::response::Response,
-                             latency: std::time::Duration,
-                             _: &Span| {
-                                tracing::info!(
-                                    status = response.status().as_u16(),
-                                    ms = latency.as_millis() as u64,
-                                    "answered"
-                                );
-                            },
-                        ),
+                        .on_response(log_answer),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),
         );
@@ -104,6 +94,20 @@ pub fn app(router: Router, paths: &[&str]) -> Router {
             .map_request(move |request| normalize_request(request, &prefixes))
             .service(inner),
     )
+}
+
+/// The one log line per request, in the request's span (method, route, request id): what it
+/// was answered, how fast, and for a failure on rollcall's side, its cause.
+fn log_answer(response: &axum::response::Response, latency: std::time::Duration, _: &Span) {
+    let status = response.status().as_u16();
+    let ms = latency.as_millis() as u64;
+    match response.extensions().get::<Failure>() {
+        Some(Failure { cause: Some(cause) }) => {
+            tracing::error!(status, ms, error = cause.as_str(), "request failed")
+        }
+        Some(Failure { cause: None }) => tracing::info!(status, ms, "request refused"),
+        None => tracing::info!(status, ms, "answered"),
+    }
 }
 
 async fn unknown_route(uri: Uri) -> ApiError {

@@ -1,11 +1,16 @@
 //! The one place errors become HTTP answers. Every error carries the XoD error body, since XoD
 //! clients detect errors by `ExceptionMessage` whatever the status, and every message says
 //! what was wrong and how to fix it.
+//!
+//! Core's error enums convert with `From` (so call sites use `?`), and converting has no side
+//! effects: an answer carries its [`Failure`] in its extensions and the edge's one logging
+//! layer ([`crate::edge`]) writes it to the log beside the request id.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rollcall_core::ports::{KeyError, StoreError};
+use rollcall_core::consent::{AccessDenied, GrantError};
+use rollcall_core::ports::{BoxError, KeyError, StoreError};
 use rollcall_core::xod::error_body;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +39,17 @@ pub enum ApiError {
     /// Well-formed, but not acceptable (validation).
     #[error("{0}")]
     Unprocessable(String),
-    /// The data asked for is not available now (not uploaded, out of date, store down).
+    /// The data asked for is not available now (not uploaded, out of date).
     #[error("{0}")]
     Unavailable(String),
+    /// A service rollcall depends on (its store, its key service) failed; the cause is
+    /// logged, never sent.
+    #[error("rollcall's {what} is unavailable at the moment; try again in a minute")]
+    Down {
+        what: &'static str,
+        #[source]
+        cause: BoxError,
+    },
     /// A bug or a failure on rollcall's side; the detail is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -58,7 +71,7 @@ impl ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Down { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,17 +85,34 @@ impl ApiError {
             other => other.to_string(),
         }
     }
+
+    /// What is logged about this error: the cause on rollcall's side, if there is one (the
+    /// message a caller got is not repeated: it may quote what the caller sent).
+    fn failure(&self) -> Failure {
+        let cause = match self {
+            ApiError::Internal(error) => Some(format!("{error:#}")),
+            ApiError::Down { what, cause } => Some(format!("{what}: {cause}")),
+            _ => None,
+        };
+        Failure { cause }
+    }
+}
+
+/// An error answer's record for the log, carried in the response's extensions to the edge's
+/// logging layer.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What failed on rollcall's side; `None` for a refusal (a 4xx, or data not held).
+    pub cause: Option<String>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let ApiError::Internal(error) = &self {
-            tracing::error!(error = format!("{error:#}"), "request failed");
-        } else {
-            tracing::info!(status = status.as_u16(), "request refused");
-        }
-        (status, Json(error_body(&self.message()))).into_response()
+        let failure = self.failure();
+        let mut response = (status, Json(error_body(&self.message()))).into_response();
+        response.extensions_mut().insert(failure);
+        response
     }
 }
 
@@ -94,13 +124,10 @@ impl From<StoreError> for ApiError {
                  send this request again"
                     .to_owned(),
             ),
-            StoreError::Unavailable(source) => {
-                tracing::error!(error = %source, "store unavailable");
-                ApiError::Unavailable(
-                    "rollcall's store is unavailable at the moment; try again in a minute"
-                        .to_owned(),
-                )
-            }
+            StoreError::Unavailable(cause) => ApiError::Down {
+                what: "store",
+                cause,
+            },
             StoreError::NotFound(what) => {
                 ApiError::internal(anyhow::anyhow!("stored item missing: {what}"))
             }
@@ -114,13 +141,10 @@ impl From<KeyError> for ApiError {
             KeyError::Denied => ApiError::internal(anyhow::anyhow!(
                 "the key service refused a data key for its context"
             )),
-            KeyError::Unavailable(source) => {
-                tracing::error!(error = %source, "key service unavailable");
-                ApiError::Unavailable(
-                    "rollcall's key service is unavailable at the moment; try again in a minute"
-                        .to_owned(),
-                )
-            }
+            KeyError::Unavailable(cause) => ApiError::Down {
+                what: "key service",
+                cause,
+            },
         }
     }
 }
@@ -145,5 +169,17 @@ impl From<rollcall_core::plan::Refusal> for ApiError {
             Refusal::NotGranted(message) => ApiError::Forbidden(message),
             Refusal::BadQuery(message) => ApiError::BadRequest(message),
         }
+    }
+}
+
+impl From<AccessDenied> for ApiError {
+    fn from(denied: AccessDenied) -> Self {
+        ApiError::Forbidden(denied.to_string())
+    }
+}
+
+impl From<GrantError> for ApiError {
+    fn from(error: GrantError) -> Self {
+        ApiError::Unprocessable(error.to_string())
     }
 }

@@ -4,14 +4,18 @@
 //!
 //! # Layout
 //! - [`error`]: [`ApiError`], mapped to a status and an `ExceptionMessage` in one place.
-//! - [`request`]: credentials, size-limited bodies, JSON bodies, case-insensitive parameters.
+//! - [`credentials`]: an extractor per credential (partner token, agent key, admin key,
+//!   management secret) and the partner check serve's routes share.
+//! - [`request`]: the `Authorization` header, size-limited bodies, the [`request::JsonBody`]
+//!   extractor, case-insensitive query parameters.
 //! - [`edge`]: [`app`], which wraps a router with path matching, request ids and tracing,
 //!   and [`Routes`], each function's route table, from which the router and the
 //!   case-insensitive XoD prefixes are both made.
 
+pub mod credentials;
 pub mod edge;
 pub mod error;
 pub mod request;
 
 pub use edge::{Routes, app};
-pub use error::{ApiError, ApiResult};
+pub use error::{ApiError, ApiResult, Failure};

@@ -2,6 +2,7 @@
 //! parameters matched without regard to case.
 
 use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use secrecy::SecretString;
@@ -81,6 +82,31 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T,
         };
         ApiError::BadRequest(format!("{problem}; send {expected}"))
     })
+}
+
+/// A request body type: the shape to tell a caller who sent something else, and how large it
+/// may be.
+pub trait BodyShape: DeserializeOwned {
+    /// What to send, as the 400 for a malformed body says it (e.g. `{"scopes": [...]}`).
+    const SHAPE: &'static str;
+    /// The largest body accepted.
+    const LIMIT: usize = 64 * 1024;
+    /// What to do about a body over the limit.
+    const ADVICE: &'static str = "send a smaller JSON object";
+}
+
+/// A JSON body of shape `T`, read within `T::LIMIT` (413 above it) and parsed with our
+/// rejection (400 saying where the JSON is wrong and what shape to send).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: BodyShape> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(body, &parts.headers, T::LIMIT, T::ADVICE).await?;
+        json_body(&bytes, T::SHAPE).map(Self)
+    }
 }
 
 /// Query parameters, looked up without regard to the case of their names (XoD clients send

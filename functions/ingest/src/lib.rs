@@ -26,11 +26,11 @@ use axum::{Json, Router};
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::dataset::{Diff, Row, Upload, UploadError, diff, parse_upload};
 use rollcall_core::envelope::KeyContext;
-use rollcall_core::model::{School, VersionRecord};
+use rollcall_core::model::{Estab, School, VersionRecord};
 use rollcall_core::plan::tombstone_fields;
 use rollcall_core::ports::{
-    Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports, Publication,
-    UploadUrlSigner,
+    Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports, Publication,
+    SchoolStore, StagedUploadStore, TaskStore, UploadUrlSigner, VersionStore,
 };
 use rollcall_core::secret::{KeyHash, random_hex};
 use rollcall_core::timestamp::Timestamp;
@@ -42,9 +42,15 @@ use serde_json::{Map, Value, json};
 /// The largest upload body: under Lambda's 6 MB request limit with room for the event around it.
 pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
 
+/// The ingest function's ports: it finds the agent's school, publishes versions, takes staged
+/// uploads and hands tasks to the agent (checking the consent behind each).
 #[derive(Clone)]
 pub struct IngestState {
-    control: Arc<dyn ControlStore>,
+    schools: Arc<dyn SchoolStore>,
+    consents: Arc<dyn ConsentStore>,
+    versions: Arc<dyn VersionStore>,
+    staged_uploads: Arc<dyn StagedUploadStore>,
+    tasks: Arc<dyn TaskStore>,
     objects: Arc<dyn ObjectStore>,
     key_generator: Arc<dyn DataKeyGenerator>,
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
@@ -54,8 +60,13 @@ pub struct IngestState {
 
 impl IngestState {
     pub fn new(ports: &Ports) -> Self {
+        let control = &ports.control;
         Self {
-            control: ports.control.clone(),
+            schools: control.schools.clone(),
+            consents: control.consents.clone(),
+            versions: control.versions.clone(),
+            staged_uploads: control.staged_uploads.clone(),
+            tasks: control.tasks.clone(),
             objects: ports.objects.clone(),
             key_generator: ports.key_generator.clone(),
             key_unwrapper: ports.key_unwrapper.clone(),
@@ -104,7 +115,7 @@ pub(crate) async fn authenticate_agent(
 ) -> ApiResult<School> {
     let key = credential(headers, "Bearer", "agent key")?;
     state
-        .control
+        .schools
         .school_by_agent_key(&KeyHash::of_secret(&key))
         .await?
         .ok_or_else(|| {
@@ -136,7 +147,9 @@ enum Outcome {
 }
 
 /// Stores an upload that passed validation: every changed result set becomes a new version,
-/// all published together or none; unchanged ones are confirmed. Answers per result set
+/// published in chunks of [`rollcall_core::ports::PUBLICATION_CHUNK`], each all or none (a
+/// conflict leaves earlier chunks published; sending the upload again confirms them and
+/// publishes the rest); unchanged ones are confirmed. Answers per result set
 /// `{version, added, changed, deleted, unchanged}` and the fields ignored.
 pub async fn ingest(state: &IngestState, school: &School, upload: Upload) -> ApiResult<Value> {
     let now = state.clock.now();
@@ -159,8 +172,8 @@ pub async fn ingest(state: &IngestState, school: &School, upload: Upload) -> Api
         })
         .collect();
     if !publications.is_empty() {
-        if let Err(error) = state.control.publish_versions(&publications, now).await {
-            discard(state, &outcomes).await;
+        if let Err(error) = state.versions.publish_versions(&publications, now).await {
+            discard_unpublished(state, &school.estab, &outcomes).await;
             return Err(error.into());
         }
     }
@@ -171,7 +184,7 @@ pub async fn ingest(state: &IngestState, school: &School, upload: Upload) -> Api
                 let rs = Catalogue::get().result_set(name).expect("validated");
                 let valid_until = now.plus(rs.area.validity());
                 state
-                    .control
+                    .versions
                     .confirm_version(&school.estab, name, *version, now, valid_until)
                     .await?;
                 (*version, diff)
@@ -214,7 +227,7 @@ async fn prepare(
     let rs = Catalogue::get()
         .result_set(name)
         .expect("parse_upload accepts catalogued result sets only");
-    let current = state.control.current_version(&school.estab, name).await?;
+    let current = state.versions.current_version(&school.estab, name).await?;
     // A version past disposal is never read again, not even to diff against.
     let live = current.clone().filter(|v| !v.is_disposable(now));
     let previous = match live.clone() {
@@ -285,6 +298,29 @@ async fn prepare(
 }
 
 /// Removes the objects of versions that will not be published.
+/// After a failed publication, removes the objects of every new version that did not become
+/// current (a later chunk that lost a race); those of published chunks are being served. When
+/// it cannot tell, it keeps the objects: an orphan costs storage, a missing object an outage.
+async fn discard_unpublished(state: &IngestState, estab: &Estab, outcomes: &[(&str, Outcome)]) {
+    for (name, outcome) in outcomes {
+        let Outcome::Changed {
+            publication, keys, ..
+        } = outcome
+        else {
+            continue;
+        };
+        match state.versions.current_version(estab, name).await {
+            Ok(Some(current))
+                if current.version == publication.record.version
+                    && current.upload == publication.record.upload => {}
+            Ok(_) => remove_objects(state.objects.as_ref(), keys).await,
+            Err(error) => {
+                tracing::warn!(result_set = name, error = %error, "kept objects of a version whose publication is unknown");
+            }
+        }
+    }
+}
+
 async fn discard(state: &IngestState, outcomes: &[(&str, Outcome)]) {
     for (_, outcome) in outcomes {
         if let Outcome::Changed { keys, .. } = outcome {

@@ -82,7 +82,7 @@ pub(crate) async fn create_upload(
             UPLOAD_URL_LIFETIME,
         )
         .await?;
-    state.control.insert_staged_upload(&upload).await?;
+    state.staged_uploads.insert_staged_upload(&upload).await?;
     tracing::info!(estab = %school.estab, upload = %upload.id, bytes = upload.content_length, "upload URL issued");
     let headers: Map<String, Value> = put
         .headers
@@ -110,7 +110,7 @@ pub(crate) async fn upload_status(
     let school = authenticate_agent(&state, &headers).await?;
     let now = state.clock.now();
     let upload = state
-        .control
+        .staged_uploads
         .staged_upload(&school.estab, &id)
         .await?
         .filter(|u| !u.is_expired(now))
@@ -183,7 +183,7 @@ pub async fn ingest_staged(state: &IngestState, key: &str) -> Result<StagedOutco
     };
     let now = state.clock.now();
     let claimed = state
-        .control
+        .staged_uploads
         .claim_staged_upload(&estab, &id, now, now.minus(CLAIM_TIMEOUT))
         .await;
     let upload = match claimed {
@@ -197,7 +197,7 @@ pub async fn ingest_staged(state: &IngestState, key: &str) -> Result<StagedOutco
             // A redelivered event, or a second PUT to the URL: only a finished upload's
             // object is deleted (an ingest in flight still reads it).
             let finished = state
-                .control
+                .staged_uploads
                 .staged_upload(&estab, &id)
                 .await?
                 .is_some_and(|u| u.state.is_finished());
@@ -209,7 +209,7 @@ pub async fn ingest_staged(state: &IngestState, key: &str) -> Result<StagedOutco
         }
         Err(other) => return Err(other.into()),
     };
-    let outcome = match state.control.school(&estab).await? {
+    let outcome = match state.schools.school(&estab).await? {
         Some(school) => ingest_object(state, &school, &upload, key).await,
         None => Err(ApiError::NotFound(format!(
             "school {estab} is not registered"
@@ -225,7 +225,7 @@ pub async fn ingest_staged(state: &IngestState, key: &str) -> Result<StagedOutco
         },
     };
     state
-        .control
+        .staged_uploads
         .finish_staged_upload(&estab, &id, now, &state_after)
         .await?;
     let outcome = match outcome {

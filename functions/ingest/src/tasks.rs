@@ -30,7 +30,7 @@ pub(crate) async fn open_tasks(
     let school = authenticate_agent(&state, &headers).await?;
     let now = state.clock.now();
     let mut handed = Vec::new();
-    for task in state.control.open_tasks(&school.estab).await? {
+    for task in state.tasks.open_tasks(&school.estab).await? {
         if let Some(reason) = withdrawn(&state, &task, now).await? {
             fail(&state, &task, reason, now).await?;
             continue;
@@ -39,7 +39,7 @@ pub(crate) async fn open_tasks(
         if task.state == TaskState::Queued {
             let delivered = TaskState::Delivered { at: now };
             match state
-                .control
+                .tasks
                 .update_task(&school.estab, &task.id, &[QUEUED], &delivered)
                 .await
             {
@@ -62,7 +62,7 @@ pub(crate) async fn open_tasks(
 
 /// Why a task may no longer reach the MIS, if it may not.
 async fn withdrawn(state: &IngestState, task: &Task, now: Timestamp) -> ApiResult<Option<String>> {
-    let consent = state.control.consent(&task.estab, &task.partner).await?;
+    let consent = state.consents.consent(&task.estab, &task.partner).await?;
     let scope = EndpointScope::parse(&task.scopes).map_err(ApiError::internal)?;
     Ok(match consent {
         Some(c) if c.in_force(now) && scope.is_satisfied_by(&c.scopes) => None,
@@ -81,7 +81,7 @@ async fn withdrawn(state: &IngestState, task: &Task, now: Timestamp) -> ApiResul
 async fn fail(state: &IngestState, task: &Task, message: String, now: Timestamp) -> ApiResult<()> {
     let failed = TaskState::Failed { at: now, message };
     match state
-        .control
+        .tasks
         .update_task(&task.estab, &task.id, &OPEN, &failed)
         .await
     {
@@ -137,7 +137,7 @@ pub(crate) async fn report(
     let outcome = outcome(report, now)?;
     let task = find(&state, &school, &id).await?;
     match state
-        .control
+        .tasks
         .update_task(&school.estab, &task.id, &OPEN, &outcome)
         .await
     {
@@ -183,7 +183,7 @@ async fn find(state: &IngestState, school: &School, id: &str) -> ApiResult<Task>
         return Err(unknown());
     }
     let task = state
-        .control
+        .tasks
         .task(&school.estab, id)
         .await?
         .ok_or_else(unknown)?;

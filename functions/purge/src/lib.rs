@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use rollcall_core::model::VersionRecord;
-use rollcall_core::ports::{Clock, ControlStore, ObjectStore, Ports, StoreError};
+use rollcall_core::ports::{Clock, Disposal, ObjectStore, Ports, StagedUploadStore, StoreError};
 use rollcall_core::staging::{STAGING_PREFIX, parse_object_key};
 use rollcall_core::timestamp::{Duration, Timestamp};
 use serde::Serialize;
@@ -18,9 +18,12 @@ pub const SUPERSEDED_GRACE: Duration = rollcall_core::walk::WALK_GRACE;
 /// How long a staged extract may wait to be ingested (the bucket's lifecycle rule agrees).
 pub const STAGED_OBJECT_LIFETIME: Duration = Duration::days(1);
 
+/// The purge's ports: disposal, and reading staged uploads to judge their objects. It can
+/// issue, grant or register nothing.
 #[derive(Clone)]
 pub struct PurgeState {
-    control: Arc<dyn ControlStore>,
+    disposal: Arc<dyn Disposal>,
+    staged_uploads: Arc<dyn StagedUploadStore>,
     objects: Arc<dyn ObjectStore>,
     clock: Arc<dyn Clock>,
 }
@@ -28,7 +31,8 @@ pub struct PurgeState {
 impl PurgeState {
     pub fn new(ports: &Ports) -> Self {
         Self {
-            control: ports.control.clone(),
+            disposal: ports.control.disposal.clone(),
+            staged_uploads: ports.control.staged_uploads.clone(),
             objects: ports.objects.clone(),
             clock: ports.clock.clone(),
         }
@@ -71,7 +75,7 @@ enum Reason {
 pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
     let now = state.clock.now();
     let mut report = PurgeReport::default();
-    let mut records = state.control.all_versions().await?;
+    let mut records = state.disposal.all_versions().await?;
     // Oldest first within a result set: a run that fails part-way never leaves a superseded
     // version behind a disposed current one (whose number the next upload reuses).
     records.sort_by(|a, b| {
@@ -87,10 +91,10 @@ pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
             Reason::Superseded => report.superseded_versions += 1,
         }
     }
-    report.tokens_deleted = state.control.delete_expired_tokens(now).await?;
+    report.tokens_deleted = state.disposal.delete_expired_tokens(now).await?;
     report.staged_objects_deleted = purge_staged_objects(state, now).await?;
-    report.staged_uploads_deleted = state.control.delete_expired_staged_uploads(now).await?;
-    report.tasks_deleted = state.control.delete_expired_tasks(now).await?;
+    report.staged_uploads_deleted = state.disposal.delete_expired_staged_uploads(now).await?;
+    report.tasks_deleted = state.disposal.delete_expired_tasks(now).await?;
     tracing::info!(
         expired_versions = report.expired_versions,
         superseded_versions = report.superseded_versions,
@@ -112,7 +116,7 @@ async fn dispose(state: &PurgeState, record: &VersionRecord) -> Result<u64, Stor
         state.objects.delete(key).await?;
     }
     state
-        .control
+        .disposal
         .delete_version(&record.estab, &record.result_set, record.version)
         .await?;
     Ok(keys.len() as u64)
@@ -124,7 +128,7 @@ async fn purge_staged_objects(state: &PurgeState, now: Timestamp) -> Result<u64,
     let mut deleted = 0;
     for key in state.objects.list(STAGING_PREFIX).await? {
         let upload = match parse_object_key(&key) {
-            Some((estab, id)) => state.control.staged_upload(&estab, &id).await?,
+            Some((estab, id)) => state.staged_uploads.staged_upload(&estab, &id).await?,
             None => None,
         };
         let pending = upload.is_some_and(|u| {

@@ -2,11 +2,11 @@
 //! school sees probing (a refused scope, an opted-out id, a pin of another walk) as well as
 //! reads. Entries hold what was asked and answered in outline, never school data.
 
-use rollcall_consent::access;
 use rollcall_core::model::{AccessEntry, Consent, Refused, Token};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_http::ApiResult;
+use rollcall_http::credentials::PartnerToken;
 
 use crate::ServeState;
 
@@ -23,7 +23,7 @@ pub(crate) async fn answered(
     now: Timestamp,
 ) -> ApiResult<()> {
     let entry = entry(token, endpoint, scopes_used, rows, None, now);
-    state.control.append_access(&entry).await?;
+    state.access_log.append_access(&entry).await?;
     Ok(())
 }
 
@@ -43,21 +43,20 @@ pub(crate) async fn unless_refused<T>(
     if error.status().is_client_error() {
         let refused = Refused::new(error.status().as_u16(), &error.message());
         let entry = entry(token, endpoint, ScopeSet::new(), 0, Some(refused), now);
-        state.control.append_access(&entry).await?;
+        state.access_log.append_access(&entry).await?;
     }
     Err(error)
 }
 
-/// The consent in force for `token`, for a call to `route` that reads no school data; a
-/// refusal (the consent revoked or ended) is recorded like any other.
+/// The consent in force for the partner's token, for a call to `route` that reads no school
+/// data; a refusal (the consent revoked or ended) is recorded like any other.
 pub(crate) async fn consent(
     state: &ServeState,
-    token: &Token,
+    partner: &PartnerToken,
     route: &str,
-    now: Timestamp,
 ) -> ApiResult<Consent> {
-    let outcome = access::consent(state.control.as_ref(), token, now).await;
-    unless_refused(state, token, route, outcome, now).await
+    let outcome = partner.consent().await;
+    unless_refused(state, &partner.token, route, outcome, partner.now).await
 }
 
 fn entry(

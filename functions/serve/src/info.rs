@@ -9,13 +9,12 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
-use rollcall_consent::access;
 use rollcall_core::catalogue::{Catalogue, Endpoint, OptionEffect, Writeback};
 use rollcall_core::model::AccessEntry;
 use rollcall_core::plan;
 use rollcall_core::timestamp::{Duration, Timestamp};
 use rollcall_core::xod::DEFAULT_PAGE_SIZE;
+use rollcall_http::credentials::PartnerToken;
 use rollcall_http::request::QueryParams;
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
@@ -54,11 +53,10 @@ fn object(value: Value) -> Map<String, Value> {
 /// `GET /api/v1/TokenDetails`: the token's school, partner, expiry and the scopes granted now.
 pub(crate) async fn token_details(
     State(state): State<ServeState>,
-    headers: HeaderMap,
+    partner: PartnerToken,
 ) -> ApiResult<Json<Value>> {
-    let now = state.clock.now();
-    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    let consent = audit::consent(&state, &token, "TokenDetails", now).await?;
+    let token = &partner.token;
+    let consent = audit::consent(&state, &partner, "TokenDetails").await?;
     Ok(with_message_keys(object(json!({
         "Estab": token.estab.as_str(),
         "RelyingParty": token.partner.as_str(),
@@ -74,13 +72,15 @@ pub(crate) async fn token_details(
 /// opt-in lists (`IsOptIn` is 0).
 pub(crate) async fn gdpr_ids(
     State(state): State<ServeState>,
-    headers: HeaderMap,
+    partner: PartnerToken,
 ) -> ApiResult<Json<Value>> {
-    let now = state.clock.now();
-    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
+    let token = &partner.token;
     // A revoked consent or a replaced secret ends every partner call, info ones included.
-    let consent = audit::consent(&state, &token, "GDPRIDs", now).await?;
-    let record = state.control.opt_outs(&token.estab, &token.partner).await?;
+    let consent = audit::consent(&state, &partner, "GDPRIDs").await?;
+    let record = state
+        .opt_outs
+        .opt_outs(&token.estab, &token.partner)
+        .await?;
     let people = record
         .as_ref()
         .map(|r| plan::opt_outs_told(Catalogue::get(), &consent.scopes, &r.people))
@@ -220,13 +220,12 @@ fn area_of(entry: &AccessEntry) -> &'static str {
 /// area: in all, today, this month and month by month (UTC).
 pub(crate) async fn usage(
     State(state): State<ServeState>,
-    headers: HeaderMap,
+    partner: PartnerToken,
 ) -> ApiResult<Json<Value>> {
-    let now = state.clock.now();
-    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    audit::consent(&state, &token, "Usage", now).await?;
+    let (token, now) = (&partner.token, partner.now);
+    audit::consent(&state, &partner, "Usage").await?;
     let entries = state
-        .control
+        .access_log
         .partner_access(
             &token.estab,
             &token.partner,
@@ -273,16 +272,15 @@ pub(crate) async fn usage(
 /// `GET /api/v1/Logs[?limit=N]`: this partner's most recent calls at the token's school.
 pub(crate) async fn logs(
     State(state): State<ServeState>,
-    headers: HeaderMap,
+    partner: PartnerToken,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let now = state.clock.now();
-    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    audit::consent(&state, &token, "Logs", now).await?;
+    let token = &partner.token;
+    audit::consent(&state, &partner, "Logs").await?;
     let params = QueryParams::parse(query.as_deref())?;
     let limit = params.bounded("limit", LOGS_DEFAULT, LOGS_MAX)? as usize;
     let entries = state
-        .control
+        .access_log
         .partner_access(
             &token.estab,
             &token.partner,
@@ -308,12 +306,10 @@ pub(crate) async fn logs(
 /// number) or establishment code (`estab_code`, the rest).
 pub(crate) async fn run_query(
     State(state): State<ServeState>,
-    headers: HeaderMap,
+    partner: PartnerToken,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let now = state.clock.now();
-    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    audit::consent(&state, &token, "RunQuery", now).await?;
+    audit::consent(&state, &partner, "RunQuery").await?;
     let params = QueryParams::parse(query.as_deref())?;
     let id = params.get("id").unwrap_or("");
     Catalogue::get().query(id).ok_or_else(|| {
@@ -341,7 +337,7 @@ pub(crate) async fn run_query(
     let la_code = params.get("la_code").unwrap_or("");
     let estab_code = params.get("estab_code").unwrap_or("");
     let found: Vec<Value> = state
-        .control
+        .schools
         .schools()
         .await?
         .into_iter()

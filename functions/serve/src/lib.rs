@@ -26,19 +26,30 @@ pub mod writeback;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use rollcall_core::ports::{
-    Clock, ControlStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports,
+    AccessLog, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, OptOutStore,
+    Ports, SchoolStore, TaskStore, TokenStore, VersionStore,
 };
 use rollcall_http::Routes;
+use rollcall_http::credentials::PartnerGate;
 
 /// How long a synchronous write-back waits for the agent's outcome before answering 202 (under
 /// API Gateway's 30-second limit).
 pub const WRITEBACK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// The partner API's ports: it checks tokens and consents, reads versions, opt-outs and the
+/// school list, queues tasks and writes the access log; it cannot register, grant or publish.
 #[derive(Clone)]
 pub struct ServeState {
-    control: Arc<dyn ControlStore>,
+    tokens: Arc<dyn TokenStore>,
+    consents: Arc<dyn ConsentStore>,
+    schools: Arc<dyn SchoolStore>,
+    versions: Arc<dyn VersionStore>,
+    opt_outs: Arc<dyn OptOutStore>,
+    tasks: Arc<dyn TaskStore>,
+    access_log: Arc<dyn AccessLog>,
     objects: Arc<dyn ObjectStore>,
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
     /// Seals write-back payloads only (the key policy limits it to that context).
@@ -49,8 +60,15 @@ pub struct ServeState {
 
 impl ServeState {
     pub fn new(ports: &Ports) -> Self {
+        let control = &ports.control;
         Self {
-            control: ports.control.clone(),
+            tokens: control.tokens.clone(),
+            consents: control.consents.clone(),
+            schools: control.schools.clone(),
+            versions: control.versions.clone(),
+            opt_outs: control.opt_outs.clone(),
+            tasks: control.tasks.clone(),
+            access_log: control.access_log.clone(),
             objects: ports.objects.clone(),
             key_unwrapper: ports.key_unwrapper.clone(),
             key_generator: ports.key_generator.clone(),
@@ -63,6 +81,17 @@ impl ServeState {
     pub fn with_writeback_wait(mut self, wait: std::time::Duration) -> Self {
         self.writeback_wait = wait;
         self
+    }
+}
+
+/// Every partner route checks its token through this ([`rollcall_http::credentials`]).
+impl FromRef<ServeState> for PartnerGate {
+    fn from_ref(state: &ServeState) -> Self {
+        PartnerGate {
+            tokens: state.tokens.clone(),
+            consents: state.consents.clone(),
+            clock: state.clock.clone(),
+        }
     }
 }
 

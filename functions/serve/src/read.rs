@@ -9,7 +9,6 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use rollcall_consent::access;
 use rollcall_core::catalogue::{Catalogue, Endpoint, ID};
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::{Deletion, Row, partner_row_hash_key};
@@ -22,6 +21,7 @@ use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
 use rollcall_core::walk::{PinError, WalkPin};
 use rollcall_core::xod::{self, paginate};
+use rollcall_http::credentials::PartnerToken;
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Value, json};
 
@@ -33,21 +33,21 @@ use crate::{ServeState, audit, views};
 pub(crate) async fn endpoint(
     State(state): State<ServeState>,
     Path((estab, endpoint)): Path<(String, String)>,
-    headers: HeaderMap,
+    partner: PartnerToken,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    read(&state, &headers, &estab, &endpoint, None, query.as_deref()).await
+    read(&state, partner, &estab, &endpoint, None, query.as_deref()).await
 }
 
 pub(crate) async fn endpoint_by_id(
     State(state): State<ServeState>,
     Path((estab, endpoint, id)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    partner: PartnerToken,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     read(
         &state,
-        &headers,
+        partner,
         &estab,
         &endpoint,
         Some(id),
@@ -67,24 +67,23 @@ struct Answer {
 
 async fn read(
     state: &ServeState,
-    headers: &HeaderMap,
+    partner: PartnerToken,
     estab: &str,
     endpoint: &str,
     id: Option<String>,
     query: Option<&str>,
 ) -> ApiResult<Response> {
-    let now = state.clock.now();
-    let token = access::authenticate(state.control.as_ref(), headers, now).await?;
+    let (token, now) = (&partner.token, partner.now);
     let estab = Estab::parse(estab).map_err(|e| ApiError::NotFound(e.to_string()))?;
-    access::check_school(&token, &estab)?;
-    let outcome = answer(state, &token, endpoint, id, query, now).await;
+    partner.check_school(&estab)?;
+    let outcome = answer(state, &partner, endpoint, id, query).await;
     let logged_as = Catalogue::get()
         .endpoint_by_path(endpoint)
         .map_or(endpoint, |e| e.path.as_str());
-    let answer = audit::unless_refused(state, &token, logged_as, outcome, now).await?;
+    let answer = audit::unless_refused(state, token, logged_as, outcome, now).await?;
     audit::answered(
         state,
-        &token,
+        token,
         &answer.endpoint,
         answer.scopes_used.clone(),
         answer.rows,
@@ -100,15 +99,15 @@ async fn read(
 
 async fn answer(
     state: &ServeState,
-    token: &Token,
+    partner: &PartnerToken,
     endpoint: &str,
     id: Option<String>,
     query: Option<&str>,
-    now: Timestamp,
 ) -> ApiResult<Answer> {
+    let (token, now) = (&partner.token, partner.now);
     let catalogue = Catalogue::get();
     let endpoint = find_endpoint(catalogue, endpoint, id.is_some())?;
-    let consent = access::consent(state.control.as_ref(), token, now).await?;
+    let consent = partner.consent().await?;
     let opt_outs = opt_outs(state, token, now).await?;
     let query = ReadQuery::parse(endpoint, query)?;
     let filters = Filters::parse(endpoint, &query.params, id.as_deref(), now)?;
@@ -325,7 +324,7 @@ fn sharing_binding(
 /// keys are made.
 async fn school_key(state: &ServeState, estab: &Estab) -> ApiResult<Vec<u8>> {
     let school = state
-        .control
+        .schools
         .school(estab)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a token of an unknown school")))?;
@@ -478,7 +477,7 @@ pub(crate) async fn opt_outs(
     now: Timestamp,
 ) -> ApiResult<OptOuts> {
     let people = state
-        .control
+        .opt_outs
         .opt_outs(&token.estab, &token.partner)
         .await?
         .map(|record| record.people)
@@ -490,7 +489,7 @@ pub(crate) async fn opt_outs(
         .stored_set("StudentContacts")
         .expect("StudentContacts is stored");
     if state
-        .control
+        .versions
         .current_version(&token.estab, &links.name)
         .await?
         .is_none()

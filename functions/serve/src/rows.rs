@@ -99,7 +99,7 @@ pub(crate) async fn current_version(
     rs: &ResultSet,
     now: Timestamp,
 ) -> ApiResult<VersionRecord> {
-    let record = state.control.current_version(estab, &rs.name).await?;
+    let record = state.versions.current_version(estab, &rs.name).await?;
     match record {
         Some(record) if !record.is_disposable(now) => Ok(record),
         Some(_) => Err(ApiError::Unavailable(format!(
@@ -124,7 +124,7 @@ pub(crate) async fn pinned_version(
     now: Timestamp,
 ) -> ApiResult<VersionRecord> {
     state
-        .control
+        .versions
         .version_record(estab, &rs.name, number)
         .await?
         .filter(|record| !record.is_disposable(now))

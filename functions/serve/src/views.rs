@@ -73,7 +73,7 @@ async fn counts(
     let mut source = None;
     for area in areas {
         let record = state
-            .control
+            .versions
             .current_version(estab, &area.rs.name)
             .await?
             .filter(|r| !r.is_disposable(now));
@@ -106,7 +106,7 @@ async fn health(
 ) -> ApiResult<Computed> {
     let mut rows = Vec::new();
     for rs in sets {
-        let record = state.control.current_version(estab, &rs.name).await?;
+        let record = state.versions.current_version(estab, &rs.name).await?;
         let (status, message) = match &record {
             None => ("Missing", "the school's agent has not uploaded it"),
             Some(r) if r.is_disposable(now) => (

@@ -13,7 +13,7 @@ mod s3;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region};
-use rollcall_core::ports::{Clock, Ports};
+use rollcall_core::ports::{Clock, ControlPorts, Ports};
 
 pub use dynamo::DynamoControlStore;
 pub use kms::KmsKeyService;
@@ -111,7 +111,7 @@ impl AwsPorts {
 
     pub fn ports(&self, clock: Arc<dyn Clock>) -> Ports {
         Ports {
-            control: self.control.clone(),
+            control: ControlPorts::over(self.control.clone()),
             objects: self.objects.clone(),
             key_generator: self.keys.clone(),
             key_unwrapper: self.keys.clone(),

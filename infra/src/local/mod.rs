@@ -11,6 +11,7 @@
 //! key that lives only as long as the process.
 
 mod control;
+
 mod keys;
 mod objects;
 mod uploads;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use rollcall_core::ports::{Clock, Ports};
+use rollcall_core::ports::{Clock, ControlPorts, Ports};
 
 pub use control::SqliteControlStore;
 pub use keys::FileKeyService;
@@ -64,7 +65,7 @@ impl LocalPorts {
     /// The ports over these adapters, with `clock` telling the time.
     pub fn ports(&self, clock: Arc<dyn Clock>) -> Ports {
         Ports {
-            control: self.control.clone(),
+            control: ControlPorts::over(self.control.clone()),
             objects: self.objects.clone(),
             key_generator: self.keys.clone(),
             key_unwrapper: self.keys.clone(),

@@ -15,13 +15,13 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rollcall_consent::access;
 use rollcall_core::catalogue::{Catalogue, PersonKind, Writeback, WritebackAnswer, WritebackBody};
 use rollcall_core::envelope;
 use rollcall_core::model::{Estab, Token};
 use rollcall_core::plan::{self, WritebackPlan};
 use rollcall_core::task::{self, Task, TaskState};
 use rollcall_core::timestamp::Timestamp;
+use rollcall_http::credentials::PartnerToken;
 use rollcall_http::request::{QueryParams, json_body, read_body};
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
@@ -38,20 +38,31 @@ const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 pub(crate) async fn attendance(
     State(state): State<ServeState>,
     Path(estab): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    submit(&state, &headers, "Writeback.Attendance", Some(&estab), body).await
-}
-
-pub(crate) async fn attendance_async(
-    State(state): State<ServeState>,
-    Path(estab): Path<String>,
+    partner: PartnerToken,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     submit(
         &state,
+        partner,
+        &headers,
+        "Writeback.Attendance",
+        Some(&estab),
+        body,
+    )
+    .await
+}
+
+pub(crate) async fn attendance_async(
+    State(state): State<ServeState>,
+    Path(estab): Path<String>,
+    partner: PartnerToken,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    submit(
+        &state,
+        partner,
         &headers,
         "Writeback.AttendanceAsync",
         Some(&estab),
@@ -62,31 +73,51 @@ pub(crate) async fn attendance_async(
 
 pub(crate) async fn conduct(
     State(state): State<ServeState>,
+    partner: PartnerToken,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    submit(&state, &headers, "Writeback.Conduct", None, body).await
+    submit(&state, partner, &headers, "Writeback.Conduct", None, body).await
 }
 
 pub(crate) async fn conduct_async(
     State(state): State<ServeState>,
+    partner: PartnerToken,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    submit(&state, &headers, "Writeback.ConductAsync", None, body).await
+    submit(
+        &state,
+        partner,
+        &headers,
+        "Writeback.ConductAsync",
+        None,
+        body,
+    )
+    .await
 }
 
 pub(crate) async fn seating_plan(
     State(state): State<ServeState>,
+    partner: PartnerToken,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    submit(&state, &headers, "Writeback.SeatingPlan", None, body).await
+    submit(
+        &state,
+        partner,
+        &headers,
+        "Writeback.SeatingPlan",
+        None,
+        body,
+    )
+    .await
 }
 
 /// `POST /api/v1/Writeback/?id=efw.Detention`: the write-back named by `id`.
 pub(crate) async fn by_id(
     State(state): State<ServeState>,
+    partner: PartnerToken,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Body,
@@ -94,7 +125,7 @@ pub(crate) async fn by_id(
     let params = QueryParams::parse(query.as_deref())?;
     match params.get("id") {
         Some(id) if id.eq_ignore_ascii_case("efw.Detention") => {
-            submit(&state, &headers, "Writeback.Detention", None, body).await
+            submit(&state, partner, &headers, "Writeback.Detention", None, body).await
         }
         other => Err(ApiError::NotFound(format!(
             "there is no write-back `{}` at /api/v1/Writeback/; use ?id=efw.Detention, or \
@@ -106,22 +137,22 @@ pub(crate) async fn by_id(
 
 async fn submit(
     state: &ServeState,
+    partner: PartnerToken,
     headers: &HeaderMap,
     id: &str,
     estab: Option<&str>,
     body: Body,
 ) -> ApiResult<Response> {
-    let now = state.clock.now();
-    let token = access::authenticate(state.control.as_ref(), headers, now).await?;
+    let (token, now) = (&partner.token, partner.now);
     if let Some(estab) = estab {
         let estab = Estab::parse(estab).map_err(|e| ApiError::NotFound(e.to_string()))?;
-        access::check_school(&token, &estab)?;
+        partner.check_school(&estab)?;
     }
     let writeback = Catalogue::get()
         .writeback(id)
         .expect("routes name catalogue write-backs");
-    let outcome = queue_checked(state, headers, &token, writeback, body, now).await;
-    let (task, records) = audit::unless_refused(state, &token, &writeback.id, outcome, now).await?;
+    let outcome = queue_checked(state, headers, &partner, writeback, body).await;
+    let (task, records) = audit::unless_refused(state, token, &writeback.id, outcome, now).await?;
     tracing::info!(task = %task.id, kind = %writeback.id, records, "write-back queued");
     match writeback.answer {
         WritebackAnswer::Tracking => Ok(tracking_answer(writeback, &task.id)),
@@ -134,12 +165,12 @@ async fn submit(
 async fn queue_checked(
     state: &ServeState,
     headers: &HeaderMap,
-    token: &Token,
+    partner: &PartnerToken,
     writeback: &'static Writeback,
     body: Body,
-    now: Timestamp,
 ) -> ApiResult<(Task, u64)> {
-    let consent = access::consent(state.control.as_ref(), token, now).await?;
+    let (token, now) = (&partner.token, partner.now);
+    let consent = partner.consent().await?;
     let opt_outs = crate::read::opt_outs(state, token, now).await?;
     let plan = plan::writeback_plan(
         Catalogue::get(),
@@ -206,7 +237,11 @@ async fn check(
             validate::attendance(object, &known, estab.as_str())
         }
         WritebackBody::Conduct => {
-            let conduct_types = match state.control.current_version(estab, "ConductTypes").await? {
+            let conduct_types = match state
+                .versions
+                .current_version(estab, "ConductTypes")
+                .await?
+            {
                 Some(_) => Some(field_values(state, estab, "ConductTypes", "LocalId", now).await?),
                 None => None,
             };
@@ -256,7 +291,7 @@ async fn queue(
         &task::payload_aad(&task.estab, &task.id),
         &plain,
     );
-    state.control.insert_task(&task).await?;
+    state.tasks.insert_task(&task).await?;
     Ok(task)
 }
 
@@ -277,7 +312,7 @@ async fn wait(state: &ServeState, task: &Task) -> ApiResult<Response> {
     let started = tokio::time::Instant::now();
     loop {
         let current = state
-            .control
+            .tasks
             .task(&task.estab, &task.id)
             .await?
             .ok_or_else(|| {
@@ -328,11 +363,10 @@ fn status_name(state: &TaskState) -> &'static str {
 pub(crate) async fn status(
     State(state): State<ServeState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    partner: PartnerToken,
 ) -> ApiResult<Json<Value>> {
-    let now = state.clock.now();
-    let token = access::authenticate(state.control.as_ref(), &headers, now).await?;
-    audit::consent(&state, &token, "Writeback.Status", now).await?;
+    let token = &partner.token;
+    audit::consent(&state, &partner, "Writeback.Status").await?;
     let not_found = || {
         ApiError::NotFound(format!(
             "you have no write-back `{}` at school {}; use the TrackingId a write-back answered",
@@ -344,7 +378,7 @@ pub(crate) async fn status(
         return Err(not_found());
     }
     let task = state
-        .control
+        .tasks
         .task(&token.estab, &id)
         .await?
         .filter(|t| t.partner == token.partner)

@@ -1,0 +1,103 @@
+//! The access log: appended on every partner call, read newest first.
+
+use async_trait::async_trait;
+use rollcall_core::model::{AccessEntry, Estab, PartnerId, Refused};
+use rollcall_core::ports::{AccessLog, StoreError};
+use rollcall_core::timestamp::Timestamp;
+use rusqlite::{Row, params};
+
+use super::SqliteControlStore;
+use super::codec::{parse_col, scopes_from_text, scopes_to_text};
+
+pub(super) fn access_from_row(row: &Row<'_>) -> rusqlite::Result<AccessEntry> {
+    Ok(AccessEntry {
+        estab: parse_col(Estab::parse(&row.get::<_, String>(0)?))?,
+        partner: parse_col(PartnerId::parse(&row.get::<_, String>(1)?))?,
+        at: Timestamp::from_millis(row.get(2)?),
+        endpoint: row.get(3)?,
+        scopes_used: scopes_from_text(row.get(4)?)?,
+        rows: row.get::<_, i64>(5)? as u64,
+        refused: match (
+            row.get::<_, Option<i64>>(6)?,
+            row.get::<_, Option<String>>(7)?,
+        ) {
+            (Some(status), Some(reason)) => Some(Refused {
+                status: status as u16,
+                reason,
+            }),
+            _ => None,
+        },
+    })
+}
+
+#[async_trait]
+impl AccessLog for SqliteControlStore {
+    async fn append_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
+        let e = entry.clone();
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    e.estab.as_str(),
+                    e.partner.as_str(),
+                    e.at.millis(),
+                    e.endpoint,
+                    scopes_to_text(&e.scopes_used),
+                    e.rows as i64,
+                    e.refused.as_ref().map(|r| i64::from(r.status)),
+                    e.refused.as_ref().map(|r| r.reason.clone()),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn access_log(
+        &self,
+        estab: &Estab,
+        limit: usize,
+    ) -> Result<Vec<AccessEntry>, StoreError> {
+        let estab = estab.clone();
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![estab.as_str(), limit as i64], access_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn partner_access(
+        &self,
+        estab: &Estab,
+        partner: &PartnerId,
+        since: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<AccessEntry>, StoreError> {
+        let (estab, partner) = (estab.clone(), partner.clone());
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason FROM access_log
+                 WHERE estab = ?1 AND partner = ?2 AND at >= ?3 ORDER BY seq DESC LIMIT ?4",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        estab.as_str(),
+                        partner.as_str(),
+                        since.millis(),
+                        limit as i64
+                    ],
+                    access_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}

@@ -1,0 +1,92 @@
+//! Control store on an embedded SQLite database, migrated on open. Every conditional write of
+//! the port runs inside one transaction, so it is as atomic here as on DynamoDB.
+//!
+//! The database runs in SQLite's default rollback-journal mode, in which reads never write to
+//! the file: a refused request leaves the data directory byte-for-byte as it was.
+
+mod access_log;
+mod codec;
+mod consents;
+mod disposal;
+mod opt_outs;
+mod partners;
+mod registry;
+mod schema;
+mod schools;
+mod staged_uploads;
+mod tasks;
+mod tokens;
+mod versions;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use codec::is_constraint;
+use rollcall_core::ports::StoreError;
+use rusqlite::Connection;
+use schema::migrate;
+
+pub struct SqliteControlStore {
+    // A std Mutex: it is only ever held inside `spawn_blocking`, never across an await.
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// What a database closure can fail with: SQLite itself, or a domain outcome such as Conflict.
+enum DbError {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sql(e)
+    }
+}
+
+impl From<serde_json::Error> for DbError {
+    fn from(e: serde_json::Error) -> Self {
+        DbError::Store(StoreError::unavailable(e))
+    }
+}
+
+type DbResult<T> = Result<T, DbError>;
+
+impl SqliteControlStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    pub fn in_memory() -> anyhow::Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> anyhow::Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(StoreError::unavailable)?;
+        outcome.map_err(|e| match e {
+            DbError::Sql(e) if is_constraint(&e) => StoreError::Conflict("already exists".into()),
+            DbError::Sql(e) => StoreError::unavailable(e),
+            DbError::Store(e) => e,
+        })
+    }
+}
