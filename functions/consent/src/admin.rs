@@ -1,43 +1,24 @@
 //! The school admin API: who asks for what, grants and narrowing, revocation, the access log.
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::consent::validate_grant;
-use rollcall_core::model::{Consent, Partner, PartnerId, School};
-use rollcall_core::secret::KeyHash;
+use rollcall_core::model::{Consent, Partner, PartnerId};
 use rollcall_core::timestamp::{Duration, Timestamp};
-use rollcall_http::request::{QueryParams, credential, json_body, read_body};
+use rollcall_http::credentials::AdminSchool;
+use rollcall_http::request::{BodyShape, JsonBody, QueryParams};
 use rollcall_http::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{ConsentState, MAX_BODY_BYTES, secrets};
+use crate::{ConsentState, secrets};
 
 /// How far in the past a revocation's `endDate` may be (clock skew between school and us).
 const END_DATE_TOLERANCE: Duration = Duration::minutes(5);
 const DEFAULT_LOG_ENTRIES: u64 = 100;
 const MAX_LOG_ENTRIES: u64 = 1000;
-
-pub(crate) async fn authenticate_admin(
-    state: &ConsentState,
-    headers: &HeaderMap,
-) -> ApiResult<School> {
-    let key = credential(headers, "Bearer", "admin key")?;
-    state
-        .schools
-        .school_by_admin_key(&KeyHash::of_secret(&key))
-        .await?
-        .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "this admin key is not registered; use the admin key printed by \
-                 `rollcall school add` for your school"
-                    .to_owned(),
-            )
-        })
-}
 
 /// A consent's state as the school and the partner see it.
 pub(crate) fn status(consent: Option<&Consent>, now: Timestamp) -> &'static str {
@@ -51,9 +32,8 @@ pub(crate) fn status(consent: Option<&Consent>, now: Timestamp) -> &'static str 
 
 pub(crate) async fn requests(
     State(state): State<ConsentState>,
-    headers: HeaderMap,
+    AdminSchool(school): AdminSchool,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_admin(&state, &headers).await?;
     let now = state.clock.now();
     let consents = state.consents.consents_of_school(&school.estab).await?;
     let partners = state.partners.partners().await?;
@@ -78,44 +58,50 @@ pub(crate) async fn requests(
     Ok(Json(json!({ "requests": requests })))
 }
 
-pub(crate) async fn known_partner(state: &ConsentState, id: &str) -> ApiResult<Partner> {
-    let not_found = || {
-        ApiError::NotFound(format!(
-            "no partner `{}` is registered; GET /admin/v1/requests lists the partners asking \
-             for access",
-            id.chars().take(64).collect::<String>()
-        ))
-    };
-    let id = PartnerId::parse(id).map_err(|_| not_found())?;
-    state.partners.partner(&id).await?.ok_or_else(not_found)
+/// The registered partner named by the path's `{partner}`, or 404 saying where the partners
+/// are listed. An extractor, so it is checked after the admin key and before the body is read.
+pub(crate) struct KnownPartner(pub Partner);
+
+impl FromRequestParts<ConsentState> for KnownPartner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ConsentState) -> ApiResult<Self> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("name a partner in the path".to_owned()))?;
+        let not_found = || {
+            ApiError::NotFound(format!(
+                "no partner `{}` is registered; GET /admin/v1/requests lists the partners \
+                 asking for access",
+                id.chars().take(64).collect::<String>()
+            ))
+        };
+        let id = PartnerId::parse(&id).map_err(|_| not_found())?;
+        let partner = state.partners.partner(&id).await?.ok_or_else(not_found)?;
+        Ok(Self(partner))
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GrantBody {
+pub(crate) struct GrantBody {
     scopes: Vec<String>,
+}
+
+impl BodyShape for GrantBody {
+    const SHAPE: &'static str = r#"{"scopes": ["Student", ...]}"#;
+    const ADVICE: &'static str = "send only {\"scopes\": [...]}";
 }
 
 /// Grants a partner scopes, or narrows (or widens) a consent in force. A grant after a
 /// revocation (or the first one) issues a new per-school secret; the old one stops working.
 pub(crate) async fn grant(
     State(state): State<ConsentState>,
-    headers: HeaderMap,
-    Path(partner_id): Path<String>,
-    body: Body,
+    AdminSchool(school): AdminSchool,
+    KnownPartner(partner): KnownPartner,
+    JsonBody(request): JsonBody<GrantBody>,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_admin(&state, &headers).await?;
-    let partner = known_partner(&state, &partner_id).await?;
-    let bytes = read_body(
-        body,
-        &headers,
-        MAX_BODY_BYTES,
-        "send only {\"scopes\": [...]}",
-    )
-    .await?;
-    let request: GrantBody = json_body(&bytes, r#"{"scopes": ["Student", ...]}"#)?;
-    let scopes = validate_grant(Catalogue::get(), &partner.requested_scopes, &request.scopes)
-        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let scopes = validate_grant(Catalogue::get(), &partner.requested_scopes, &request.scopes)?;
     let now = state.clock.now();
     let existing = state.consents.consent(&school.estab, &partner.id).await?;
     let expected = existing.as_ref().map(|c| c.version);
@@ -167,34 +153,27 @@ pub(crate) async fn grant(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RevokeBody {
+pub(crate) struct RevokeBody {
     end_date: Option<String>,
+}
+
+impl BodyShape for RevokeBody {
+    const SHAPE: &'static str =
+        r#"{"endDate": "2026-12-31T00:00:00Z"} or no body to end access now"#;
+    const ADVICE: &'static str = "send only {\"endDate\": ...}";
+
+    fn when_empty() -> Option<Self> {
+        Some(Self::default())
+    }
 }
 
 /// Ends a partner's access now, or at `endDate`.
 pub(crate) async fn revoke(
     State(state): State<ConsentState>,
-    headers: HeaderMap,
-    Path(partner_id): Path<String>,
-    body: Body,
+    AdminSchool(school): AdminSchool,
+    KnownPartner(partner): KnownPartner,
+    JsonBody(request): JsonBody<RevokeBody>,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_admin(&state, &headers).await?;
-    let partner = known_partner(&state, &partner_id).await?;
-    let bytes = read_body(
-        body,
-        &headers,
-        MAX_BODY_BYTES,
-        "send only {\"endDate\": ...}",
-    )
-    .await?;
-    let request: RevokeBody = if bytes.iter().all(u8::is_ascii_whitespace) {
-        RevokeBody::default()
-    } else {
-        json_body(
-            &bytes,
-            r#"{"endDate": "2026-12-31T00:00:00Z"} or no body to end access now"#,
-        )?
-    };
     let now = state.clock.now();
     let end = match request.end_date.as_deref() {
         None => now,
@@ -244,10 +223,9 @@ pub(crate) async fn revoke(
 
 pub(crate) async fn access_log(
     State(state): State<ConsentState>,
-    headers: HeaderMap,
+    AdminSchool(school): AdminSchool,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_admin(&state, &headers).await?;
     let params = QueryParams::parse(query.as_deref())?;
     let limit = params.bounded("limit", DEFAULT_LOG_ENTRIES, MAX_LOG_ENTRIES)?;
     let entries = state

@@ -19,19 +19,18 @@ mod token;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post, put};
 use rollcall_core::ports::{
     AccessLog, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, OptOutStore, PartnerStore,
     Ports, SchoolStore, TokenStore,
 };
 use rollcall_http::Routes;
+use rollcall_http::credentials::{PartnerKeys, SchoolKeys};
 
 /// How long a partner's token lasts.
 pub const TOKEN_LIFETIME: rollcall_core::timestamp::Duration =
     rollcall_core::timestamp::Duration::hours(1);
-
-/// The largest admin or token request body.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The consent function's ports: it reads schools and partners but never registers them,
 /// issues tokens, and writes consents and opt-outs.
@@ -63,6 +62,21 @@ impl ConsentState {
             key_unwrapper: ports.key_unwrapper.clone(),
             clock: ports.clock.clone(),
         }
+    }
+}
+
+/// Admin keys are checked against the schools ([`rollcall_http::credentials::AdminSchool`]).
+impl FromRef<ConsentState> for SchoolKeys {
+    fn from_ref(state: &ConsentState) -> Self {
+        SchoolKeys(state.schools.clone())
+    }
+}
+
+/// Management secrets are checked against the partners
+/// ([`rollcall_http::credentials::ManagingPartner`]).
+impl FromRef<ConsentState> for PartnerKeys {
+    fn from_ref(state: &ConsentState) -> Self {
+        PartnerKeys(state.partners.clone())
     }
 }
 

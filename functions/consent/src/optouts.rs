@@ -5,17 +5,16 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use rollcall_core::optout::{OptOutRecord, OptOuts};
-use rollcall_http::request::{json_body, read_body};
+use rollcall_http::credentials::AdminSchool;
+use rollcall_http::request::{BodyShape, JsonBody};
 use rollcall_http::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::{authenticate_admin, known_partner};
-use crate::{ConsentState, MAX_BODY_BYTES};
+use crate::ConsentState;
+use crate::admin::KnownPartner;
 
 /// The most people of one kind a school may opt out for one partner.
 const MAX_PEOPLE: usize = 10_000;
@@ -23,13 +22,21 @@ const SHAPE: &str = r#"{"studentIds": [...], "staffIds": [...], "contactIds": [.
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct OptOutBody {
+pub(crate) struct OptOutBody {
     #[serde(default)]
     student_ids: Vec<Value>,
     #[serde(default)]
     staff_ids: Vec<Value>,
     #[serde(default)]
     contact_ids: Vec<Value>,
+}
+
+impl BodyShape for OptOutBody {
+    const SHAPE: &'static str = SHAPE;
+    const ADVICE: &'static str = concat!(
+        "send only ",
+        r#"{"studentIds": [...], "staffIds": [...], "contactIds": [...]}"#
+    );
 }
 
 fn ids(name: &str, values: Vec<Value>) -> ApiResult<BTreeSet<String>> {
@@ -64,20 +71,10 @@ fn answer(record: &OptOutRecord) -> Json<Value> {
 /// `PUT /admin/v1/opt-outs/{partner}`: replaces the partner's opt-out lists.
 pub(crate) async fn put(
     State(state): State<ConsentState>,
-    headers: HeaderMap,
-    Path(partner_id): Path<String>,
-    body: Body,
+    AdminSchool(school): AdminSchool,
+    KnownPartner(partner): KnownPartner,
+    JsonBody(request): JsonBody<OptOutBody>,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_admin(&state, &headers).await?;
-    let partner = known_partner(&state, &partner_id).await?;
-    let bytes = read_body(
-        body,
-        &headers,
-        MAX_BODY_BYTES,
-        &format!("send only {SHAPE}"),
-    )
-    .await?;
-    let request: OptOutBody = json_body(&bytes, SHAPE)?;
     let record = OptOutRecord {
         estab: school.estab.clone(),
         partner: partner.id.clone(),
@@ -102,11 +99,9 @@ pub(crate) async fn put(
 /// `GET /admin/v1/opt-outs/{partner}`.
 pub(crate) async fn get(
     State(state): State<ConsentState>,
-    headers: HeaderMap,
-    Path(partner_id): Path<String>,
+    AdminSchool(school): AdminSchool,
+    KnownPartner(partner): KnownPartner,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_admin(&state, &headers).await?;
-    let partner = known_partner(&state, &partner_id).await?;
     let record = state
         .opt_outs
         .opt_outs(&school.estab, &partner.id)

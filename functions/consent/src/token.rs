@@ -1,20 +1,31 @@
 //! XoD GetToken: a partner trades the per-school secret for a short-lived token.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use rollcall_core::consent::consent_in_force;
 use rollcall_core::model::{Estab, PartnerId, Token};
 use rollcall_core::secret::{KeyHash, SecretKind, new_secret};
-use rollcall_http::request::{json_body, read_body};
+use rollcall_http::request::{BodyShape, JsonBody};
 use rollcall_http::{ApiError, ApiResult};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use crate::{ConsentState, MAX_BODY_BYTES, TOKEN_LIFETIME};
+use crate::{ConsentState, TOKEN_LIFETIME};
 
 const SHAPE: &str = r#"{"relyingParty": "<partner id>", "thirdPartyId": "XporterOnDemand", "estab": "<estab>", "password": "<school secret>"}"#;
+
+/// GetToken's body as sent: an object whose field names XoD clients spell in any case.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct TokenBody(Map<String, Value>);
+
+impl BodyShape for TokenBody {
+    const SHAPE: &'static str = concat!(
+        "a JSON object ",
+        r#"{"relyingParty": "<partner id>", "thirdPartyId": "XporterOnDemand", "estab": "<estab>", "password": "<school secret>"}"#
+    );
+    const ADVICE: &'static str = "GetToken takes a small JSON object";
+}
 
 /// GetToken's body fields, read without regard to the case of their names.
 struct TokenRequest {
@@ -23,8 +34,7 @@ struct TokenRequest {
     password: SecretString,
 }
 
-fn parse_request(bytes: &[u8]) -> ApiResult<TokenRequest> {
-    let body: Map<String, Value> = json_body(bytes, &format!("a JSON object {SHAPE}"))?;
+fn parse_request(TokenBody(body): TokenBody) -> ApiResult<TokenRequest> {
     let field = |name: &str| -> ApiResult<String> {
         body.iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -52,17 +62,9 @@ fn parse_request(bytes: &[u8]) -> ApiResult<TokenRequest> {
 
 pub(crate) async fn get_token(
     State(state): State<ConsentState>,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(body): JsonBody<TokenBody>,
 ) -> ApiResult<Json<Value>> {
-    let bytes = read_body(
-        body,
-        &headers,
-        MAX_BODY_BYTES,
-        "GetToken takes a small JSON object",
-    )
-    .await?;
-    let request = parse_request(&bytes)?;
+    let request = parse_request(body)?;
     let now = state.clock.now();
     let consent = state
         .consents
@@ -89,8 +91,7 @@ pub(crate) async fn get_token(
         issued_at: now,
         expires_at: now.plus(TOKEN_LIFETIME),
     };
-    consent_in_force(Some(consent), &token, now)
-        .map_err(|denied| ApiError::Forbidden(denied.to_string()))?;
+    consent_in_force(Some(consent), &token, now)?;
     state.tokens.insert_token(&token).await?;
     tracing::info!(estab = %token.estab, partner = %token.partner, "token issued");
     Ok(Json(json!({

@@ -183,3 +183,29 @@ impl From<GrantError> for ApiError {
         ApiError::Unprocessable(error.to_string())
     }
 }
+
+/// A page out of range or of a size rollcall does not serve: the caller's to fix.
+impl From<rollcall_core::xod::PageError> for ApiError {
+    fn from(error: rollcall_core::xod::PageError) -> Self {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
+/// A changeset hash that is not one this partner was given for this endpoint.
+impl From<rollcall_core::changeset::ChangesetError> for ApiError {
+    fn from(error: rollcall_core::changeset::ChangesetError) -> Self {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
+/// An upload that is not JSON is malformed (400); one that is, but breaks the catalogue's
+/// rules, is refused as unprocessable (422).
+impl From<rollcall_core::dataset::UploadError> for ApiError {
+    fn from(error: rollcall_core::dataset::UploadError) -> Self {
+        use rollcall_core::dataset::UploadError;
+        match error {
+            UploadError::NotJson(_) => ApiError::BadRequest(error.to_string()),
+            other => ApiError::Unprocessable(other.to_string()),
+        }
+    }
+}

@@ -93,6 +93,11 @@ pub trait BodyShape: DeserializeOwned {
     const LIMIT: usize = 64 * 1024;
     /// What to do about a body over the limit.
     const ADVICE: &'static str = "send a smaller JSON object";
+
+    /// What an empty body means, if it may be empty (e.g. "end access now").
+    fn when_empty() -> Option<Self> {
+        None
+    }
 }
 
 /// A JSON body of shape `T`, read within `T::LIMIT` (413 above it) and parsed with our
@@ -105,6 +110,11 @@ impl<S: Send + Sync, T: BodyShape> FromRequest<S> for JsonBody<T> {
     async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let bytes = read_body(body, &parts.headers, T::LIMIT, T::ADVICE).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace)
+            && let Some(empty) = T::when_empty()
+        {
+            return Ok(Self(empty));
+        }
         json_body(&bytes, T::SHAPE).map(Self)
     }
 }

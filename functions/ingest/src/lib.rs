@@ -19,12 +19,12 @@ pub mod tasks;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rollcall_core::catalogue::Catalogue;
-use rollcall_core::dataset::{Diff, Row, Upload, UploadError, diff, parse_upload};
+use rollcall_core::dataset::{Diff, Row, Upload, diff, parse_upload};
 use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::{Estab, School, VersionRecord};
 use rollcall_core::plan::tombstone_fields;
@@ -32,11 +32,12 @@ use rollcall_core::ports::{
     Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports, Publication,
     SchoolStore, StagedUploadStore, TaskStore, UploadUrlSigner, VersionStore,
 };
-use rollcall_core::secret::{KeyHash, random_hex};
+use rollcall_core::secret::random_hex;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::{OpenVersion, put_version, remove_objects, seal_version};
-use rollcall_http::request::{credential, read_body};
-use rollcall_http::{ApiError, ApiResult, Routes};
+use rollcall_http::credentials::{AgentSchool, SchoolKeys};
+use rollcall_http::request::read_body;
+use rollcall_http::{ApiResult, Routes};
 use serde_json::{Map, Value, json};
 
 /// The largest upload body: under Lambda's 6 MB request limit with room for the event around it.
@@ -76,6 +77,13 @@ impl IngestState {
     }
 }
 
+/// Agent keys are checked against the schools ([`AgentSchool`]).
+impl FromRef<IngestState> for SchoolKeys {
+    fn from_ref(state: &IngestState) -> Self {
+        SchoolKeys(state.schools.clone())
+    }
+}
+
 /// The ingest function's routes, listed once.
 pub fn routes() -> Routes<IngestState> {
     Routes::default()
@@ -92,10 +100,10 @@ pub fn router(state: IngestState) -> Router {
 
 async fn upload_extracts(
     State(state): State<IngestState>,
+    AgentSchool(school): AgentSchool,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_agent(&state, &headers).await?;
     let bytes = read_body(
         body,
         &headers,
@@ -104,34 +112,9 @@ async fn upload_extracts(
          names, or put the extract to a URL from POST /agent/v1/uploads",
     )
     .await?;
-    let upload = parse_upload(Catalogue::get(), &bytes).map_err(upload_error)?;
+    let upload = parse_upload(Catalogue::get(), &bytes)?;
     let answer = ingest(&state, &school, upload).await?;
     Ok(Json(answer))
-}
-
-pub(crate) async fn authenticate_agent(
-    state: &IngestState,
-    headers: &HeaderMap,
-) -> ApiResult<School> {
-    let key = credential(headers, "Bearer", "agent key")?;
-    state
-        .schools
-        .school_by_agent_key(&KeyHash::of_secret(&key))
-        .await?
-        .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "this agent key is not registered; use the agent key printed by \
-                 `rollcall school add` for this school"
-                    .to_owned(),
-            )
-        })
-}
-
-fn upload_error(error: UploadError) -> ApiError {
-    match error {
-        UploadError::NotJson(_) => ApiError::BadRequest(error.to_string()),
-        other => ApiError::Unprocessable(other.to_string()),
-    }
 }
 
 /// What happens to one result set of an upload.

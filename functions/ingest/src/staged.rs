@@ -5,9 +5,8 @@
 //! tells the agent where its upload is.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::dataset::parse_upload;
 use rollcall_core::model::School;
@@ -18,32 +17,34 @@ use rollcall_core::staging::{
     UPLOAD_URL_LIFETIME, parse_object_key,
 };
 use rollcall_core::timestamp::Timestamp;
-use rollcall_http::request::{json_body, read_body};
+use rollcall_http::credentials::AgentSchool;
+use rollcall_http::request::{BodyShape, JsonBody};
 use rollcall_http::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::{IngestState, authenticate_agent, ingest, upload_error};
+use crate::{IngestState, ingest};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UploadRequest {
+pub(crate) struct UploadRequest {
     content_length: u64,
     #[serde(default)]
     content_type: Option<String>,
 }
 
-const UPLOAD_REQUEST_SHAPE: &str =
-    "{\"contentLength\": <bytes of the extract>, \"contentType\": \"application/json\"}";
+impl BodyShape for UploadRequest {
+    const SHAPE: &'static str =
+        "{\"contentLength\": <bytes of the extract>, \"contentType\": \"application/json\"}";
+    const LIMIT: usize = 4096;
+    const ADVICE: &'static str = "send only the upload's size and type";
+}
 
 pub(crate) async fn create_upload(
     State(state): State<IngestState>,
-    headers: HeaderMap,
-    body: Body,
+    AgentSchool(school): AgentSchool,
+    JsonBody(request): JsonBody<UploadRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let school = authenticate_agent(&state, &headers).await?;
-    let bytes = read_body(body, &headers, 4096, "send only the upload's size and type").await?;
-    let request: UploadRequest = json_body(&bytes, UPLOAD_REQUEST_SHAPE)?;
     let content_type = request
         .content_type
         .unwrap_or_else(|| STAGED_CONTENT_TYPE.to_owned());
@@ -105,9 +106,8 @@ pub(crate) async fn create_upload(
 pub(crate) async fn upload_status(
     State(state): State<IngestState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    AgentSchool(school): AgentSchool,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_agent(&state, &headers).await?;
     let now = state.clock.now();
     let upload = state
         .staged_uploads
@@ -263,7 +263,7 @@ async fn ingest_object(
             upload.content_length
         )));
     }
-    let extract = parse_upload(Catalogue::get(), &bytes).map_err(upload_error)?;
+    let extract = parse_upload(Catalogue::get(), &bytes)?;
     ingest(state, school, extract).await
 }
 

@@ -3,31 +3,26 @@
 //! consent ended or narrowed since it was queued fails instead, and never reaches the MIS.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use rollcall_core::envelope;
 use rollcall_core::model::School;
 use rollcall_core::ports::StoreError;
 use rollcall_core::scope::EndpointScope;
 use rollcall_core::task::{self, OPEN, QUEUED, Task, TaskState};
 use rollcall_core::timestamp::Timestamp;
-use rollcall_http::request::{json_body, read_body};
+use rollcall_http::credentials::AgentSchool;
+use rollcall_http::request::{BodyShape, JsonBody};
 use rollcall_http::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{IngestState, authenticate_agent};
-
-/// The largest outcome report.
-const MAX_RESULT_BYTES: usize = 64 * 1024;
+use crate::IngestState;
 
 /// `GET /agent/v1/tasks`: the school's open tasks, oldest first, with their payloads.
 pub(crate) async fn open_tasks(
     State(state): State<IngestState>,
-    headers: HeaderMap,
+    AgentSchool(school): AgentSchool,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_agent(&state, &headers).await?;
     let now = state.clock.now();
     let mut handed = Vec::new();
     for task in state.tasks.open_tasks(&school.estab).await? {
@@ -105,11 +100,9 @@ async fn unseal(state: &IngestState, task: &Task) -> ApiResult<Value> {
     serde_json::from_slice(&plain).map_err(ApiError::internal)
 }
 
-const REPORT_SHAPE: &str = r#"{"succeeded": true, "result": [...]} or {"succeeded": false, "message": "why the MIS refused it"}"#;
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Report {
+pub(crate) struct Report {
     succeeded: bool,
     #[serde(default)]
     result: Value,
@@ -117,22 +110,23 @@ struct Report {
     message: Option<String>,
 }
 
+impl BodyShape for Report {
+    const SHAPE: &'static str = concat!(
+        "a JSON object ",
+        r#"{"succeeded": true, "result": [...]} or {"succeeded": false, "message": "why the MIS refused it"}"#
+    );
+    /// The largest outcome report.
+    const LIMIT: usize = 64 * 1024;
+    const ADVICE: &'static str = "report the MIS ids created, not the data written";
+}
+
 /// `POST /agent/v1/tasks/{id}/result`: the outcome of one task, reported once.
 pub(crate) async fn report(
     State(state): State<IngestState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    AgentSchool(school): AgentSchool,
+    JsonBody(report): JsonBody<Report>,
 ) -> ApiResult<Json<Value>> {
-    let school = authenticate_agent(&state, &headers).await?;
-    let bytes = read_body(
-        body,
-        &headers,
-        MAX_RESULT_BYTES,
-        "report the MIS ids created, not the data written",
-    )
-    .await?;
-    let report: Report = json_body(&bytes, &format!("a JSON object {REPORT_SHAPE}"))?;
     let now = state.clock.now();
     let outcome = outcome(report, now)?;
     let task = find(&state, &school, &id).await?;
@@ -166,7 +160,8 @@ fn outcome(report: Report, now: Timestamp) -> ApiResult<TaskState> {
             message: message.chars().take(1000).collect(),
         }),
         _ => Err(ApiError::BadRequest(format!(
-            "a failed outcome needs a `message` saying why, for the partner; send {REPORT_SHAPE}"
+            "a failed outcome needs a `message` saying why, for the partner; send {}",
+            Report::SHAPE
         ))),
     }
 }

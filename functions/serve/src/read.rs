@@ -236,8 +236,7 @@ async fn stored(
         query.page,
         query.page_size,
         &query.carry(Some(&pin.issue(&school_key, &binding)), filters),
-    )
-    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    )?;
     let page_positions = &positions[page.rows.clone()];
     let page_ids: BTreeSet<&str> = page_positions
         .iter()
@@ -388,8 +387,7 @@ async fn computed(
         query.page,
         query.page_size,
         &query.carry(None, filters),
-    )
-    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    )?;
     let page_rows: Vec<Row> = rows[page.rows.clone()]
         .iter()
         .map(|row| set.project(row, resolved))
@@ -548,7 +546,7 @@ fn changeset_since(
         Some(ChangedRows::Since(hash)) => binding
             .verify(school_key, hash)
             .map(Some)
-            .map_err(|e| ApiError::BadRequest(e.to_string())),
+            .map_err(ApiError::from),
         Some(ChangedRows::Start) | None => Ok(None),
     }
 }
