@@ -112,8 +112,7 @@ async fn dev_demo_serves_the_seeded_school_to_its_partner() {
 /// emulator.
 #[tokio::test(flavor = "multi_thread")]
 async fn dev_demo_runs_on_the_aws_adapters() {
-    let Ok(endpoint) = std::env::var("ROLLCALL_TEST_AWS_ENDPOINT") else {
-        eprintln!("skipped: no emulator; scripts/test starts one");
+    let Some(endpoint) = rollcall_infra::testing::emulator_endpoint() else {
         return;
     };
     demo_serves(&[

@@ -17,9 +17,13 @@
 //! - [`vault`]: versions at rest: sealing a version's objects, opening them group by group.
 //! - [`walk`]: page pins that keep a paginated walk on the version it started on.
 //! - [`staging`]: large uploads put to a pre-signed URL and ingested from the object.
-//! - [`ports`]: object store, control store, key service, upload URL signer and clock traits.
+//! - [`ports`]: object store, key service, upload URL signer and clock traits, and the control
+//!   store's ports, one per aggregate (`ports::control` says who uses which).
 //! - [`synthetic`]: a deterministic invented school for demos, tests and benchmarks.
+//! - [`task`]: write-back tasks queued for the school's agent, their states and sealed payloads.
 //! - [`timestamp`]: time points and their wire formats.
+//! - `xod_reference` (feature `testing`): reads the XoD v1 reference for the tests that
+//!   compare the catalogue and the answers with it.
 
 pub mod catalogue;
 pub mod changeset;
@@ -39,3 +43,5 @@ pub mod timestamp;
 pub mod vault;
 pub mod walk;
 pub mod xod;
+#[cfg(feature = "testing")]
+pub mod xod_reference;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use rollcall_core::catalogue::{Catalogue, ID, ResultSet};
 use rollcall_core::scope::ScopeSet;
 
-mod reference;
+use rollcall_core::xod_reference as reference;
 
 /// Words that, in a field's name, say it is about a person.
 const PERSON_WORDS: [&str; 6] = ["student", "staff", "contact", "person", "pupil", "sibling"];

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::scope::{EndpointScope, FieldScope, ScopeSet};
 
-mod reference;
+use rollcall_core::xod_reference as reference;
 
 use reference::{fields_by_scope, load_reference};
 

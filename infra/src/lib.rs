@@ -4,10 +4,17 @@
 //! - [`aws`]: S3, DynamoDB and KMS adapters.
 //! - [`local`]: the embedded default: SQLite control store, objects on disk, master key file.
 //! - [`telemetry`]: the tracing subscriber (JSON in Lambda, text on a terminal).
+//! - `contract` (feature `testing`): every port's behaviour suite, run on both adapter sets by
+//!   `contract_tests!` (`infra/tests/adapters/`).
+//! - `testing` (feature `testing`): helpers every crate's tests share (the AWS emulator).
 
 pub mod aws;
+#[cfg(feature = "testing")]
+pub mod contract;
 pub mod local;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::Stack;
 
-#[path = "../../core/tests/reference/mod.rs"]
-mod reference;
+use rollcall_core::xod_reference as reference;
 
 const ESTAB: &str = "9990005";
 const PARTNER: &str = "conformance-partner";

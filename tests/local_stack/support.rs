@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use rollcall_consent::registry::{register_partner, register_school};
 use rollcall_core::ports::{ManualClock, Ports};
 use rollcall_core::timestamp::{Duration, Timestamp};
-use rollcall_infra::aws::{AwsPorts, provision_emulator};
+use rollcall_infra::aws::AwsPorts;
 use rollcall_infra::local::LocalPorts;
 use rollcall_purge::{PurgeReport, PurgeState, purge};
 use secrecy::ExposeSecret;
@@ -92,15 +92,7 @@ impl Stack {
     /// (with a note) when there is none.
     pub async fn start_aws() -> Option<Self> {
         rollcall_infra::telemetry::init_for_tests();
-        let Ok(endpoint) = std::env::var("ROLLCALL_TEST_AWS_ENDPOINT") else {
-            eprintln!(
-                "skipped: no emulator; scripts/test starts moto_server and sets ROLLCALL_TEST_AWS_ENDPOINT"
-            );
-            return None;
-        };
-        let aws = provision_emulator(&endpoint, "eu-west-2", "e2e")
-            .await
-            .unwrap();
+        let aws = rollcall_infra::testing::emulator("e2e").await?;
         let clock = Arc::new(ManualClock::new(T0));
         let ports = aws.ports(clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,8 +1,5 @@
-//! The port contracts, run against the AWS adapters on an S3/DynamoDB/KMS emulator
-//! (`moto_server`, started by `scripts/test`, which sets `ROLLCALL_TEST_AWS_ENDPOINT`). Each
-//! test gets a fresh bucket, table and key.
-
-mod contract;
+//! What only the AWS adapters have: objects encrypted at rest under the stack's key, upload
+//! URLs that bind what S3 checks, a key cache that keeps contexts apart.
 
 use aws_sdk_s3::types::ServerSideEncryption;
 use rollcall_core::envelope::KeyContext;
@@ -11,45 +8,9 @@ use rollcall_core::ports::{
     Clock, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, SystemClock, UploadUrlSigner,
 };
 use rollcall_core::timestamp::Duration;
-use rollcall_infra::aws::{AwsPorts, provision_emulator};
+use rollcall_infra::aws::AwsPorts;
 
-/// A fresh set of resources on the emulator, or `None` (and a note) when none is running.
-async fn emulator() -> Option<AwsPorts> {
-    let Ok(endpoint) = std::env::var("ROLLCALL_TEST_AWS_ENDPOINT") else {
-        eprintln!(
-            "skipped: no emulator; scripts/test starts moto_server and sets ROLLCALL_TEST_AWS_ENDPOINT"
-        );
-        return None;
-    };
-    Some(
-        provision_emulator(&endpoint, "eu-west-2", "rc")
-            .await
-            .unwrap(),
-    )
-}
-
-#[tokio::test]
-async fn s3_object_store_meets_the_contract() {
-    let Some(aws) = emulator().await else { return };
-    contract::object_store(aws.objects.as_ref()).await;
-}
-
-#[tokio::test]
-async fn kms_key_service_meets_the_contract() {
-    let Some(aws) = emulator().await else { return };
-    contract::key_service(aws.keys.as_ref(), aws.keys.as_ref()).await;
-}
-
-#[tokio::test]
-async fn dynamodb_control_store_meets_the_contract() {
-    let Some(aws) = emulator().await else { return };
-    contract::control_store_schools_and_partners(aws.control.as_ref()).await;
-    contract::control_store_consents_and_tokens(aws.control.as_ref()).await;
-    contract::control_store_versions(aws.control.as_ref()).await;
-    contract::control_store_staged_uploads(aws.control.as_ref()).await;
-    contract::control_store_tasks(aws.control.as_ref()).await;
-    contract::control_store_opt_outs(aws.control.as_ref()).await;
-}
+use crate::emulator;
 
 #[tokio::test]
 async fn every_object_is_put_with_sse_kms_under_the_key() {

@@ -1,33 +1,7 @@
-//! The port contracts, run against the local adapters in a temporary directory.
+//! What only the embedded adapters have: the master key file, and a database that outlives
+//! its process.
 
-mod contract;
-
-use rollcall_infra::local::{DiskObjectStore, FileKeyService, LocalPorts, SqliteControlStore};
-
-#[tokio::test]
-async fn disk_object_store_meets_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    contract::object_store(&DiskObjectStore::new(dir.path().join("objects"))).await;
-}
-
-#[tokio::test]
-async fn file_key_service_meets_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = FileKeyService::open_or_create(&dir.path().join("master.key")).unwrap();
-    contract::key_service(&keys, &keys).await;
-}
-
-#[tokio::test]
-async fn sqlite_control_store_meets_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteControlStore::open(&dir.path().join("control.sqlite3")).unwrap();
-    contract::control_store_schools_and_partners(&store).await;
-    contract::control_store_consents_and_tokens(&store).await;
-    contract::control_store_versions(&store).await;
-    contract::control_store_staged_uploads(&store).await;
-    contract::control_store_tasks(&store).await;
-    contract::control_store_opt_outs(&store).await;
-}
+use rollcall_infra::local::{FileKeyService, LocalPorts, SqliteControlStore};
 
 #[tokio::test]
 async fn master_key_is_created_once_and_private() {
@@ -69,7 +43,21 @@ async fn a_wrapped_key_from_another_master_key_is_refused() {
 async fn reopening_a_database_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("control.sqlite3");
-    contract::control_store_schools_and_partners(&SqliteControlStore::open(&path).unwrap()).await;
+    let first = std::sync::Arc::new(SqliteControlStore::open(&path).unwrap());
+    let adapters = rollcall_infra::contract::Adapters {
+        control: first,
+        objects: std::sync::Arc::new(rollcall_infra::local::DiskObjectStore::new(
+            dir.path().join("objects"),
+        )),
+        key_generator: std::sync::Arc::new(
+            FileKeyService::open_or_create(&dir.path().join("master.key")).unwrap(),
+        ),
+        key_unwrapper: std::sync::Arc::new(
+            FileKeyService::open_or_create(&dir.path().join("master.key")).unwrap(),
+        ),
+    };
+    rollcall_infra::contract::partners(&adapters).await;
+    drop(adapters);
     let reopened = SqliteControlStore::open(&path).unwrap();
     use rollcall_core::ports::PartnerStore;
     assert_eq!(reopened.partners().await.unwrap().len(), 1);

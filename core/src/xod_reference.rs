@@ -1,7 +1,6 @@
 //! Reading the XoD v1 reference (`../shared/reference/xod/queries.json`) for the tests that
-//! check rollcall against it. Shared by path with the local-stack conformance test.
-
-#![allow(dead_code)]
+//! check rollcall against it: core's catalogue tests and the local-stack conformance test.
+//! Test code behind the `testing` feature: it reads files, which core itself never does.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

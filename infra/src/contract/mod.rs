@@ -1,6 +1,12 @@
-//! Port contracts: one behaviour suite per port, written once as plain `async fn`s over the
-//! port's trait object and run against every adapter (local and AWS). A behaviour
-//! one adapter has and another lacks is a bug in that adapter.
+//! Port contracts: each case a plain `async fn` over an adapter set's ports, written once
+//! and run on every adapter set (SQLite and disk, DynamoDB, S3 and KMS on an emulator) by
+//! [`contract_tests!`](crate::contract_tests) from one list, [`crate::contract_cases!`]. A
+//! behaviour one adapter has and another lacks is a bug in that adapter, and so is a limit one
+//! has and the other lacks.
+//!
+//! Behind the `testing` feature: the adapters' tests enable it, builds never do.
+
+use std::sync::Arc;
 
 use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::{
@@ -8,8 +14,8 @@ use rollcall_core::model::{
 };
 use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{
-    ControlStore, DataKeyGenerator, DataKeyUnwrapper, KeyError, ObjectStore, Publication,
-    StoreError,
+    ControlStore, DataKeyGenerator, DataKeyUnwrapper, KeyError, ObjectStore, PUBLICATION_CHUNK,
+    Publication, StoreError,
 };
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::KeyHash;
@@ -17,9 +23,67 @@ use rollcall_core::staging::{StagedState, StagedUpload};
 use rollcall_core::task::{DELIVERED, OPEN, QUEUED, Task, TaskState};
 use rollcall_core::timestamp::{Duration, Timestamp};
 
+/// One adapter set's ports, as a contract case takes them.
+pub struct Adapters {
+    pub control: Arc<dyn ControlStore>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub key_generator: Arc<dyn DataKeyGenerator>,
+    pub key_unwrapper: Arc<dyn DataKeyUnwrapper>,
+}
+
+/// Every contract case, listed once: `contract_cases!(m)` calls `m!` with the list, so
+/// [`contract_tests!`](crate::contract_tests) makes a test of each for every adapter set.
+/// Adding a case is a function below and one name here.
+#[macro_export]
+macro_rules! contract_cases {
+    ($then:ident ! $args:tt) => {
+        $then! { $args [
+            object_store,
+            key_service,
+            schools,
+            partners,
+            consents,
+            tokens,
+            access_log,
+            versions,
+            publication_chunks,
+            staged_uploads,
+            tasks,
+            opt_outs,
+        ] }
+    };
+}
+
+/// Makes a test module per adapter set, each with a test per contract case. Each backend is
+/// named with an async function in scope that opens a fresh set (`Option<Backend>`, `None`
+/// when it is not available here, which that function reports), as docs.rs's
+/// `backend_tests!` does:
+///
+/// ```ignore
+/// rollcall_infra::contract_tests!(sqlite, dynamodb);
+/// ```
+#[macro_export]
+macro_rules! contract_tests {
+    ($($backend:ident),+ $(,)?) => {
+        $( $crate::contract_cases!(contract_tests!{ @backend $backend }); )+
+    };
+    ({ @backend $backend:ident } [$($case:ident),+ $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(backend) = super::$backend().await else { return };
+                    $crate::contract::$case(&backend.adapters).await;
+                }
+            )+
+        }
+    };
+}
+
 const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
 
-pub async fn object_store(store: &dyn ObjectStore) {
+pub async fn object_store(adapters: &Adapters) {
+    let store = adapters.objects.as_ref();
     // Arrange / Act: two objects under one prefix, one elsewhere.
     store
         .put("1/Students/0000000001/a", b"one".to_vec())
@@ -67,7 +131,11 @@ pub async fn object_store(store: &dyn ObjectStore) {
     assert!(store.list("9/").await.unwrap().is_empty());
 }
 
-pub async fn key_service(generator: &dyn DataKeyGenerator, unwrapper: &dyn DataKeyUnwrapper) {
+pub async fn key_service(adapters: &Adapters) {
+    let (generator, unwrapper) = (
+        adapters.key_generator.as_ref(),
+        adapters.key_unwrapper.as_ref(),
+    );
     let estab = Estab::parse("1000001").unwrap();
     let context = KeyContext::new(&estab, "Students");
     let key = generator.generate(&context).await.unwrap();
@@ -106,7 +174,9 @@ fn scopes(names: &[&str]) -> ScopeSet {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-pub async fn control_store_schools_and_partners(store: &dyn ControlStore) {
+/// Schools: created once, found by number and by each key hash (never the other key's).
+pub async fn schools(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
     let a = school("2000001");
     store.insert_school(&a).await.unwrap();
     assert!(matches!(
@@ -130,7 +200,11 @@ pub async fn control_store_schools_and_partners(store: &dyn ControlStore) {
     let b = school("2000002");
     store.insert_school(&b).await.unwrap();
     assert_eq!(store.schools().await.unwrap(), vec![a.clone(), b]);
+}
 
+/// Partners: created once, found by id and by management secret hash.
+pub async fn partners(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
     let partner = Partner {
         id: PartnerId::parse("contract-partner").unwrap(),
         name: "Contract Partner".into(),
@@ -157,7 +231,9 @@ pub async fn control_store_schools_and_partners(store: &dyn ControlStore) {
     assert!(store.partners().await.unwrap().contains(&partner));
 }
 
-pub async fn control_store_consents_and_tokens(store: &dyn ControlStore) {
+/// Consents: created once, changed only from the version the writer read.
+pub async fn consents(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
     let estab = Estab::parse("2000002").unwrap();
     let partner = PartnerId::parse("consent-partner").unwrap();
     let mut consent = Consent {
@@ -202,7 +278,13 @@ pub async fn control_store_consents_and_tokens(store: &dyn ControlStore) {
         store.consents_of_partner(&partner).await.unwrap(),
         vec![consent.clone()]
     );
+}
 
+/// Tokens: found by hash until the disposal of expired ones.
+pub async fn tokens(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
+    let estab = Estab::parse("2000002").unwrap();
+    let partner = PartnerId::parse("consent-partner").unwrap();
     let token = Token {
         hash: KeyHash::of(b"token"),
         partner: partner.clone(),
@@ -222,7 +304,13 @@ pub async fn control_store_consents_and_tokens(store: &dyn ControlStore) {
         1
     );
     assert_eq!(store.token(&token.hash).await.unwrap(), None);
+}
 
+/// The access log: a school's entries newest first, answered and refused; one partner's since a time.
+pub async fn access_log(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
+    let estab = Estab::parse("2000002").unwrap();
+    let partner = PartnerId::parse("consent-partner").unwrap();
     let entry = AccessEntry {
         estab: estab.clone(),
         partner: partner.clone(),
@@ -301,7 +389,8 @@ fn version(estab: &Estab, result_set: &str, version: u64) -> VersionRecord {
     }
 }
 
-pub async fn control_store_versions(store: &dyn ControlStore) {
+pub async fn versions(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
     let estab = Estab::parse("2000003").unwrap();
     let v1 = version(&estab, "Students", 1);
     let c1 = version(&estab, "Contacts", 1);
@@ -449,7 +538,61 @@ pub async fn control_store_versions(store: &dyn ControlStore) {
     );
 }
 
-pub async fn control_store_staged_uploads(store: &dyn ControlStore) {
+/// An upload of more result sets than one atomic step holds is published chunk by chunk, in
+/// order, on every adapter: all of them when nothing races it; when a set of a later chunk
+/// was replaced meanwhile, the chunks before it stay published and none of its own chunk is.
+pub async fn publication_chunks(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
+    let estab = Estab::parse("2000007").unwrap();
+    let count = PUBLICATION_CHUNK + 7;
+    let names: Vec<String> = (0..count).map(|i| format!("Set{i:02}")).collect();
+    let first: Vec<Publication> = names
+        .iter()
+        .map(|name| Publication {
+            record: version(&estab, name, 1),
+            replaces: None,
+        })
+        .collect();
+
+    // Act: more than one chunk, unraced.
+    store.publish_versions(&first, T0).await.unwrap();
+
+    // Assert: every set is current.
+    for name in &names {
+        let current = store.current_version(&estab, name).await.unwrap();
+        assert_eq!(current.map(|r| r.version), Some(1), "{name}");
+    }
+
+    // Arrange: a second upload whose set in the second chunk expects a version that is gone.
+    let raced = PUBLICATION_CHUNK + 2;
+    let second: Vec<Publication> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Publication {
+            record: version(&estab, name, 2),
+            replaces: Some(if i == raced { 7 } else { 1 }),
+        })
+        .collect();
+
+    // Act
+    let outcome = store
+        .publish_versions(&second, T0.plus(Duration::minutes(1)))
+        .await;
+
+    // Assert: the first chunk is published, the second not at all.
+    assert!(
+        matches!(outcome, Err(StoreError::Conflict(_))),
+        "{outcome:?}"
+    );
+    for (i, name) in names.iter().enumerate() {
+        let current = store.current_version(&estab, name).await.unwrap();
+        let expected = if i < PUBLICATION_CHUNK { 2 } else { 1 };
+        assert_eq!(current.map(|r| r.version), Some(expected), "{name}");
+    }
+}
+
+pub async fn staged_uploads(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
     let estab = Estab::parse("2000004").unwrap();
     let upload = StagedUpload::new(estab.clone(), "00aa11".into(), 1234, T0);
     store.insert_staged_upload(&upload).await.unwrap();
@@ -535,7 +678,8 @@ pub async fn control_store_staged_uploads(store: &dyn ControlStore) {
     assert_eq!(store.staged_upload(&estab, "00aa11").await.unwrap(), None);
 }
 
-pub async fn control_store_tasks(store: &dyn ControlStore) {
+pub async fn tasks(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
     let estab = Estab::parse("2000006").unwrap();
     let partner = PartnerId::parse("acme-app").unwrap();
     let first = Task::new(
@@ -624,7 +768,8 @@ pub async fn control_store_tasks(store: &dyn ControlStore) {
     assert_eq!(store.task(&estab, &first.id).await.unwrap(), None);
 }
 
-pub async fn control_store_opt_outs(store: &dyn ControlStore) {
+pub async fn opt_outs(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
     let estab = Estab::parse("2000008").unwrap();
     let partner = PartnerId::parse("acme-app").unwrap();
     assert_eq!(store.opt_outs(&estab, &partner).await.unwrap(), None);
