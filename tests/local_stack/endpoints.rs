@@ -7,24 +7,14 @@ use rollcall_core::synthetic;
 use serde_json::{Value, json};
 
 use crate::support::Stack;
+use crate::world::World;
 
 const ESTAB: &str = "9990006";
 const PARTNER: &str = "acme-behaviour";
 
-struct World {
-    stack: Stack,
-    token: String,
-    today: String,
-}
-
-/// The synthetic school's core sets, plus two conduct incidents (one today, one a week ago)
-/// and two lessons (one of a group pupil 1 belongs to), all uploaded; Student, School and
-/// Conduct granted.
 async fn world() -> World {
     let stack = Stack::start().await;
-    let school = stack.school(ESTAB).await;
     let scopes = ["Student", "School", "Conduct", "StudentDemographic"];
-    let management = stack.partner(PARTNER, &scopes).await;
     let today = stack.clock_now().to_xod()[..10].to_owned();
     let week_ago = stack
         .clock_now()
@@ -64,28 +54,12 @@ async fn world() -> World {
         ]),
     );
     sets.insert("LessonStaff".into(), json!([]));
-    stack
-        .upload(&school.agent, &body)
+    World::build(ESTAB)
+        .data(body)
+        .partner(PARTNER, &scopes)
+        .grant(ESTAB, PARTNER, &["Student", "School", "Conduct"])
+        .on(stack)
         .await
-        .expect(StatusCode::OK);
-    stack
-        .grant(&school, PARTNER, &["Student", "School", "Conduct"])
-        .await
-        .expect(StatusCode::OK);
-    let token = stack.token(PARTNER, &management, ESTAB).await;
-    World {
-        stack,
-        token,
-        today,
-    }
-}
-
-impl World {
-    async fn get(&self, path: &str) -> crate::support::Answer {
-        self.stack
-            .read(&self.token, &format!("/api/v1/School/{ESTAB}/{path}"))
-            .await
-    }
 }
 
 fn ids(answer: &Value, set: &str) -> Vec<String> {
@@ -124,7 +98,7 @@ async fn filters_narrow_rows_and_required_ones_are_asked_for() {
     let range = w
         .get(&format!(
             "ConductForDateRange?DateFrom={0}&DateTo={0}",
-            w.today
+            w.today()
         ))
         .await
         .expect(StatusCode::OK);
@@ -266,7 +240,7 @@ async fn computed_endpoints_count_report_and_timetable() {
     assert_eq!(timetable["Timetable"][0]["LessonId"], "L1");
     assert_eq!(
         timetable["Timetable"][0]["Date"],
-        format!("{}T00:00:00", w.today)
+        format!("{}T00:00:00", w.today())
     );
     w.get("TimetableForStudent")
         .await

@@ -8,37 +8,18 @@ use rollcall_core::synthetic;
 use rollcall_core::timestamp::Duration;
 use serde_json::Value;
 
-use crate::support::Stack;
+use crate::world::World;
 
 const ESTAB: &str = "9990009";
 const PARTNER: &str = "acme-info";
 
-struct World {
-    stack: Stack,
-    management: String,
-    token: String,
-}
-
 async fn world() -> World {
-    let stack = Stack::start().await;
-    let school = stack.school(ESTAB).await;
-    let management = stack
+    World::build(ESTAB)
+        .data(synthetic::school(ESTAB, 5, 2).upload_body())
         .partner(PARTNER, &["Student", "School", "WritebackAttendance"])
-        .await;
-    stack
-        .upload(&school.agent, &synthetic::school(ESTAB, 5, 2).upload_body())
+        .grant(ESTAB, PARTNER, &["Student", "School"])
+        .start()
         .await
-        .expect(StatusCode::OK);
-    stack
-        .grant(&school, PARTNER, &["Student", "School"])
-        .await
-        .expect(StatusCode::OK);
-    let token = stack.token(PARTNER, &management, ESTAB).await;
-    World {
-        stack,
-        management,
-        token,
-    }
 }
 
 #[track_caller]

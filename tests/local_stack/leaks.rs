@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 
 use rollcall_core::timestamp::Duration;
 
-use crate::support::{Answer, SchoolKeys, Stack, T0};
+use crate::support::{Stack, T0};
+use crate::world::World;
 
 const ESTAB: &str = "9990031";
 /// An id no pupil of the school has.
@@ -87,14 +88,6 @@ impl Data {
     }
 }
 
-struct World {
-    stack: Stack,
-    school: SchoolKeys,
-    partner: String,
-    token: String,
-    pupils: Vec<String>,
-}
-
 /// `data` uploaded (every field of it stored, none ignored), `partner` registered asking for
 /// `scopes` and granted exactly them, and a token for it.
 async fn world(partner: &str, scopes: &[&str], data: Data) -> World {
@@ -103,61 +96,12 @@ async fn world(partner: &str, scopes: &[&str], data: Data) -> World {
 
 /// [`world`] on `stack` (the AWS adapters, say).
 async fn world_on(stack: Stack, partner: &str, scopes: &[&str], data: Data) -> World {
-    let school = stack.school(ESTAB).await;
-    let management = stack.partner(partner, scopes).await;
-    let upload = stack
-        .upload(&school.agent, &data.body)
+    World::build(ESTAB)
+        .data(data.body)
+        .partner(partner, scopes)
+        .grant(ESTAB, partner, scopes)
+        .on(stack)
         .await
-        .expect(StatusCode::OK);
-    assert_eq!(
-        upload["ignored"],
-        json!({}),
-        "a field name in the test is wrong"
-    );
-    stack
-        .grant(&school, partner, scopes)
-        .await
-        .expect(StatusCode::OK);
-    let token = stack.token(partner, &management, ESTAB).await;
-    World {
-        stack,
-        school,
-        partner: partner.to_owned(),
-        token,
-        pupils: data.pupils,
-    }
-}
-
-impl World {
-    async fn get(&self, path: &str) -> Answer {
-        self.stack
-            .read(&self.token, &format!("/api/v1/School/{ESTAB}/{path}"))
-            .await
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> Answer {
-        self.stack
-            .send(
-                Method::POST,
-                path,
-                Some(&format!("Idaas {}", self.token)),
-                Some(body.to_string().into_bytes()),
-            )
-            .await
-    }
-
-    /// Replaces the school's opt-outs for this world's partner.
-    async fn opt_out(&self, body: Value) {
-        self.stack
-            .send(
-                Method::PUT,
-                &format!("/admin/v1/opt-outs/{}", self.partner),
-                Some(&format!("Bearer {}", self.school.admin)),
-                Some(body.to_string().into_bytes()),
-            )
-            .await
-            .expect(StatusCode::OK);
-    }
 }
 
 /// Whether the answer holds `id` as a whole JSON string anywhere.
@@ -621,7 +565,7 @@ async fn leavers_pre_admissions_and_guests_are_answered_only_with_their_options(
     }
     let mut everyone = ids(&all, "Students");
     everyone.sort();
-    let mut expected = w.pupils.clone();
+    let mut expected = w.pupils();
     expected.sort();
     assert_eq!(everyone, expected);
     for (option, pupil) in [
@@ -729,7 +673,7 @@ async fn a_write_back_without_the_consent_to_read_pupils_tells_nothing_of_any_id
         with_codes(Data::new()),
     )
     .await;
-    let pupil = w.pupils[0].clone();
+    let pupil = w.pupils()[0].clone();
     let path = format!("/api/v1/Attendance/{ESTAB}/");
 
     // Act: a pupil of the school, an unknown id, each alone and with a broken field (the
@@ -763,7 +707,7 @@ async fn an_opted_out_pupil_is_refused_by_write_back_exactly_like_an_unknown_id(
         with_codes(Data::new()),
     )
     .await;
-    let pupil = w.pupils[0].clone();
+    let pupil = w.pupils()[0].clone();
     w.opt_out(json!({"studentIds": [pupil]})).await;
     let path = format!("/api/v1/Attendance/{ESTAB}/");
 
@@ -796,7 +740,7 @@ fn change_metadata(mut body: Value) -> Value {
 async fn a_change_to_ungranted_fields_alone_moves_no_change_metadata() {
     let world = world("partner-app", &["Student"], Data::new()).await;
     let stack = &world.stack;
-    let pupil = world.pupils[0].clone();
+    let pupil = world.pupils()[0].clone();
     let half_hour_on = T0.plus(Duration::minutes(30)).to_xod();
     let start = world
         .get("Students?changedRows=*")
@@ -825,7 +769,7 @@ async fn a_change_to_ungranted_fields_alone_moves_no_change_metadata() {
     // eligibility changed: a partner granted `Student` only must not be able to tell.
     stack.advance(Duration::minutes(50));
     let mut data = Data::new();
-    for id in &world.pupils {
+    for id in &world.pupils() {
         let row = data.pupil(id);
         row.insert("Ethnicity".into(), json!("Changed ethnicity"));
         row.insert("EthnicityCode".into(), json!("ZZZ"));
@@ -899,7 +843,8 @@ async fn changeset(w: &World, set: &str, params: &str) -> String {
 async fn deletions_are_listed_only_where_their_rows_would_be() {
     // Arrange: two Year 7 pupils (one opted out) and a Year 8 pupil leave the school.
     let w = world("leaks-deletions", &["Student"], Data::new()).await;
-    let (year7, opted_out, year8) = (&w.pupils[0], &w.pupils[1], &w.pupils[2]);
+    let pupils = w.pupils();
+    let (year7, opted_out, year8) = (&pupils[0], &pupils[1], &pupils[2]);
     let before = Data::new();
     let year7_group = before.body["resultSets"]["Students"][0]["YearGroupId"].clone();
     assert_eq!(
@@ -1004,7 +949,7 @@ async fn refused_calls_are_in_the_schools_access_log_with_what_the_partner_was_t
     }
     w.post(
         "/api/v1/Writeback/Conduct",
-        &json!({"Conduct": [{"StudentId": w.pupils[0]}]}),
+        &json!({"Conduct": [{"StudentId": w.pupils()[0]}]}),
     )
     .await
     .expect_error(StatusCode::FORBIDDEN, "has not granted");

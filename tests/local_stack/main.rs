@@ -17,4 +17,5 @@ mod optouts;
 mod queries;
 mod routes;
 mod staged;
+mod world;
 mod writeback;

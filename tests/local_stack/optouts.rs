@@ -7,79 +7,32 @@ use reqwest::{Method, StatusCode};
 use rollcall_core::synthetic;
 use serde_json::{Value, json};
 
-use crate::support::{SchoolKeys, Stack};
+use crate::world::World;
 
 const ESTAB: &str = "9990010";
 const PARTNER: &str = "acme-optouts";
 const OTHER: &str = "other-optouts";
 const SCOPES: [&str; 4] = ["Student", "Contact", "School", "Staff"];
 
-struct World {
-    stack: Stack,
-    school: SchoolKeys,
-    token: String,
-    other_token: String,
-    pupil: String,
-    teacher: String,
-    pupils: usize,
-}
-
 async fn world() -> World {
-    let stack = Stack::start().await;
-    let school = stack.school(ESTAB).await;
-    let management = stack.partner(PARTNER, &SCOPES).await;
-    let other = stack.partner(OTHER, &SCOPES).await;
-    let body = synthetic::school(ESTAB, 8, 3).upload_body();
-    let sets = &body["resultSets"];
-    let pupil = sets["Students"][0]["Id"].as_str().unwrap().to_owned();
-    let teacher = sets["StaffMembers"][0]["StaffId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let pupils = sets["Students"].as_array().unwrap().len();
-    stack
-        .upload(&school.agent, &body)
+    World::build(ESTAB)
+        .data(synthetic::school(ESTAB, 8, 3).upload_body())
+        .partner(PARTNER, &SCOPES)
+        .partner(OTHER, &SCOPES)
+        .grant(ESTAB, PARTNER, &SCOPES)
+        .grant(ESTAB, OTHER, &SCOPES)
+        .start()
         .await
-        .expect(StatusCode::OK);
-    for partner in [PARTNER, OTHER] {
-        stack
-            .grant(&school, partner, &SCOPES)
-            .await
-            .expect(StatusCode::OK);
-    }
-    let token = stack.token(PARTNER, &management, ESTAB).await;
-    let other_token = stack.token(OTHER, &other, ESTAB).await;
-    World {
-        stack,
-        school,
-        token,
-        other_token,
-        pupil,
-        teacher,
-        pupils,
-    }
 }
 
-impl World {
-    async fn put_opt_outs(&self, partner: &str, body: Value) -> crate::support::Answer {
-        self.stack
-            .send(
-                Method::PUT,
-                &format!("/admin/v1/opt-outs/{partner}"),
-                Some(&format!("Bearer {}", self.school.admin)),
-                Some(body.to_string().into_bytes()),
-            )
-            .await
-    }
+/// The pupil the tests opt out.
+fn pupil(w: &World) -> String {
+    w.pupils()[0].clone()
+}
 
-    async fn rows(&self, token: &str, path: &str, set: &str) -> Vec<Value> {
-        let body = self
-            .stack
-            .read(token, &format!("/api/v1/School/{ESTAB}/{path}"))
-            .await
-            .expect(StatusCode::OK);
-        body[set].as_array().unwrap().clone()
-    }
+/// The member of staff the tests opt out: one who teaches a group.
+fn teacher(w: &World) -> String {
+    w.uploaded_values("StaffMembers", "StaffId")[0].clone()
 }
 
 fn mentions(rows: &[Value], field: &str, id: &str) -> bool {
@@ -90,32 +43,32 @@ fn mentions(rows: &[Value], field: &str, id: &str) -> bool {
 async fn opted_out_people_vanish_from_every_answer_to_that_partner_only() {
     let w = world().await;
     let students = w.rows(&w.token, "Students", "Students").await;
-    assert!(mentions(&students, "Id", &w.pupil), "before the opt-out");
+    assert!(mentions(&students, "Id", &pupil(&w)), "before the opt-out");
 
     let saved = w
         .put_opt_outs(
             PARTNER,
-            json!({"studentIds": [w.pupil], "staffIds": [w.teacher.parse::<u64>().map_or(json!(w.teacher), |n| json!(n))]}),
+            json!({"studentIds": [pupil(&w)], "staffIds": [teacher(&w).parse::<u64>().map_or(json!(teacher(&w)), |n| json!(n))]}),
         )
         .await
         .expect(StatusCode::OK);
-    assert_eq!(saved["studentIds"], json!([w.pupil]));
+    assert_eq!(saved["studentIds"], json!([pupil(&w)]));
 
     let students = w.rows(&w.token, "Students", "Students").await;
-    assert_eq!(students.len(), w.pupils - 1);
-    assert!(!mentions(&students, "Id", &w.pupil));
+    assert_eq!(students.len(), w.pupils().len() - 1);
+    assert!(!mentions(&students, "Id", &pupil(&w)));
     let by_id = w
         .stack
         .read(
             &w.token,
-            &format!("/api/v1/School/{ESTAB}/Students/{}", w.pupil),
+            &format!("/api/v1/School/{ESTAB}/Students/{}", pupil(&w)),
         )
         .await
         .expect(StatusCode::OK);
     assert_eq!(by_id["Students"], json!([]));
     let links = w.rows(&w.token, "StudentContacts", "StudentContacts").await;
     assert!(!links.is_empty());
-    assert!(!mentions(&links, "StudentId", &w.pupil));
+    assert!(!mentions(&links, "StudentId", &pupil(&w)));
     let groups = w
         .stack
         .read(
@@ -128,18 +81,20 @@ async fn opted_out_people_vanish_from_every_answer_to_that_partner_only() {
         .expect(StatusCode::OK);
     let members = groups["StudentMembers"].as_array().unwrap();
     assert!(!members.is_empty());
-    assert!(!mentions(members, "StudentId", &w.pupil));
+    assert!(!mentions(members, "StudentId", &pupil(&w)));
     assert!(!mentions(
         groups["StaffMembers"].as_array().unwrap(),
         "StaffId",
-        &w.teacher
+        &teacher(&w)
     ));
     let staff = w.rows(&w.token, "Staff", "Staff").await;
-    assert!(!mentions(&staff, "Id", &w.teacher));
+    assert!(!mentions(&staff, "Id", &teacher(&w)));
 
     // The other partner still sees them.
-    let students = w.rows(&w.other_token, "Students", "Students").await;
-    assert!(mentions(&students, "Id", &w.pupil));
+    let students = w
+        .rows(w.token_of(OTHER, ESTAB), "Students", "Students")
+        .await;
+    assert!(mentions(&students, "Id", &pupil(&w)));
 
     let gdpr = w
         .stack
@@ -148,12 +103,12 @@ async fn opted_out_people_vanish_from_every_answer_to_that_partner_only() {
         .expect(StatusCode::OK);
     assert_eq!(gdpr["GDPR"][0]["IsOptIn"], 0);
     assert_eq!(gdpr["GDPR"][0]["Estab"], ESTAB);
-    assert_eq!(gdpr["GDPR"][0]["StudentIds"], json!([w.pupil]));
-    assert_eq!(gdpr["GDPR"][0]["StaffIds"], json!([w.teacher]));
+    assert_eq!(gdpr["GDPR"][0]["StudentIds"], json!([pupil(&w)]));
+    assert_eq!(gdpr["GDPR"][0]["StaffIds"], json!([teacher(&w)]));
     assert_eq!(gdpr["ExceptionMessage"], Value::Null);
     let none = w
         .stack
-        .read(&w.other_token, "/api/v1/GDPRIDs")
+        .read(w.token_of(OTHER, ESTAB), "/api/v1/GDPRIDs")
         .await
         .expect(StatusCode::OK);
     assert_eq!(none["GDPR"][0]["StudentIds"], json!([]));
@@ -163,7 +118,7 @@ async fn opted_out_people_vanish_from_every_answer_to_that_partner_only() {
         .await
         .expect(StatusCode::OK);
     let students = w.rows(&w.token, "Students", "Students").await;
-    assert_eq!(students.len(), w.pupils);
+    assert_eq!(students.len(), w.pupils().len());
 }
 
 #[tokio::test]

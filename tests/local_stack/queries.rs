@@ -8,53 +8,27 @@ use rollcall_core::timestamp::Duration;
 use serde_json::{Value, json};
 
 use crate::support::{SchoolKeys, Stack, T0};
+use crate::world::World;
 
 const A: &str = "9990001";
 const PARTNER: &str = "acme-homework";
 const OTHER_PARTNER: &str = "other-homework";
 
-struct World {
-    stack: Stack,
-    school: SchoolKeys,
-    token: String,
-    other_token: String,
-    management: String,
-    students: Vec<Row>,
-}
-
-impl World {
-    /// A fresh token (tokens last an hour; some tests move the clock further).
-    async fn new_token(&self) -> String {
-        self.stack.token(PARTNER, &self.management, A).await
-    }
+/// The pupils the world's school uploads at T0.
+fn students() -> Vec<Row> {
+    synthetic::school(A, 10, 3).rows("Students").to_vec()
 }
 
 /// A school with 10 pupils uploaded at T0, both partners granted Student only.
 async fn world() -> World {
-    let stack = Stack::start().await;
-    let school = stack.school(A).await;
-    let management = stack
+    World::build(A)
+        .data(json!({ "resultSets": { "Students": students() } }))
         .partner(PARTNER, &["Student", "StudentDemographic"])
-        .await;
-    let other = stack.partner(OTHER_PARTNER, &["Student"]).await;
-    let students = synthetic::school(A, 10, 3).rows("Students").to_vec();
-    upload_students(&stack, &school, &students).await;
-    for partner in [PARTNER, OTHER_PARTNER] {
-        stack
-            .grant(&school, partner, &["Student"])
-            .await
-            .expect(StatusCode::OK);
-    }
-    let token = stack.token(PARTNER, &management, A).await;
-    let other_token = stack.token(OTHER_PARTNER, &other, A).await;
-    World {
-        stack,
-        school,
-        token,
-        other_token,
-        management,
-        students,
-    }
+        .partner(OTHER_PARTNER, &["Student"])
+        .grant(A, PARTNER, &["Student"])
+        .grant(A, OTHER_PARTNER, &["Student"])
+        .start()
+        .await
 }
 
 async fn upload_students(stack: &Stack, school: &SchoolKeys, rows: &[Row]) {
@@ -101,7 +75,7 @@ async fn a_changeset_answers_what_changed_and_what_went() {
 
     // A minute on, the agent uploads with two pupils changed and one gone.
     stack.advance(Duration::minutes(1));
-    let mut next = world.students.clone();
+    let mut next = students();
     for row in next.iter_mut().take(2) {
         row.insert("Forename".into(), json!("Renamed"));
     }
@@ -152,7 +126,7 @@ async fn a_changeset_answers_what_changed_and_what_went() {
     // The hash is this partner's, for this endpoint and these parameters only.
     let refusals = [
         (
-            &world.other_token,
+            world.token_of(OTHER_PARTNER, A),
             format!("{path}?changedRows={first_hash}"),
         ),
         (
@@ -214,7 +188,7 @@ async fn a_paginated_walk_stays_on_its_version_while_a_new_one_is_uploaded() {
             None => break,
         }
     }
-    let mut expected: Vec<String> = world.students.iter().map(id_of).collect();
+    let mut expected: Vec<String> = students().iter().map(id_of).collect();
     expected.sort();
     seen.sort();
     assert_eq!(seen, expected, "every row of version 1, each once");
@@ -275,7 +249,7 @@ async fn a_page_pin_continues_only_the_walk_that_started_it() {
     let flipped = String::from_utf8(flipped).unwrap();
     let refusals = [
         (
-            &world.other_token,
+            world.token_of(OTHER_PARTNER, A),
             format!("{path}?page=2&pageSize=4&version={pin}&select=Forename"),
         ),
         (
@@ -292,7 +266,7 @@ async fn a_page_pin_continues_only_the_walk_that_started_it() {
             &world.token,
             format!(
                 "{path}/{}?version={pin}&select=Forename",
-                id_of(&world.students[0])
+                id_of(&students()[0])
             ),
         ),
         (

@@ -9,7 +9,8 @@ use rollcall_core::synthetic;
 use rollcall_core::timestamp::Duration;
 use serde_json::{Value, json};
 
-use crate::support::{Answer, SchoolKeys, Stack};
+use crate::support::{Answer, Stack};
+use crate::world::World;
 
 const A: &str = "9990001";
 const B: &str = "9990002";
@@ -180,21 +181,10 @@ async fn a_refused_staged_extract_is_reported_and_stores_nothing() {
     assert!(stack.staged_objects().await.is_empty());
 }
 
-struct World {
-    stack: Stack,
-    a: SchoolKeys,
-    b: SchoolKeys,
-}
-
 #[tokio::test]
 async fn bad_upload_requests_are_refused_and_store_nothing() {
-    let stack = Stack::start().await;
-    let world = World {
-        a: stack.school(A).await,
-        b: stack.school(B).await,
-        stack,
-    };
-    let agent = world.a.agent.clone();
+    let world = World::build(A).school(B, None).start().await;
+    let agent = world.school.agent.clone();
     let cases = [
         (
             json!({"contentLength": 0}),
@@ -237,7 +227,7 @@ async fn bad_upload_requests_are_refused_and_store_nothing() {
 
     // An upload of A is not B's to look at; an unknown id is not found either.
     let grant = grant_for(&world.stack, &agent, 5).await;
-    let foreign = status(&world.stack, &world.b.agent, &grant.status_url).await;
+    let foreign = status(&world.stack, &world.school_of(B).agent, &grant.status_url).await;
     foreign.expect_error(StatusCode::NOT_FOUND, "school 9990002 has no upload");
     let unknown = status(&world.stack, &agent, "/agent/v1/uploads/00ff").await;
     unknown.expect_error(StatusCode::NOT_FOUND, "no upload `00ff`");
@@ -245,17 +235,12 @@ async fn bad_upload_requests_are_refused_and_store_nothing() {
 
 #[tokio::test]
 async fn puts_that_do_not_match_their_signed_url_are_refused_and_store_nothing() {
-    let stack = Stack::start().await;
-    let world = World {
-        a: stack.school(A).await,
-        b: stack.school(B).await,
-        stack,
-    };
+    let world = World::build(A).school(B, None).start().await;
     let body = synthetic::school(A, 3, 1)
         .upload_body()
         .to_string()
         .into_bytes();
-    let grant = grant_for(&world.stack, &world.a.agent, body.len()).await;
+    let grant = grant_for(&world.stack, &world.school.agent, body.len()).await;
     let forged = grant.url.replace("signature=", "signature=00");
     let other_key = grant
         .url
@@ -321,7 +306,7 @@ async fn puts_that_do_not_match_their_signed_url_are_refused_and_store_nothing()
         world.stack.put_to(&grant.url, &grant.headers, body).await
     );
     late.expect_error(StatusCode::FORBIDDEN, "expired");
-    let expired = status(&world.stack, &world.a.agent, &grant.status_url)
+    let expired = status(&world.stack, &world.school.agent, &grant.status_url)
         .await
         .expect(StatusCode::OK);
     assert_eq!(expired["status"], "expired");

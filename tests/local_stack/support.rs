@@ -38,6 +38,7 @@ pub struct Stack {
     server: tokio::task::JoinHandle<()>,
 }
 
+#[derive(Clone)]
 pub struct SchoolKeys {
     pub agent: String,
     pub admin: String,

@@ -7,24 +7,23 @@ use reqwest::{Method, StatusCode};
 use rollcall_core::synthetic;
 use serde_json::{Value, json};
 
-use crate::support::{SchoolKeys, Stack};
+use crate::world::World;
 
 const ESTAB: &str = "9990008";
 const PARTNER: &str = "acme-registers";
 
-struct World {
-    stack: Stack,
-    school: SchoolKeys,
-    token: String,
-    pupils: Vec<String>,
-    staff: String,
-    date: String,
-}
-
 async fn world(granted: &[&str]) -> World {
-    let stack = Stack::start().await;
-    let school = stack.school(ESTAB).await;
-    let management = stack
+    let mut body = synthetic::school(ESTAB, 6, 4).upload_body();
+    body["resultSets"].as_object_mut().unwrap().insert(
+        "AttendCodes".into(),
+        json!([
+            {"Id": "1", "Mark": "/", "Description": "Present (AM)"},
+            {"Id": "2", "Mark": "\\", "Description": "Present (PM)"},
+            {"Id": "3", "Mark": "L", "Description": "Late"},
+        ]),
+    );
+    World::build(ESTAB)
+        .data(body)
         .partner(
             PARTNER,
             &[
@@ -35,98 +34,40 @@ async fn world(granted: &[&str]) -> World {
                 "WritebackConduct",
             ],
         )
-        .await;
-    let mut body = synthetic::school(ESTAB, 6, 4).upload_body();
-    let sets = body["resultSets"].as_object_mut().unwrap();
-    let pupils = sets["Students"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["Id"].as_str().unwrap().to_owned())
-        .collect();
-    let staff = sets["Staff"][0]["Id"].as_str().unwrap().to_owned();
-    sets.insert(
-        "AttendCodes".into(),
-        json!([
-            {"Id": "1", "Mark": "/", "Description": "Present (AM)"},
-            {"Id": "2", "Mark": "\\", "Description": "Present (PM)"},
-            {"Id": "3", "Mark": "L", "Description": "Late"},
-        ]),
-    );
-    stack
-        .upload(&school.agent, &body)
+        .grant(ESTAB, PARTNER, granted)
+        .start()
         .await
-        .expect(StatusCode::OK);
-    stack
-        .grant(&school, PARTNER, granted)
-        .await
-        .expect(StatusCode::OK);
-    let token = stack.token(PARTNER, &management, ESTAB).await;
-    let date = stack.clock_now().to_xod()[..10].to_owned();
-    World {
-        stack,
-        school,
-        token,
-        pupils,
-        staff,
-        date,
-    }
 }
 
-impl World {
-    async fn post(&self, path: &str, body: &Value) -> crate::support::Answer {
-        self.stack
-            .send(
-                Method::POST,
-                path,
-                Some(&format!("Idaas {}", self.token)),
-                Some(body.to_string().into_bytes()),
-            )
-            .await
-    }
+/// The school's open tasks, as its agent takes them.
+async fn open_tasks(w: &World) -> Vec<Value> {
+    w.agent(Method::GET, "/agent/v1/tasks", None)
+        .await
+        .expect(StatusCode::OK)["tasks"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
 
-    async fn agent(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> crate::support::Answer {
-        self.stack
-            .send(
-                method,
-                path,
-                Some(&format!("Bearer {}", self.school.agent)),
-                body.map(|b| b.to_string().into_bytes()),
-            )
-            .await
-    }
-
-    async fn tasks(&self) -> Vec<Value> {
-        self.agent(Method::GET, "/agent/v1/tasks", None)
-            .await
-            .expect(StatusCode::OK)["tasks"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn marks(&self, marks: &[(&str, &str, &str)]) -> Value {
-        let marks: Vec<Value> = marks
-            .iter()
-            .map(|(student, date, mark)| {
-                json!({"StudentId": student, "MarkType": "S", "Date": date, "Session": "AM",
-                       "Mark": mark, "Notes": "arrived with a parent"})
-            })
-            .collect();
-        json!({ "Marks": marks })
-    }
+/// An attendance write-back body of session marks: (pupil, date, mark) each.
+fn marks(marks: &[(&str, &str, &str)]) -> Value {
+    let marks: Vec<Value> = marks
+        .iter()
+        .map(|(student, date, mark)| {
+            json!({"StudentId": student, "MarkType": "S", "Date": date, "Session": "AM",
+                   "Mark": mark, "Notes": "arrived with a parent"})
+        })
+        .collect();
+    json!({ "Marks": marks })
 }
 
 #[tokio::test]
 async fn a_valid_attendance_post_becomes_exactly_one_task() {
     let w = world(&["Student", "WritebackAttendance"]).await;
-    let (a, b) = (w.pupils[0].as_str(), w.pupils[1].as_str());
-    let body = w.marks(&[(a, &w.date, "/"), (b, &w.date, "L")]);
+    let pupils = w.pupils();
+    let date = w.today();
+    let (a, b) = (pupils[0].as_str(), pupils[1].as_str());
+    let body = marks(&[(a, &date, "/"), (b, &date, "L")]);
     let answer = w
         .post(&format!("/api/v1/AttendanceAsync/{ESTAB}/"), &body)
         .await
@@ -136,7 +77,7 @@ async fn a_valid_attendance_post_becomes_exactly_one_task() {
     assert_eq!(answer["ExceptionMessage"], Value::Null);
     assert_eq!(answer["DataSet"]["trackingid"][0]["trackingid"], tracking);
 
-    let tasks = w.tasks().await;
+    let tasks = open_tasks(&w).await;
     assert_eq!(tasks.len(), 1, "{tasks:?}");
     assert_eq!(tasks[0]["id"], tracking);
     assert_eq!(tasks[0]["kind"], "Writeback.AttendanceAsync");
@@ -170,7 +111,7 @@ async fn a_valid_attendance_post_becomes_exactly_one_task() {
     assert_eq!(read["Writeback"][0]["Status"], "Succeeded");
     assert_eq!(read["Writeback"][0]["Result"], json!([{"marks": 2}]));
     assert!(
-        w.tasks().await.is_empty(),
+        open_tasks(&w).await.is_empty(),
         "a finished task is not handed out again"
     );
     w.agent(
@@ -185,7 +126,9 @@ async fn a_valid_attendance_post_becomes_exactly_one_task() {
 #[tokio::test]
 async fn invalid_attendance_posts_are_refused_and_queue_nothing() {
     let w = world(&["Student", "Attendance", "WritebackAttendance"]).await;
-    let pupil = w.pupils[0].as_str();
+    let pupils = w.pupils();
+    let date = w.today();
+    let pupil = pupils[0].as_str();
     let tomorrow = w
         .stack
         .clock_now()
@@ -195,15 +138,15 @@ async fn invalid_attendance_posts_are_refused_and_queue_nothing() {
     let path = format!("/api/v1/Attendance/{ESTAB}/");
     let cases = [
         (
-            w.marks(&[(pupil, &w.date, "/"), (pupil, &tomorrow, "/")]),
+            marks(&[(pupil, &date, "/"), (pupil, &tomorrow, "/")]),
             "holds marks of 2 dates",
         ),
         (
-            w.marks(&[("no-such-pupil", &w.date, "/")]),
+            marks(&[("no-such-pupil", &date, "/")]),
             "Marks[0].StudentId: `no-such-pupil` is not a pupil of school 9990008",
         ),
         (
-            w.marks(&[(pupil, &w.date, "Q")]),
+            marks(&[(pupil, &date, "Q")]),
             "Marks[0].Mark: `Q` is not an attendance mark of school 9990008",
         ),
         (json!({"Marks": []}), "Marks: is empty"),
@@ -229,18 +172,20 @@ async fn invalid_attendance_posts_are_refused_and_queue_nothing() {
         w,
         w.post(
             "/api/v1/Attendance/9990001/",
-            &w.marks(&[(pupil, &w.date, "/")])
+            &marks(&[(pupil, &date, "/")])
         )
         .await
     );
     elsewhere.expect_error(StatusCode::FORBIDDEN, "not 9990001");
-    assert!(w.tasks().await.is_empty());
+    assert!(open_tasks(&w).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_write_back_without_its_scope_is_refused() {
     let w = world(&["Student"]).await;
-    let body = w.marks(&[(&w.pupils[0], &w.date, "/")]);
+    let pupils = w.pupils();
+    let date = w.today();
+    let body = marks(&[(&pupils[0], &date, "/")]);
     let answer = unchanged!(
         w,
         w.post(&format!("/api/v1/Attendance/{ESTAB}/"), &body).await
@@ -256,22 +201,25 @@ async fn a_write_back_without_its_scope_is_refused() {
         .await
     );
     conduct.expect_error(StatusCode::FORBIDDEN, "WritebackConduct");
-    assert!(w.tasks().await.is_empty());
+    assert!(open_tasks(&w).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_synchronous_conduct_write_back_answers_the_agents_outcome() {
     let w = world(&["Student", "StaffLite", "WritebackConduct"]).await;
+    let pupils = w.pupils();
+    let date = w.today();
+    let staff = w.uploaded_values("Staff", "Id")[0].clone();
     let body = json!({
-        "Conducts": [{"Id": 1, "IncidentType": "Ach", "RecordedById": w.staff,
-                      "EntryDate": w.date, "TypeId": 4, "Note": "Great piece of work"}],
-        "Participants": [{"ConductId": 1, "Points": 10, "StudentId": w.pupils[2]}],
+        "Conducts": [{"Id": 1, "IncidentType": "Ach", "RecordedById": staff,
+                      "EntryDate": date, "TypeId": 4, "Note": "Great piece of work"}],
+        "Participants": [{"ConductId": 1, "Points": 10, "StudentId": pupils[2]}],
     });
     let post = w.post("/api/v1/Writeback/Conduct", &body);
     let agent = async {
         // The agent polls until the task is there, then reports the MIS id it created.
         let task = loop {
-            if let Some(task) = w.tasks().await.pop() {
+            if let Some(task) = open_tasks(&w).await.pop() {
                 break task;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -296,7 +244,9 @@ async fn a_synchronous_conduct_write_back_answers_the_agents_outcome() {
 #[tokio::test]
 async fn a_task_whose_consent_ended_is_never_handed_to_the_agent() {
     let w = world(&["Student", "WritebackAttendance"]).await;
-    let body = w.marks(&[(&w.pupils[0], &w.date, "/")]);
+    let pupils = w.pupils();
+    let date = w.today();
+    let body = marks(&[(&pupils[0], &date, "/")]);
     let tracking = w
         .post(&format!("/api/v1/AttendanceAsync/{ESTAB}"), &body)
         .await
@@ -308,7 +258,10 @@ async fn a_task_whose_consent_ended_is_never_handed_to_the_agent() {
         .grant(&w.school, PARTNER, &["Student"])
         .await
         .expect(StatusCode::OK);
-    assert!(w.tasks().await.is_empty(), "the narrowed consent stops it");
+    assert!(
+        open_tasks(&w).await.is_empty(),
+        "the narrowed consent stops it"
+    );
     let status = w
         .stack
         .read(&w.token, &format!("/api/v1/Writeback/Status/{tracking}"))
