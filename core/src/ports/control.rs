@@ -100,14 +100,26 @@ pub trait VersionStore: Send + Sync {
         result_set: &str,
         version: u64,
     ) -> Result<Option<VersionRecord>, StoreError>;
-    /// Publishes an upload's versions in order, [`PUBLICATION_CHUNK`] at a time, each chunk
-    /// all or none. `Conflict` (a version replaced meanwhile) stops at the chunk it is in:
-    /// the chunks before it stay published, which the caller sees in `current_version`.
-    async fn publish_versions(
+    /// Publishes at most [`PUBLICATION_CHUNK`] versions at once, or none (`Conflict` when a
+    /// version one replaces is no longer current). Callers use [`Self::publish_versions`].
+    async fn publish_chunk(
         &self,
         publications: &[Publication],
         now: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Publishes an upload's versions in order, [`PUBLICATION_CHUNK`] at a time, each chunk
+    /// all or none, on every adapter alike. `Conflict` stops at the chunk it is in: the
+    /// chunks before it stay published, which the caller sees in `current_version`.
+    async fn publish_versions(
+        &self,
+        publications: &[Publication],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        for chunk in publications.chunks(PUBLICATION_CHUNK) {
+            self.publish_chunk(chunk, now).await?;
+        }
+        Ok(())
+    }
     /// Records that an upload carried the current version's content again.
     async fn confirm_version(
         &self,

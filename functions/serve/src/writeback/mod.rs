@@ -12,7 +12,7 @@ mod validate;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::catalogue::{Catalogue, PersonKind, Writeback, WritebackAnswer, WritebackBody};
@@ -35,97 +35,75 @@ pub const MAX_WRITEBACK_BYTES: usize = 5 * 1024 * 1024;
 /// How often a waiting write-back looks at its task.
 const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-pub(crate) async fn attendance(
-    State(state): State<ServeState>,
-    Path(estab): Path<String>,
+/// A write-back call as it arrives: the partner's token, the headers (for the body's size)
+/// and the body, read only once the consent and the plan allow the write-back
+/// ([`Submission::submit`]).
+pub(crate) struct Submission {
+    state: ServeState,
     partner: PartnerToken,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
-    submit(
-        &state,
-        partner,
-        &headers,
-        "Writeback.Attendance",
-        Some(&estab),
-        body,
-    )
-    .await
+}
+
+impl FromRequest<ServeState> for Submission {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &ServeState) -> ApiResult<Self> {
+        let (mut parts, body) = request.into_parts();
+        let partner = PartnerToken::from_request_parts(&mut parts, state).await?;
+        Ok(Self {
+            state: state.clone(),
+            partner,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+impl Submission {
+    /// Checks and queues the write-back `id`, at `estab` when the route names the school.
+    async fn submit(self, id: &str, estab: Option<&str>) -> ApiResult<Response> {
+        submit(
+            &self.state,
+            self.partner,
+            &self.headers,
+            id,
+            estab,
+            self.body,
+        )
+        .await
+    }
+}
+
+pub(crate) async fn attendance(Path(estab): Path<String>, call: Submission) -> ApiResult<Response> {
+    call.submit("Writeback.Attendance", Some(&estab)).await
 }
 
 pub(crate) async fn attendance_async(
-    State(state): State<ServeState>,
     Path(estab): Path<String>,
-    partner: PartnerToken,
-    headers: HeaderMap,
-    body: Body,
+    call: Submission,
 ) -> ApiResult<Response> {
-    submit(
-        &state,
-        partner,
-        &headers,
-        "Writeback.AttendanceAsync",
-        Some(&estab),
-        body,
-    )
-    .await
+    call.submit("Writeback.AttendanceAsync", Some(&estab)).await
 }
 
-pub(crate) async fn conduct(
-    State(state): State<ServeState>,
-    partner: PartnerToken,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    submit(&state, partner, &headers, "Writeback.Conduct", None, body).await
+pub(crate) async fn conduct(call: Submission) -> ApiResult<Response> {
+    call.submit("Writeback.Conduct", None).await
 }
 
-pub(crate) async fn conduct_async(
-    State(state): State<ServeState>,
-    partner: PartnerToken,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    submit(
-        &state,
-        partner,
-        &headers,
-        "Writeback.ConductAsync",
-        None,
-        body,
-    )
-    .await
+pub(crate) async fn conduct_async(call: Submission) -> ApiResult<Response> {
+    call.submit("Writeback.ConductAsync", None).await
 }
 
-pub(crate) async fn seating_plan(
-    State(state): State<ServeState>,
-    partner: PartnerToken,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    submit(
-        &state,
-        partner,
-        &headers,
-        "Writeback.SeatingPlan",
-        None,
-        body,
-    )
-    .await
+pub(crate) async fn seating_plan(call: Submission) -> ApiResult<Response> {
+    call.submit("Writeback.SeatingPlan", None).await
 }
 
 /// `POST /api/v1/Writeback/?id=efw.Detention`: the write-back named by `id`.
-pub(crate) async fn by_id(
-    State(state): State<ServeState>,
-    partner: PartnerToken,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Body,
-) -> ApiResult<Response> {
+pub(crate) async fn by_id(RawQuery(query): RawQuery, call: Submission) -> ApiResult<Response> {
     let params = QueryParams::parse(query.as_deref())?;
     match params.get("id") {
         Some(id) if id.eq_ignore_ascii_case("efw.Detention") => {
-            submit(&state, partner, &headers, "Writeback.Detention", None, body).await
+            call.submit("Writeback.Detention", None).await
         }
         other => Err(ApiError::NotFound(format!(
             "there is no write-back `{}` at /api/v1/Writeback/; use ?id=efw.Detention, or \

@@ -93,17 +93,6 @@ impl VersionStore for DynamoControlStore {
             .transpose()
     }
 
-    async fn publish_versions(
-        &self,
-        publications: &[Publication],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        for chunk in publications.chunks(PUBLICATION_CHUNK) {
-            self.publish_chunk(chunk, now).await?;
-        }
-        Ok(())
-    }
-
     async fn confirm_version(
         &self,
         estab: &Estab,
@@ -129,15 +118,17 @@ impl VersionStore for DynamoControlStore {
             .map_err(|e| conditional(e, "the version is no longer current"))?;
         Ok(())
     }
-}
 
-impl DynamoControlStore {
-    /// Publishes at most [`PUBLICATION_CHUNK`] versions in one atomic step.
+    /// One transaction: at most [`PUBLICATION_CHUNK`] publications, three items each.
     async fn publish_chunk(
         &self,
         publications: &[Publication],
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        debug_assert!(
+            publications.len() <= PUBLICATION_CHUNK,
+            "publish_versions chunks"
+        );
         let mut actions = Vec::with_capacity(publications.len() * 3);
         for publication in publications {
             let record = &publication.record;

@@ -66,17 +66,6 @@ impl VersionStore for SqliteControlStore {
         .await
     }
 
-    async fn publish_versions(
-        &self,
-        publications: &[Publication],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        for chunk in publications.chunks(PUBLICATION_CHUNK) {
-            self.publish_chunk(chunk, now).await?;
-        }
-        Ok(())
-    }
-
     async fn confirm_version(
         &self,
         estab: &Estab,
@@ -107,15 +96,17 @@ impl VersionStore for SqliteControlStore {
         })
         .await
     }
-}
 
-impl SqliteControlStore {
-    /// Publishes at most [`PUBLICATION_CHUNK`] versions in one atomic step.
+    /// One transaction, so the chunk is all or none here as on DynamoDB.
     async fn publish_chunk(
         &self,
         publications: &[Publication],
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        debug_assert!(
+            publications.len() <= PUBLICATION_CHUNK,
+            "publish_versions chunks"
+        );
         let publications = publications.to_vec();
         self.call(move |c| {
             let tx = c.transaction()?;
