@@ -1,7 +1,9 @@
 //! The school-side agent's uploads. An extract that fits one request goes to
 //! `POST /agent/v1/extracts`; a larger one is put to a pre-signed URL from
 //! `POST /agent/v1/uploads` and its outcome polled, in as few uploads as the staged limit
-//! allows. All result sets of one upload are published together or not at all.
+//! allows. The server publishes an upload's result sets in atomic chunks of 33, in order; an
+//! upload refused with 409 (another upload raced it) may leave earlier chunks published, and
+//! running the agent again confirms those and publishes the rest.
 
 use std::time::Duration;
 

@@ -270,6 +270,10 @@ pub enum Area {
 }
 
 impl Area {
+    /// How long an upload of this area counts as fresh (its `valid_until`; the 30 days to
+    /// disposal run from there). The same 24 hours for every area for now: the agreements'
+    /// shorter validities (attendance 30 minutes, photos 7 days) come with the on-demand
+    /// cache policy of DESIGN.md, which also decides when a refresh is demanded.
     pub fn validity(self) -> Duration {
         Duration::hours(24)
     }

@@ -1,6 +1,7 @@
 //! Consent: the school admin API (requests, grants, narrowing, revocation, access log,
-//! per-person opt-outs), the partner's token issuing (XoD GetToken) and management API, and
-//! the check every partner call goes through ([`access`]).
+//! per-person opt-outs), the partner's token issuing (XoD GetToken) and management API. The
+//! check every partner call goes through is the edge's
+//! ([`rollcall_http::credentials::PartnerToken`]), shared with serve.
 //!
 //! Routes:
 //! - `POST /idaas/sts/STS/GetToken` (XoD; `password` = the per-school secret)
@@ -8,10 +9,19 @@
 //!   `POST /admin/v1/consents/{partner}/revoke`, `GET /admin/v1/access-log`,
 //!   `GET`/`PUT /admin/v1/opt-outs/{partner}` (`Authorization: Bearer <admin key>`)
 //! - `GET /partner/v1/schools` (`Authorization: Bearer <management secret>`)
+//!
+//! # Layout
+//! - [`routes`]: the route table, listed once; [`ConsentState`]: the ports consent holds.
+//! - `admin`: requests, grants and narrowing, revocation, the access log; the path's partner.
+//! - `optouts`: a school's per-person opt-outs for one partner.
+//! - `token`: XoD GetToken.
+//! - `management`: the partner's management API (its schools and their secrets).
+//! - `secrets`: per-school partner secrets, issued, hashed and sealed.
+//! - [`registry`]: registering schools and partners (the operator's CLI).
 
 mod admin;
+mod management;
 mod optouts;
-mod partner;
 pub mod registry;
 mod secrets;
 mod token;
@@ -92,7 +102,7 @@ pub fn routes() -> Routes<ConsentState> {
             "/admin/v1/opt-outs/{partner}",
             get(optouts::get).put(optouts::put),
         )
-        .route("/partner/v1/schools", get(partner::schools))
+        .route("/partner/v1/schools", get(management::schools))
 }
 
 pub fn router(state: ConsentState) -> Router {

@@ -11,6 +11,13 @@
 //!
 //! In Lambda the function also receives S3 `ObjectCreated` events of staged uploads
 //! ([`lambda::handle_event`]).
+//!
+//! # Layout
+//! - [`routes`]: the route table, listed once; [`IngestState`]: the ports ingest holds;
+//!   [`ingest`]: validate, diff, seal and publish one upload (here, with its helpers).
+//! - [`staged`]: large uploads through a pre-signed URL.
+//! - [`tasks`]: the agent's side of write-backs.
+//! - [`lambda`]: the Lambda handler for both kinds of event.
 
 pub mod lambda;
 pub mod staged;

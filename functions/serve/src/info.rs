@@ -19,7 +19,7 @@ use rollcall_http::request::QueryParams;
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
-use crate::{ServeState, audit};
+use crate::{ServeState, access_log};
 
 /// How far back `Usage` counts.
 const USAGE_WINDOW: Duration = Duration::days(366);
@@ -56,7 +56,7 @@ pub(crate) async fn token_details(
     partner: PartnerToken,
 ) -> ApiResult<Json<Value>> {
     let token = &partner.token;
-    let consent = audit::consent(&state, &partner, "TokenDetails").await?;
+    let consent = access_log::consent(&state, &partner, "TokenDetails").await?;
     Ok(with_message_keys(object(json!({
         "Estab": token.estab.as_str(),
         "RelyingParty": token.partner.as_str(),
@@ -76,7 +76,7 @@ pub(crate) async fn gdpr_ids(
 ) -> ApiResult<Json<Value>> {
     let token = &partner.token;
     // A revoked consent or a replaced secret ends every partner call, info ones included.
-    let consent = audit::consent(&state, &partner, "GDPRIDs").await?;
+    let consent = access_log::consent(&state, &partner, "GDPRIDs").await?;
     let record = state
         .opt_outs
         .opt_outs(&token.estab, &token.partner)
@@ -223,7 +223,7 @@ pub(crate) async fn usage(
     partner: PartnerToken,
 ) -> ApiResult<Json<Value>> {
     let (token, now) = (&partner.token, partner.now);
-    audit::consent(&state, &partner, "Usage").await?;
+    access_log::consent(&state, &partner, "Usage").await?;
     let entries = state
         .access_log
         .partner_access(
@@ -276,7 +276,7 @@ pub(crate) async fn logs(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let token = &partner.token;
-    audit::consent(&state, &partner, "Logs").await?;
+    access_log::consent(&state, &partner, "Logs").await?;
     let params = QueryParams::parse(query.as_deref())?;
     let limit = params.bounded("limit", LOGS_DEFAULT, LOGS_MAX)? as usize;
     let entries = state
@@ -309,7 +309,7 @@ pub(crate) async fn run_query(
     partner: PartnerToken,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    audit::consent(&state, &partner, "RunQuery").await?;
+    access_log::consent(&state, &partner, "RunQuery").await?;
     let params = QueryParams::parse(query.as_deref())?;
     let id = params.get("id").unwrap_or("");
     Catalogue::get().query(id).ok_or_else(|| {

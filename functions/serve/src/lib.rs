@@ -6,21 +6,37 @@
 //! - `GET /api/v1/School/{estab}/{endpoint}` and `/{endpoint}/{id}`, with `page`, `pageSize`,
 //!   `options`, `select`, `updatedSince`, `changedRows`, `onlyGetDbStatus` and the `version`
 //!   that `NextPage` carries.
-//! - Info ([`info`]): `GET /api/v1/TokenDetails`, `/Scopes`, `/Queries`, `/Usage`, `/GDPRIDs`,
+//! - Info (`info`): `GET /api/v1/TokenDetails`, `/Scopes`, `/Queries`, `/Usage`, `/GDPRIDs`,
 //!   `/Logs`, `/RunQuery/?id=edubase.search`.
 //! - `GET /api/v1/openapi.json`: the OpenAPI 3.1 document, generated from the catalogue.
 //! - Write-backs queued for the school's agent ([`writeback`]): `POST /api/v1/Attendance/{estab}/`,
 //!   `/api/v1/AttendanceAsync/{estab}/`, `/api/v1/Writeback/Conduct`, `/ConductAsync`,
 //!   `/SeatingPlan`, `/?id=efw.Detention`; `GET /api/v1/Writeback/Status/{trackingId}`.
+//!
+//! Every route checks the partner's token with [`rollcall_http::credentials::PartnerToken`];
+//! what it may see is decided by core's read plan ([`rollcall_core::plan`]) alone.
+//!
+//! # Layout
+//! - [`routes`]: the route table, listed once (the router and the edge's case-insensitive
+//!   XoD paths are both made from it); [`ServeState`]: the ports serve holds.
+//! - `read`: a data call as a pipeline (parse, plan, load, select, project, page, log).
+//! - `query`: the call's paging, delta, `select` and option parameters; `filter`: its filters.
+//! - `rows`: which version to read, and its scope groups decrypted into rows.
+//! - `computed`: the endpoints rollcall computes from stored sets (Counts, Health, a
+//!   person's timetable).
+//! - `info`: TokenDetails, Scopes, Queries, Usage, Logs, GDPRIDs, RunQuery.
+//! - [`writeback`]: write-backs checked and queued as tasks for the school's agent.
+//! - `access_log`: every answered or refused call, recorded for the school.
+//! - [`openapi`]: the OpenAPI document, generated from the catalogue.
 
-mod audit;
+mod access_log;
+mod computed;
 mod filter;
 mod info;
 pub mod openapi;
 mod query;
 mod read;
 mod rows;
-mod views;
 pub mod writeback;
 
 use std::sync::Arc;

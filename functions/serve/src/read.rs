@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use crate::filter::Filters;
 use crate::query::{ChangedRows, ReadQuery};
 use crate::rows::{LoadedSet, current_version, pinned_version};
-use crate::{ServeState, audit, views};
+use crate::{ServeState, access_log, computed};
 
 pub(crate) async fn endpoint(
     State(state): State<ServeState>,
@@ -80,8 +80,8 @@ async fn read(
     let logged_as = Catalogue::get()
         .endpoint_by_path(endpoint)
         .map_or(endpoint, |e| e.path.as_str());
-    let answer = audit::unless_refused(state, token, logged_as, outcome, now).await?;
-    audit::answered(
+    let answer = access_log::unless_refused(state, token, logged_as, outcome, now).await?;
+    access_log::answered(
         state,
         token,
         &answer.endpoint,
@@ -376,7 +376,7 @@ async fn computed(
     now: Timestamp,
 ) -> ApiResult<Answer> {
     let set = plan.primary();
-    let computed = views::compute(state, view, &token.estab, resolved, now).await?;
+    let computed = computed::compute(state, view, &token.estab, resolved, now).await?;
     let rows: Vec<&Row> = computed
         .rows
         .iter()

@@ -27,7 +27,7 @@ use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
 use crate::rows::{field_values, stored_ids};
-use crate::{ServeState, audit};
+use crate::{ServeState, access_log};
 use validate::{Checked, Known};
 
 /// The largest write-back body (conduct media files travel inside it).
@@ -130,7 +130,8 @@ async fn submit(
         .writeback(id)
         .expect("routes name catalogue write-backs");
     let outcome = queue_checked(state, headers, &partner, writeback, body).await;
-    let (task, records) = audit::unless_refused(state, token, &writeback.id, outcome, now).await?;
+    let (task, records) =
+        access_log::unless_refused(state, token, &writeback.id, outcome, now).await?;
     tracing::info!(task = %task.id, kind = %writeback.id, records, "write-back queued");
     match writeback.answer {
         WritebackAnswer::Tracking => Ok(tracking_answer(writeback, &task.id)),
@@ -173,7 +174,7 @@ async fn queue_checked(
         .filter(|s| consent.scopes.contains(*s))
         .map(str::to_owned)
         .collect();
-    audit::answered(
+    access_log::answered(
         state,
         token,
         &writeback.id,
@@ -344,7 +345,7 @@ pub(crate) async fn status(
     partner: PartnerToken,
 ) -> ApiResult<Json<Value>> {
     let token = &partner.token;
-    audit::consent(&state, &partner, "Writeback.Status").await?;
+    access_log::consent(&state, &partner, "Writeback.Status").await?;
     let not_found = || {
         ApiError::NotFound(format!(
             "you have no write-back `{}` at school {}; use the TrackingId a write-back answered",
