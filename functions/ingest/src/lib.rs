@@ -288,9 +288,11 @@ async fn prepare(
 }
 
 /// Removes the objects of versions that will not be published.
-/// After a failed publication, removes the objects of every new version that did not become
-/// current (a later chunk that lost a race); those of published chunks are being served. When
-/// it cannot tell, it keeps the objects: an orphan costs storage, a missing object an outage.
+/// After a failed publication, removes the objects of every new version that was never
+/// published (its chunk lost a race). A published one keeps them even if another upload has
+/// replaced it since: a superseded version is still read by walks pinned to it until the purge
+/// disposes of it. When it cannot tell, it keeps the objects: an orphan costs storage, a
+/// missing object an outage.
 async fn discard_unpublished(state: &IngestState, estab: &Estab, outcomes: &[(&str, Outcome)]) {
     for (name, outcome) in outcomes {
         let Outcome::Changed {
@@ -299,10 +301,13 @@ async fn discard_unpublished(state: &IngestState, estab: &Estab, outcomes: &[(&s
         else {
             continue;
         };
-        match state.versions.current_version(estab, name).await {
-            Ok(Some(current))
-                if current.version == publication.record.version
-                    && current.upload == publication.record.upload => {}
+        let record = &publication.record;
+        match state
+            .versions
+            .version_record(estab, name, record.version)
+            .await
+        {
+            Ok(Some(stored)) if stored.upload == record.upload => {}
             Ok(_) => remove_objects(state.objects.as_ref(), keys).await,
             Err(error) => {
                 tracing::warn!(result_set = name, error = %error, "kept objects of a version whose publication is unknown");
