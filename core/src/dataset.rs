@@ -22,6 +22,9 @@ pub struct Upload {
     pub result_sets: Vec<(String, Vec<Row>)>,
     /// Fields dropped because the catalogue does not know them, per result set.
     pub ignored: BTreeMap<String, BTreeSet<String>>,
+    /// What the agent should change though the upload was taken (a result set sent under a
+    /// former name).
+    pub warnings: Vec<String>,
 }
 
 /// Why an upload was refused. Each says where the problem is and how to fix it, and never
@@ -38,6 +41,11 @@ pub enum UploadError {
     BadShape(String),
     #[error("unknown result set `{name}`; rollcall accepts: {known}")]
     UnknownResultSet { name: String, known: String },
+    #[error(
+        "resultSets holds `{result_set}` twice, once as `{alias}` (its former name); send it \
+         once, as `{result_set}`"
+    )]
+    TwiceNamed { result_set: String, alias: String },
     #[error("resultSets.{result_set} must be an array of row objects")]
     NotAnArray { result_set: String },
     #[error("{result_set}[{row}] is not a JSON object; each row is an object of field: value")]
@@ -88,15 +96,29 @@ pub fn parse_upload(catalogue: &Catalogue, body: &[u8]) -> Result<Upload, Upload
             "; `resultSets` names no result set".into(),
         ));
     }
+    let sent_names: BTreeSet<String> = sets.keys().cloned().collect();
     let mut upload = Upload::default();
-    for (name, rows) in sets {
-        let Some(rs) = catalogue.stored_set(&name) else {
+    for (sent, rows) in sets {
+        let Some((rs, renamed)) = catalogue.uploaded_set(&sent) else {
             let known: Vec<&str> = catalogue.stored_sets().map(|r| r.name.as_str()).collect();
             return Err(UploadError::UnknownResultSet {
-                name: truncate(&name),
+                name: truncate(&sent),
                 known: known.join(", "),
             });
         };
+        let name = rs.name.clone();
+        if renamed {
+            if sent_names.contains(&name) {
+                return Err(UploadError::TwiceNamed {
+                    result_set: name,
+                    alias: sent,
+                });
+            }
+            upload.warnings.push(format!(
+                "`{sent}` is the former name of `{name}`, XoD's name for it; it was stored as \
+                 `{name}`; send `{name}`, as `{sent}` will be refused in a later release"
+            ));
+        }
         let Value::Array(rows) = rows else {
             return Err(UploadError::NotAnArray { result_set: name });
         };
@@ -453,6 +475,36 @@ mod tests {
         assert_eq!(
             upload.ignored["Students"],
             BTreeSet::from(["ShoeSize".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_former_set_name_is_taken_with_a_warning_but_not_beside_the_new_one() {
+        let old = br#"{"resultSets": {"Groups": [{"Id": "8811", "Code": "9X1"}]}}"#;
+        let upload = parse_upload(Catalogue::get(), old).unwrap();
+        assert_eq!(upload.result_sets[0].0, "Group");
+        assert_eq!(upload.warnings.len(), 1);
+        assert!(
+            upload.warnings[0].contains("send `Group`"),
+            "{:?}",
+            upload.warnings
+        );
+
+        let new = br#"{"resultSets": {"Group": [{"Id": "8811"}]}}"#;
+        assert!(
+            parse_upload(Catalogue::get(), new)
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
+
+        let both = br#"{"resultSets": {"Group": [], "Groups": [{"Id": "8811"}]}}"#;
+        assert_eq!(
+            parse_upload(Catalogue::get(), both).unwrap_err(),
+            UploadError::TwiceNamed {
+                result_set: "Group".into(),
+                alias: "Groups".into()
+            }
         );
     }
 

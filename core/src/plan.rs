@@ -789,8 +789,14 @@ fn default_conditions<'c>(catalogue: &'c Catalogue, rs: &ResultSet) -> Vec<RowTe
         .collect()
 }
 
-/// The areas Counts reports, each the rows of a stored set.
-const COUNTED: [&str; 5] = ["Students", "Staff", "Contacts", "Groups", "Photos"];
+/// The areas Counts reports (its `Area` names), each the rows of a stored set.
+const COUNTED: [(&str, &str); 5] = [
+    ("Students", "Students"),
+    ("Staff", "Staff"),
+    ("Contacts", "Contacts"),
+    ("Groups", "Group"),
+    ("Photos", "Photos"),
+];
 
 fn view_plan<'c>(
     catalogue: &'c Catalogue,
@@ -805,10 +811,10 @@ fn view_plan<'c>(
         View::Counts => ViewPlan::Counts(
             COUNTED
                 .iter()
-                .map(|area| {
-                    let rs = stored(catalogue, area);
+                .map(|(area, set)| {
+                    let rs = stored(catalogue, set);
                     let tests = default_conditions(catalogue, rs);
-                    set_plan(&rs.name, rs, granted, opt_outs, tests, None, nothing)
+                    set_plan(area, rs, granted, opt_outs, tests, None, nothing)
                 })
                 .filter(|set| set.released)
                 .collect(),

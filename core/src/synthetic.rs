@@ -326,7 +326,7 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
             ("Contacts".into(), contacts),
             ("StudentContacts".into(), student_contacts),
             ("Staff".into(), staff),
-            ("Groups".into(), groups),
+            ("Group".into(), groups),
             ("GroupTypes".into(), group_types),
             ("StudentMembers".into(), student_members),
             ("StaffMembers".into(), staff_members),

@@ -49,12 +49,53 @@ pub fn table_heading(line: &str) -> Option<&str> {
     (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric())).then_some(name)
 }
 
-/// Reads the Fields by Scope tables of an endpoint's documentation: dataset name → rows. Rows
+/// Tables the documentation heads with another name than the one XoD answers with, as its
+/// recorded answers show (the reference's README): the Groups endpoint's table is headed
+/// `_Groups_ dataset`, but its answers carry `Group`. Where the two differ, the wire wins.
+pub const RECORDED_NAMES: [(&str, &str); 1] = [("Groups", "Group")];
+
+/// The name XoD answers a documented table under.
+pub fn wire_name(heading: &str) -> &str {
+    RECORDED_NAMES
+        .iter()
+        .find(|(documented, _)| *documented == heading)
+        .map_or(heading, |(_, wire)| wire)
+}
+
+/// Reads the Fields by Scope tables of an endpoint's documentation: dataset name (as XoD
+/// answers it, [`wire_name`]) → rows. Rows
 /// before any heading belong to `default`. `None` when the endpoint documents no fields.
 pub fn fields_by_scope(
     documentation: &str,
     default: &str,
 ) -> Option<BTreeMap<String, Vec<TableRow>>> {
+    Some(
+        tables_in_order(documentation, default)?
+            .into_iter()
+            .collect(),
+    )
+}
+
+/// The result sets an endpoint's documentation has tables for, in its order, by their XoD
+/// names; `None` when it documents no fields.
+pub fn table_order(documentation: &str, default: &str) -> Option<Vec<String>> {
+    Some(
+        tables_in_order(documentation, default)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect(),
+    )
+}
+
+/// The answers XoD recorded in another order than its documentation's tables (the
+/// reference's README): Groups answers `Group`, `StaffMembers`, `StudentMembers`, `GroupTypes`.
+pub const RECORDED_ORDER: [(&str, &[&str]); 1] = [(
+    "school.groups",
+    &["Group", "StaffMembers", "StudentMembers", "GroupTypes"],
+)];
+
+/// The Fields by Scope tables in the documentation's order, rows merged under each name.
+fn tables_in_order(documentation: &str, default: &str) -> Option<Vec<(String, Vec<TableRow>)>> {
     let start = documentation.find("Fields by Scope {#").or_else(|| {
         documentation
             .lines()
@@ -62,10 +103,10 @@ pub fn fields_by_scope(
             .and_then(|l| documentation.find(l))
     })?;
     let mut current = default.to_string();
-    let mut tables: BTreeMap<String, Vec<TableRow>> = BTreeMap::new();
+    let mut tables: Vec<(String, Vec<TableRow>)> = Vec::new();
     for line in documentation[start..].lines() {
         if let Some(name) = table_heading(line) {
-            current = name.to_string();
+            current = wire_name(name).to_string();
             continue;
         }
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -82,10 +123,11 @@ pub fn fields_by_scope(
             .get(3)
             .filter(|s| !s.is_empty())
             .map(|s| reference_field_scope(s));
-        tables
-            .entry(current.clone())
-            .or_default()
-            .push((cells[0].to_string(), scope));
+        let row = (cells[0].to_string(), scope);
+        match tables.iter_mut().find(|(name, _)| *name == current) {
+            Some((_, rows)) => rows.push(row),
+            None => tables.push((current.clone(), vec![row])),
+        }
     }
     Some(tables)
 }

@@ -185,3 +185,43 @@ fn every_writeback_and_query_of_the_reference_is_in_the_catalogue() {
     }
     assert_eq!(checked, 9, "8 write-backs and 1 named query");
 }
+
+/// Every endpoint answers its result sets under the names XoD answers them with, in XoD's
+/// order: its documentation's tables, or where its recorded answers differ, theirs
+/// ([`reference::RECORDED_NAMES`], [`reference::RECORDED_ORDER`]).
+#[test]
+fn every_endpoint_answers_xod_names_in_xod_order() {
+    let Some(reference) = load_reference() else {
+        return;
+    };
+    let catalogue = Catalogue::get();
+    let mut checked = 0;
+    for entry in reference["Endpoints"].as_array().expect("Endpoints array") {
+        let id = entry["Id"].as_str().unwrap();
+        let path = entry["Path"].as_str().unwrap();
+        if entry["Method"] != "GET" || !path.starts_with("/api/v1/School/") {
+            continue;
+        }
+        let endpoint = catalogue.endpoint_by_id(id).unwrap();
+        let documented = reference::table_order(
+            entry["Documentation"].as_str().unwrap(),
+            &endpoint.primary().name,
+        );
+        let recorded = reference::RECORDED_ORDER
+            .iter()
+            .find(|(recorded_id, _)| *recorded_id == id)
+            .map(|(_, order)| order.iter().map(|s| s.to_string()).collect());
+        let Some(expected) = recorded.or(documented) else {
+            continue;
+        };
+        let mut answered: Vec<&str> = endpoint.sets.iter().map(|s| s.name.as_str()).collect();
+        answered.sort_by_key(|name| endpoint.answer_position(name));
+        answered.retain(|name| expected.iter().any(|e| e == name));
+        assert_eq!(
+            answered, expected,
+            "{id}: the sets, in the order XoD answers them"
+        );
+        checked += 1;
+    }
+    assert!(checked > 30, "only {checked} endpoints document their sets");
+}

@@ -335,9 +335,9 @@ async fn groups_answer_their_members_for_the_page() {
     assert_eq!(
         keys,
         [
-            "Groups",
-            "GroupTypes",
+            "Group",
             "StudentMembers",
+            "GroupTypes",
             "meta",
             "__pagination__"
         ]
@@ -347,7 +347,7 @@ async fn groups_answer_their_members_for_the_page() {
         answer["GroupTypes"].as_array().unwrap().len(),
         data.rows("GroupTypes").len()
     );
-    let group_id = answer["Groups"][0]["Id"].as_str().unwrap();
+    let group_id = answer["Group"][0]["Id"].as_str().unwrap();
     let members = answer["StudentMembers"].as_array().unwrap();
     let expected = data
         .rows("StudentMembers")
@@ -427,4 +427,52 @@ async fn reads_decrypt_only_the_groups_the_consent_covers() {
         StatusCode::INTERNAL_SERVER_ERROR,
         "something went wrong inside rollcall",
     );
+}
+
+/// XoD names the Groups endpoint's set `Group`: an agent that sends it so is taken, and one
+/// that still sends rollcall's former name `Groups` is taken with a warning; partners read
+/// `Group` either way, with the values sent.
+#[tokio::test]
+async fn groups_travel_under_their_xod_name() {
+    let world = crate::world::World::build("9990061")
+        .partner("acme-groups", &["School"])
+        .grant("9990061", "acme-groups", &["School"])
+        .start()
+        .await;
+    let group = json!({"Id": "8811", "Code": "9X1/Fr", "Name": "9X1 French", "Type": "Class",
+                       "NumStudents": 27});
+
+    let current = world
+        .stack
+        .upload(
+            &world.school.agent,
+            &json!({"resultSets": {"Group": [group]}}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(current["warnings"], json!([]));
+    let read = world.get("Groups").await.expect(StatusCode::OK);
+    assert_eq!(read["Group"][0]["Code"], "9X1/Fr");
+    assert_eq!(read["Group"][0]["NumStudents"], 27);
+    assert!(read.get("Groups").is_none(), "{read}");
+
+    let renamed = json!({"Id": "8811", "Code": "9X2/Fr"});
+    let former = world
+        .stack
+        .upload(
+            &world.school.agent,
+            &json!({"resultSets": {"Groups": [renamed]}}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(former["resultSets"]["Group"]["changed"] == 1, "{former}");
+    assert!(
+        former["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("former name of `Group`"),
+        "{former}"
+    );
+    let read = world.get("Groups").await.expect(StatusCode::OK);
+    assert_eq!(read["Group"][0]["Code"], "9X2/Fr");
 }

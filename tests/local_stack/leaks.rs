@@ -391,11 +391,11 @@ async fn opted_out_people_are_left_out_of_list_columns_and_primary_staff() {
         .as_str()
         .unwrap()
         .to_owned();
-    for group in data.rows("Groups") {
+    for group in data.rows("Group") {
         group["StudentIds"] = json!(format!("{a},{hidden},{c}"));
         group["StaffIds"] = json!(format!("{gone},{kept}"));
     }
-    let first_group = data.rows("Groups")[0].clone();
+    let first_group = data.rows("Group")[0].clone();
     assert_eq!(first_group["PrimaryStaffId"], gone.as_str());
     data.pupil(&a)
         .insert("StudentSiblingIds".into(), json!(format!("{hidden},{c}")));
@@ -416,7 +416,7 @@ async fn opted_out_people_are_left_out_of_list_columns_and_primary_staff() {
         .expect(StatusCode::OK);
 
     // Assert
-    let groups = groups["Groups"].as_array().unwrap();
+    let groups = groups["Group"].as_array().unwrap();
     assert!(!groups.is_empty());
     for group in groups {
         assert_eq!(group["StudentIds"], format!("{a},{c}").as_str(), "{group}");
@@ -513,7 +513,7 @@ async fn counts_and_health_under_a_school_only_consent_say_nothing_about_people(
         .iter()
         .map(|row| row["ResultSet"].as_str().unwrap())
         .collect();
-    assert!(sets.contains(&"Groups"), "{sets:?}");
+    assert!(sets.contains(&"Group"), "{sets:?}");
     for person_set in ["Students", "Staff", "Contacts", "StudentContacts"] {
         assert!(!sets.contains(&person_set), "Health lists {person_set}");
     }
@@ -1035,7 +1035,7 @@ async fn codes_of_an_opted_out_member_of_staff_whose_record_is_gone_are_not_answ
         !after.to_string().contains(&format!("\"{code}\"")),
         "{after}"
     );
-    for row in after["Groups"].as_array().unwrap() {
+    for row in after["Group"].as_array().unwrap() {
         assert!(row["Staff"].is_null(), "{row}");
     }
 }

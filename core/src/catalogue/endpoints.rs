@@ -34,6 +34,8 @@ pub(crate) struct RawEndpoint {
     required_any: Vec<String>,
     #[serde(default)]
     corrected: Option<String>,
+    #[serde(default)]
+    answer_order: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -259,7 +261,15 @@ pub(crate) fn build(
             )));
         }
     }
+    for name in &raw.answer_order {
+        if !sets.iter().any(|s: &AnsweredSet| &s.name == name) {
+            return Err(invalid(format!(
+                "answer_order names `{name}`, which it does not answer"
+            )));
+        }
+    }
     Ok(Endpoint {
+        answer_order: raw.answer_order,
         id,
         aliases: raw.aliases,
         path: raw.path,

@@ -82,6 +82,23 @@ pub struct Endpoint {
     pub required_any: Vec<String>,
     /// Why the endpoint's scopes are stricter than the reference's, where they are.
     pub corrected: Option<String>,
+    /// The order XoD answers the sets in, where it is not `sets`' (whose first is the
+    /// paginated one): TimetableStructure answers `TTDays` first but pages `TTPeriods`.
+    pub answer_order: Vec<String>,
+}
+
+impl Endpoint {
+    /// Where a result set stands in the answer: by `answer_order`, then as in `sets`; any
+    /// other key (a `_deleted` set) after them all.
+    pub fn answer_position(&self, name: &str) -> usize {
+        if let Some(at) = self.answer_order.iter().position(|n| n == name) {
+            return at;
+        }
+        self.sets
+            .iter()
+            .position(|s| s.name == name)
+            .map_or(usize::MAX, |at| self.answer_order.len() + at)
+    }
 }
 
 /// Where an endpoint's rows come from.
@@ -313,6 +330,8 @@ pub struct ResultSet {
     pub corrected: BTreeSet<String>,
     /// The fields that refer to people, and how a row's release depends on whom it is about.
     pub people: People,
+    /// Former names agents may still upload this set under, each answered with a warning.
+    pub upload_aliases: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -459,6 +478,17 @@ impl Catalogue {
         self.result_set(name).filter(|rs| !rs.computed)
     }
 
+    /// The stored set an agent names in an upload: by its name, or by a former name (then
+    /// `true`, so the upload can warn).
+    pub fn uploaded_set(&self, name: &str) -> Option<(&ResultSet, bool)> {
+        if let Some(rs) = self.stored_set(name) {
+            return Some((rs, false));
+        }
+        self.stored_sets()
+            .find(|rs| rs.upload_aliases.iter().any(|alias| alias == name))
+            .map(|rs| (rs, true))
+    }
+
     pub fn stored_sets(&self) -> impl Iterator<Item = &ResultSet> {
         self.result_sets.values().filter(|rs| !rs.computed)
     }
@@ -545,6 +575,7 @@ impl ResultSet {
             extra,
             corrected,
             people,
+            upload_aliases: raw.upload_aliases,
         })
     }
 
@@ -677,6 +708,8 @@ struct RawResultSet {
     row_scope: Option<BTreeMap<String, String>>,
     #[serde(default)]
     about_through: Option<String>,
+    #[serde(default)]
+    upload_aliases: Vec<String>,
     fields: Vec<(String, String)>,
 }
 

@@ -203,7 +203,11 @@ pub async fn ingest(state: &IngestState, school: &School, upload: Upload) -> Api
             }),
         );
     }
-    Ok(json!({ "resultSets": answer, "ignored": upload.ignored }))
+    Ok(json!({
+        "resultSets": answer,
+        "ignored": upload.ignored,
+        "warnings": upload.warnings,
+    }))
 }
 
 async fn prepare(

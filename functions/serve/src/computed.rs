@@ -90,7 +90,7 @@ async fn counts(
             }
         };
         let mut row = Row::new();
-        row.insert("Area".into(), json!(area.rs.name));
+        row.insert("Area".into(), json!(area.name));
         row.insert("Count".into(), json!(count));
         rows.push(row);
         source = source.or(record);

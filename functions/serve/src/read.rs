@@ -282,6 +282,7 @@ async fn stored(
         }
         changes = Some(changes_block(query, &binding, &school_key, snapshot));
     }
+    answered.sort_by_key(|(name, _)| plan.endpoint.answer_position(name));
     let mut body = xod::answer(answered, meta(&loaded.version.record), page.block);
     if let Some(block) = changes {
         body["__changedRows__"] = json!([block]);
