@@ -209,17 +209,28 @@ async fn data_past_disposal_is_never_served_even_before_the_purge() {
     assert_eq!(stale.status, StatusCode::OK);
     assert_eq!(stale.headers["x-rollcall-stale"], "true");
 
-    // 30 days past its validity, it is withdrawn although its objects are still on disk.
+    // 30 days past its validity, it is withdrawn although its objects are still on disk:
+    // no row is answered, and the headers and __DbStatus__ say why.
     stack.advance(Duration::days(30));
     let token = stack.token(PARTNER, &management, ESTAB).await;
     assert!(!stack.objects_of(ESTAB).await.is_empty());
-    stack
+    let withdrawn = stack
         .read(&token, &format!("/api/v1/School/{ESTAB}/Students"))
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::OK);
+    assert_eq!(withdrawn.body["Students"], json!([]));
+    assert_eq!(
+        withdrawn.headers["x-rollcall-not-held"],
+        "Students (withdrawn: more than 30 days out of date)"
+    );
+    let status = stack
+        .read(
+            &token,
+            &format!("/api/v1/School/{ESTAB}/Students?onlyGetDbStatus=true"),
+        )
         .await
-        .expect_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "more than 30 days out of date",
-        );
+        .expect(StatusCode::OK);
+    assert_eq!(status["__DbStatus__"][0]["Held"], false);
 }
 
 #[tokio::test]
@@ -336,12 +347,15 @@ async fn groups_answer_their_members_for_the_page() {
         keys,
         [
             "Group",
+            "StaffMembers",
             "StudentMembers",
             "GroupTypes",
             "meta",
             "__pagination__"
         ]
     );
+    // A set whose option is off is answered, empty.
+    assert_eq!(answer["StaffMembers"], json!([]));
     // Group types are not per group: all of them come with any page.
     assert_eq!(
         answer["GroupTypes"].as_array().unwrap().len(),
@@ -475,4 +489,62 @@ async fn groups_travel_under_their_xod_name() {
     );
     let read = world.get("Groups").await.expect(StatusCode::OK);
     assert_eq!(read["Group"][0]["Code"], "9X2/Fr");
+}
+
+/// Every result set of an endpoint is answered as an array, whatever the school has uploaded:
+/// a set it never uploaded is `[]`, and the headers and `__DbStatus__` tell "none" from "not
+/// uploaded"; an endpoint whose paged set is missing answers its other sets, never a 503.
+#[tokio::test]
+async fn sets_not_uploaded_answer_empty_and_say_so() {
+    let estab = "9990062";
+    let today = &crate::support::T0.to_xod()[..10];
+    let at = format!("{today}T09:00:00");
+    let world = crate::world::World::build(estab)
+        .data(json!({"resultSets": {
+            "TTDays": [{"Id": "1", "EventDescription": "Monday", "StartDateTime": at}],
+            "TTSessions": [{"Id": "1", "DayId": "1", "Session": "AM", "StartDateTime": at}],
+            "TTSubjects": [{"Id": "1"}],
+            "TTRooms": [{"Id": "1"}],
+        }}))
+        .partner("acme-structure", &["School", "Student"])
+        .grant(estab, "acme-structure", &["School", "Student"])
+        .start()
+        .await;
+
+    // TTPeriods, the set TimetableStructure pages, was never uploaded.
+    let structure = world.get("TimetableStructure").await;
+    let keys: Vec<&String> = structure.body.as_object().unwrap().keys().collect();
+    assert_eq!(structure.status, StatusCode::OK, "{}", structure.body);
+    assert_eq!(
+        keys,
+        [
+            "TTDays",
+            "TTSessions",
+            "TTPeriods",
+            "TTSubjects",
+            "TTRooms",
+            "meta",
+            "__pagination__"
+        ]
+    );
+    assert_eq!(structure.body["TTPeriods"], json!([]));
+    for set in ["TTDays", "TTSessions", "TTSubjects", "TTRooms"] {
+        let rows = structure.body[set].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{set}: {}", structure.body);
+    }
+    assert_eq!(
+        structure.headers["x-rollcall-not-held"],
+        "TTPeriods (not uploaded)"
+    );
+
+    // Nothing of Students was uploaded: an empty answer, not an error.
+    let students = world.get("Students").await.expect(StatusCode::OK);
+    assert_eq!(students["Students"], json!([]));
+    assert_eq!(students["__pagination__"][0]["RowCount"], 0);
+    let status = world
+        .get("Students?onlyGetDbStatus=true")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(status["__DbStatus__"][0]["Held"], false);
+    assert_eq!(status["__DbStatus__"][0]["NotHeldReason"], "not uploaded");
 }

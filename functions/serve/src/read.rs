@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::filter::Filters;
 use crate::query::{ChangedRows, ReadQuery};
-use crate::rows::{LoadedSet, current_version, pinned_version};
+use crate::rows::{Holding, LoadedSet, NotHeld, holding, pinned_version};
 use crate::{ServeState, access_log, computed};
 
 pub(crate) async fn endpoint(
@@ -196,12 +196,31 @@ async fn stored(
             let record = pinned_version(state, &token.estab, primary.rs, pin.version, now).await?;
             (record, pin.started)
         }
-        None => (
-            current_version(state, &token.estab, primary.rs, now).await?,
-            now,
-        ),
+        None => match holding(state, &token.estab, primary.rs, now).await? {
+            Holding::Held(record) => (record, now),
+            Holding::NotHeld(why) if query.only_db_status => {
+                return Ok(Answer {
+                    endpoint: plan.endpoint.path.clone(),
+                    body: json!({ "__DbStatus__": [not_held_status(&token.estab, primary.name, why)] }),
+                    rows: 0,
+                    scopes_used: plan.endpoint_scopes.clone(),
+                    freshness: Some(Freshness::not_held(primary.name, why)),
+                });
+            }
+            Holding::NotHeld(why) => {
+                let held = PrimaryNotHeld {
+                    why,
+                    binding: &binding,
+                    school_key: &school_key,
+                };
+                return primary_not_held(
+                    state, token, plan, query, filters, resolved, granted, held, now,
+                )
+                .await;
+            }
+        },
     };
-    let freshness = Freshness::of(&record);
+    let mut freshness = Freshness::of(&record);
     if query.only_db_status {
         return Ok(Answer {
             endpoint: plan.endpoint.path.clone(),
@@ -260,8 +279,13 @@ async fn stored(
             now,
         )
         .await?;
+        let rows = rows.unwrap_or_else(|why| {
+            freshness.not_held.push(not_held_header(set.name, why));
+            vec![]
+        });
         answered.push((set.name.to_owned(), rows));
     }
+    every_set_answered(plan, &mut answered);
     let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
     let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
     let scopes_used = plan.scopes_used(granted, &emitted);
@@ -282,7 +306,6 @@ async fn stored(
         }
         changes = Some(changes_block(query, &binding, &school_key, snapshot));
     }
-    answered.sort_by_key(|(name, _)| plan.endpoint.answer_position(name));
     let mut body = xod::answer(answered, meta(&loaded.version.record), page.block);
     if let Some(block) = changes {
         body["__changedRows__"] = json!([block]);
@@ -331,7 +354,83 @@ async fn school_key(state: &ServeState, estab: &Estab) -> ApiResult<Vec<u8>> {
     Ok(school.row_hash_key)
 }
 
-/// The rows of a related set that belong to the page's primary rows and pass the plan.
+/// Every set of the endpoint in the answer, as XoD answers them: those the call did not read
+/// (an option that is off) as `[]`, all in XoD's order (`_deleted` sets last).
+fn every_set_answered(plan: &ReadPlan<'_>, answered: &mut Vec<(String, Vec<Row>)>) {
+    for set in &plan.endpoint.sets {
+        if !answered.iter().any(|(name, _)| *name == set.name) {
+            answered.push((set.name.clone(), vec![]));
+        }
+    }
+    answered.sort_by_key(|(name, _)| plan.endpoint.answer_position(name));
+}
+
+/// What the answer of an endpoint whose primary set is not held needs besides the call.
+struct PrimaryNotHeld<'a> {
+    why: NotHeld,
+    binding: &'a ChangesetScope,
+    school_key: &'a [u8],
+}
+
+/// The answer when the endpoint's primary set is not held: no primary rows and an empty
+/// page; the related sets as always (those linked to primary rows empty, the others
+/// answered); the changeset continuing from where it was; the headers saying what is not held.
+#[allow(clippy::too_many_arguments)]
+async fn primary_not_held(
+    state: &ServeState,
+    token: &Token,
+    plan: &ReadPlan<'_>,
+    query: &ReadQuery,
+    filters: &Filters,
+    resolved: &Resolved,
+    granted: &ScopeSet,
+    held: PrimaryNotHeld<'_>,
+    now: Timestamp,
+) -> ApiResult<Answer> {
+    let primary = plan.primary();
+    let since = changeset_since(query, held.binding, held.school_key)?;
+    let page = paginate(0, query.page, query.page_size, &query.carry(None, filters))?;
+    let partner_key = partner_row_hash_key(held.school_key, token.partner.as_str());
+    let mut freshness = Freshness::not_held(primary.name, held.why);
+    let mut answered = vec![(primary.name.to_owned(), vec![])];
+    for set in &plan.sets[1..] {
+        let rows = related_rows(
+            state,
+            &token.estab,
+            set,
+            &BTreeSet::new(),
+            resolved,
+            &partner_key,
+            now,
+        )
+        .await?;
+        let rows = rows.unwrap_or_else(|why| {
+            freshness.not_held.push(not_held_header(set.name, why));
+            vec![]
+        });
+        answered.push((set.name.to_owned(), rows));
+    }
+    every_set_answered(plan, &mut answered);
+    let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
+    let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
+    let scopes_used = plan.scopes_used(granted, &emitted);
+    let mut body = xod::answer(answered, meta_at(now), page.block);
+    if query.changed_rows.is_some() {
+        let snapshot = since.unwrap_or(Timestamp::from_millis(0));
+        let block = changes_block(query, held.binding, held.school_key, snapshot);
+        body["__changedRows__"] = json!([block]);
+    }
+    Ok(Answer {
+        endpoint: plan.endpoint.path.clone(),
+        body,
+        rows,
+        scopes_used,
+        freshness: Some(freshness),
+    })
+}
+
+/// The rows of a related set that belong to the page's primary rows and pass the plan, or
+/// why the set is not held.
 async fn related_rows(
     state: &ServeState,
     estab: &Estab,
@@ -340,16 +439,20 @@ async fn related_rows(
     resolved: &Resolved,
     partner_key: &[u8],
     now: Timestamp,
-) -> ApiResult<Vec<Row>> {
+) -> ApiResult<Result<Vec<Row>, NotHeld>> {
     if !set.released {
-        return Ok(vec![]);
+        return Ok(Ok(vec![]));
     }
-    let loaded = LoadedSet::current(state, estab, set.rs, &set.groups(), now).await?;
+    let record = match holding(state, estab, set.rs, now).await? {
+        Holding::Held(record) => record,
+        Holding::NotHeld(why) => return Ok(Err(why)),
+    };
+    let loaded = LoadedSet::load(state, record, &set.groups()).await?;
     let stamp = Stamp {
         key: partner_key,
         created: loaded.version.record.created_at,
     };
-    Ok(loaded
+    Ok(Ok(loaded
         .rows
         .iter()
         .zip(&loaded.version.index.rows)
@@ -359,7 +462,7 @@ async fn related_rows(
             }) && set.admits(row, resolved)
         })
         .map(|(row, entry)| set.answer(row, entry, stamp, resolved))
-        .collect())
+        .collect()))
 }
 
 /// A computed endpoint: its rows built from the stored sets its plan allows, then filtered,
@@ -579,10 +682,29 @@ fn db_status(record: &VersionRecord, now: Timestamp) -> Value {
     json!({
         "Estab": record.estab.as_str(),
         "ResultSet": record.result_set,
+        "Held": true,
         "LastExtracted": record.confirmed_at.to_xod(),
         "ValidUntil": record.valid_until.to_xod(),
         "Stale": record.is_stale(now),
     })
+}
+
+/// `__DbStatus__` of a set rollcall does not hold, and why.
+fn not_held_status(estab: &Estab, set: &str, why: NotHeld) -> Value {
+    json!({
+        "Estab": estab.as_str(),
+        "ResultSet": set,
+        "Held": false,
+        "NotHeldReason": why.reason(),
+        "LastExtracted": null,
+        "ValidUntil": null,
+        "Stale": false,
+    })
+}
+
+/// A not-held set as `x-rollcall-not-held` lists it: `TTPeriods (not uploaded)`.
+fn not_held_header(set: &str, why: NotHeld) -> String {
+    format!("{set} ({})", why.reason())
 }
 
 fn find_endpoint(
@@ -625,26 +747,38 @@ fn meta_at(at: Timestamp) -> Value {
 /// When the data was last confirmed by the school's agent, and whether that is past the
 /// result set's validity. Sent as headers, which no XoD client reads or trips on.
 struct Freshness {
-    extracted_at: Timestamp,
-    valid_until: Timestamp,
+    /// When the answer's primary set was extracted and until when it counts as fresh.
+    source: Option<(Timestamp, Timestamp)>,
+    /// The endpoint's sets rollcall does not hold, each with why (`x-rollcall-not-held`).
+    not_held: Vec<String>,
 }
 
 impl Freshness {
     fn of(record: &VersionRecord) -> Self {
         Self {
-            extracted_at: record.confirmed_at,
-            valid_until: record.valid_until,
+            source: Some((record.confirmed_at, record.valid_until)),
+            not_held: Vec::new(),
+        }
+    }
+
+    fn not_held(set: &str, why: NotHeld) -> Self {
+        Self {
+            source: None,
+            not_held: vec![not_held_header(set, why)],
         }
     }
 
     fn write(&self, headers: &mut HeaderMap, now: Timestamp) {
-        let age = now.since(self.extracted_at).as_seconds().max(0);
-        let stale = now >= self.valid_until;
-        let pairs = [
-            ("x-rollcall-extracted-at", self.extracted_at.to_rfc3339()),
-            ("x-rollcall-data-age", age.to_string()),
-            ("x-rollcall-stale", stale.to_string()),
-        ];
+        let mut pairs = Vec::new();
+        if let Some((extracted_at, valid_until)) = self.source {
+            let age = now.since(extracted_at).as_seconds().max(0);
+            pairs.push(("x-rollcall-extracted-at", extracted_at.to_rfc3339()));
+            pairs.push(("x-rollcall-data-age", age.to_string()));
+            pairs.push(("x-rollcall-stale", (now >= valid_until).to_string()));
+        }
+        if !self.not_held.is_empty() {
+            pairs.push(("x-rollcall-not-held", self.not_held.join(", ")));
+        }
         for (name, value) in pairs {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(HeaderName::from_static(name), value);

@@ -92,22 +92,64 @@ fn stored(set: &str) -> &'static ResultSet {
         .expect("sets named in code are stored sets of the catalogue")
 }
 
-/// The version to serve, unless there is none or its data is past disposal.
+/// Whether rollcall holds a school's result set to serve now. [`holding`] is the one place
+/// that decides it (where a later change will decide which areas are cached on demand).
+pub(crate) enum Holding {
+    Held(VersionRecord),
+    NotHeld(NotHeld),
+}
+
+/// Why a result set is not held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotHeld {
+    /// The school's agent has never uploaded it.
+    NotUploaded,
+    /// Its data is more than 30 days out of date; it is never served, though not yet purged.
+    Withdrawn,
+}
+
+impl NotHeld {
+    /// As `__DbStatus__` and the freshness headers say it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NotHeld::NotUploaded => "not uploaded",
+            NotHeld::Withdrawn => "withdrawn: more than 30 days out of date",
+        }
+    }
+}
+
+/// The version of `rs` to serve now, or why there is none.
+pub(crate) async fn holding(
+    state: &ServeState,
+    estab: &Estab,
+    rs: &ResultSet,
+    now: Timestamp,
+) -> ApiResult<Holding> {
+    Ok(
+        match state.versions.current_version(estab, &rs.name).await? {
+            Some(record) if !record.is_disposable(now) => Holding::Held(record),
+            Some(_) => Holding::NotHeld(NotHeld::Withdrawn),
+            None => Holding::NotHeld(NotHeld::NotUploaded),
+        },
+    )
+}
+
+/// The version to serve, for reads that cannot do without it (a filter's mapping, a
+/// pupil's links): 503 when it is not held.
 pub(crate) async fn current_version(
     state: &ServeState,
     estab: &Estab,
     rs: &ResultSet,
     now: Timestamp,
 ) -> ApiResult<VersionRecord> {
-    let record = state.versions.current_version(estab, &rs.name).await?;
-    match record {
-        Some(record) if !record.is_disposable(now) => Ok(record),
-        Some(_) => Err(ApiError::Unavailable(format!(
+    match holding(state, estab, rs, now).await? {
+        Holding::Held(record) => Ok(record),
+        Holding::NotHeld(NotHeld::Withdrawn) => Err(ApiError::Unavailable(format!(
             "school {estab}'s {} data is more than 30 days out of date and has been withdrawn; \
              it is served again once the school's agent uploads it",
             rs.name
         ))),
-        None => Err(ApiError::Unavailable(format!(
+        Holding::NotHeld(NotHeld::NotUploaded) => Err(ApiError::Unavailable(format!(
             "school {estab} has not uploaded {} yet; try again once its agent has",
             rs.name
         ))),
