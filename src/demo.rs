@@ -1,7 +1,8 @@
-//! The demo: a deterministic synthetic school uploaded through the agent API, a partner that
-//! asks for more than the school grants, and the partial grant, all through the same HTTP
-//! routes a real agent, school and partner use. What a script needs to drive the demo is
-//! written to `demo.json` in the data directory.
+//! The demo: a deterministic synthetic school uploaded through the agent API; a partner that
+//! asks for more than the school grants, with the partial grant (it shows refusals); and a
+//! partner granted every scope (so a partner developer can call every endpoint at once); all
+//! through the same HTTP routes a real agent, school and partner use. What a script needs to
+//! drive the demo is written to `demo.json` in the data directory.
 
 use std::path::Path;
 
@@ -10,6 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use rollcall_consent::registry::{register_partner, register_school};
+use rollcall_core::catalogue::Catalogue;
 use rollcall_core::model::Estab;
 use rollcall_core::ports::Ports;
 use rollcall_core::synthetic;
@@ -33,6 +35,17 @@ pub const REQUESTED: &[&str] = &[
 ];
 /// What the demo school grants: not demographics (special-category data) nor dates of birth.
 pub const GRANTED: &[&str] = &["School", "Student", "Staff", "Contact"];
+/// The second demo partner, which asks for and is granted every scope.
+pub const EVERYTHING: &str = "demo-everything";
+
+/// A demo partner as `demo.json` lists it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DemoPartner {
+    pub id: String,
+    pub password: String,
+    pub management_secret: String,
+    pub scopes: Vec<String>,
+}
 
 /// `demo.json`: where the local stack listens, and the demo's ids and secrets.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -52,6 +65,9 @@ pub struct DemoFile {
     pub admin_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// Every demo partner, the first being the one above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partners: Vec<DemoPartner>,
 }
 
 pub const DEMO_FILE: &str = "demo.json";
@@ -76,8 +92,9 @@ impl DemoFile {
     }
 }
 
-/// Seeds the demo into an empty data directory, or finds the one seeded before.
-pub async fn seed(ports: &Ports, data_dir: &Path) -> anyhow::Result<DemoFile> {
+/// Seeds the demo (a school of `pupils` pupils) into an empty data directory, or finds the one
+/// seeded before.
+pub async fn seed(ports: &Ports, data_dir: &Path, pupils: usize) -> anyhow::Result<DemoFile> {
     let estab = Estab::parse(ESTAB)?;
     if ports.control.schools.school(&estab).await?.is_some() {
         return match DemoFile::read(data_dir)? {
@@ -90,22 +107,12 @@ pub async fn seed(ports: &Ports, data_dir: &Path) -> anyhow::Result<DemoFile> {
         };
     }
     let now = ports.clock.now();
-    let school = synthetic::school(ESTAB, PUPILS, SEED);
+    let school = synthetic::school(ESTAB, pupils, SEED);
     let registered =
         register_school(ports.control.registry.as_ref(), ESTAB, &school.name, now).await?;
-    let requested: Vec<String> = REQUESTED.iter().map(|s| s.to_string()).collect();
-    let partner = register_partner(
-        ports.control.registry.as_ref(),
-        PARTNER,
-        "Homework Hub (demo partner)",
-        &requested,
-        now,
-    )
-    .await?;
     let app = crate::local_stack(ports, None);
     let agent_key = registered.agent_key.expose_secret().to_owned();
     let admin_key = registered.admin_key.expose_secret().to_owned();
-    let management_secret = partner.management_secret.expose_secret().to_owned();
     for (name, rows) in &school.result_sets {
         let body = json!({ "resultSets": { name: rows } });
         call(
@@ -117,36 +124,50 @@ pub async fn seed(ports: &Ports, data_dir: &Path) -> anyhow::Result<DemoFile> {
         )
         .await?;
     }
-    let grant = json!({ "scopes": GRANTED });
-    call(
-        &app,
-        Method::PUT,
-        &format!("/admin/v1/consents/{PARTNER}"),
-        &admin_key,
-        Some(grant),
-    )
-    .await?;
-    let schools = call(
-        &app,
-        Method::GET,
-        "/partner/v1/schools",
-        &management_secret,
-        None,
-    )
-    .await?;
-    let password = schools["schools"][0]["password"]
-        .as_str()
-        .context("the partner management API did not show the new secret")?
-        .to_owned();
+    let requested: Vec<String> = REQUESTED.iter().map(|s| s.to_string()).collect();
+    let granted: Vec<String> = GRANTED.iter().map(|s| s.to_string()).collect();
+    let every: Vec<String> = Catalogue::get().scopes().iter().cloned().collect();
+    let mut partners = Vec::new();
+    for (id, name, asks, grants) in [
+        (PARTNER, "Homework Hub (demo partner)", &requested, &granted),
+        (EVERYTHING, "Every Scope (demo partner)", &every, &every),
+    ] {
+        let registered =
+            register_partner(ports.control.registry.as_ref(), id, name, asks, now).await?;
+        let management_secret = registered.management_secret.expose_secret().to_owned();
+        let grant = json!({ "scopes": grants });
+        let path = format!("/admin/v1/consents/{id}");
+        call(&app, Method::PUT, &path, &admin_key, Some(grant)).await?;
+        let schools = call(
+            &app,
+            Method::GET,
+            "/partner/v1/schools",
+            &management_secret,
+            None,
+        )
+        .await?;
+        let password = schools["schools"][0]["password"]
+            .as_str()
+            .context("the partner management API did not show the new secret")?
+            .to_owned();
+        partners.push(DemoPartner {
+            id: id.to_owned(),
+            password,
+            management_secret,
+            scopes: grants.clone(),
+        });
+    }
+    let first = partners[0].clone();
     Ok(DemoFile {
         base_url: String::new(),
         estab: Some(ESTAB.to_owned()),
-        partner: Some(PARTNER.to_owned()),
-        password: Some(password),
-        management_secret: Some(management_secret),
+        partner: Some(first.id),
+        password: Some(first.password),
+        management_secret: Some(first.management_secret),
         agent_key: Some(agent_key),
         admin_key: Some(admin_key),
-        scopes: Some(GRANTED.iter().map(|s| s.to_string()).collect()),
+        scopes: Some(first.scopes),
+        partners,
     })
 }
 
@@ -191,7 +212,16 @@ curl -s '{base}/api/v1/School/{estab}/Students/?pageSize=2' -H "Authorization: I
 # 3. the school narrows the consent; Students is refused on the next call
 curl -s -X PUT {base}/admin/v1/consents/{partner} -H 'Authorization: Bearer {admin}' -d '{{"scopes": ["School"]}}'
 # 4. the school reads who read what
-curl -s {base}/admin/v1/access-log -H 'Authorization: Bearer {admin}'"#,
+curl -s {base}/admin/v1/access-log -H 'Authorization: Bearer {admin}'
+# 5. {everything}, granted every scope, can call every endpoint
+curl -s -X POST {base}/idaas/sts/STS/GetToken -H 'Content-Type: application/json' \
+  -d '{{"relyingParty": "{everything}", "thirdPartyId": "XporterOnDemand", "estab": "{estab}", "password": "{everything_password}"}}'"#,
+        everything = EVERYTHING,
+        everything_password = demo
+            .partners
+            .iter()
+            .find(|p| p.id == EVERYTHING)
+            .map_or("<password>", |p| p.password.as_str()),
         granted = demo
             .scopes
             .as_ref()

@@ -63,6 +63,20 @@ enum Command {
         /// The port to listen on; 0 picks a free one.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// How many pupils the demo school has.
+        #[arg(long, default_value_t = demo::PUPILS)]
+        pupils: usize,
+    },
+    /// Prints a generated school as the `{"resultSets": ...}` extract its agent would upload
+    /// (deterministic for a seed), to make a test school of any size.
+    DemoSchool {
+        #[arg(long, default_value_t = demo::PUPILS)]
+        pupils: usize,
+        #[arg(long, default_value_t = demo::SEED)]
+        seed: u64,
+        /// The school's establishment number.
+        #[arg(long, default_value = demo::ESTAB)]
+        estab: String,
     },
 }
 
@@ -97,7 +111,19 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init(LogFormat::Text);
     match cli.command {
-        Command::Dev { demo, port } => return dev(&cli, demo, port).await,
+        Command::Dev { demo, port, pupils } => return dev(&cli, demo, port, pupils).await,
+        Command::DemoSchool {
+            pupils,
+            seed,
+            ref estab,
+        } => {
+            rollcall_core::model::Estab::parse(estab)?;
+            let school = rollcall_core::synthetic::school(estab, pupils, seed);
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, &school.upload_body())?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+            return Ok(());
+        }
         Command::Openapi => {
             let document = rollcall_serve::openapi::document();
             println!("{}", serde_json::to_string_pretty(&document)?);
@@ -143,7 +169,9 @@ async fn main() -> anyhow::Result<()> {
             let report = purge(&PurgeState::new(&ports)).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Command::Dev { .. } | Command::Openapi => unreachable!("handled above"),
+        Command::Dev { .. } | Command::Openapi | Command::DemoSchool { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }
@@ -193,7 +221,7 @@ async fn open_adapters(cli: &Cli, public_url: Option<&str>) -> anyhow::Result<Ad
     })
 }
 
-async fn dev(cli: &Cli, with_demo: bool, port: u16) -> anyhow::Result<()> {
+async fn dev(cli: &Cli, with_demo: bool, port: u16, pupils: usize) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .with_context(|| {
@@ -206,8 +234,8 @@ async fn dev(cli: &Cli, with_demo: bool, port: u16) -> anyhow::Result<()> {
     } = open_adapters(cli, Some(&base_url)).await?;
     let (ports, data_dir) = (&ports, cli.data_dir.as_path());
     let mut file = if with_demo {
-        println!("seeding the demo school ({} pupils)...", demo::PUPILS);
-        demo::seed(ports, data_dir).await?
+        println!("seeding the demo school ({pupils} pupils)...");
+        demo::seed(ports, data_dir, pupils).await?
     } else {
         DemoFile::read(data_dir)?.unwrap_or_default()
     };

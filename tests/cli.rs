@@ -206,4 +206,78 @@ async fn demo_serves(args: &[&str]) {
         pupil.get("Ethnicity").is_none(),
         "the demo consent does not cover demographics"
     );
+
+    // The second demo partner is granted every scope, and reads what the first may not.
+    let partners = demo["partners"]
+        .as_array()
+        .expect("demo.json lists its partners");
+    assert_eq!(partners.len(), 2, "{partners:?}");
+    assert_eq!(partners[0]["id"], demo["partner"]);
+    let everything = &partners[1];
+    assert!(
+        everything["scopes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("StudentDemographic"))
+    );
+    let token: Value = client
+        .post(format!("{base}/idaas/sts/STS/GetToken"))
+        .json(&json!({
+            "relyingParty": everything["id"],
+            "thirdPartyId": "XporterOnDemand",
+            "estab": estab,
+            "password": everything["password"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"]
+        .as_str()
+        .expect("a token for the all-scopes partner");
+    let page: Value = client
+        .get(format!("{base}/api/v1/School/{estab}/Students/?pageSize=5"))
+        .header("authorization", format!("Idaas {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page["Students"][0].get("Ethnicity").is_some(),
+        "every scope releases demographics: {}",
+        page["Students"][0]
+    );
+}
+
+/// `rollcall demo-school` prints the generated school as an agent's extract: the same bytes
+/// for the same seed, another school for another seed, as many pupils as asked.
+#[test]
+fn demo_school_prints_a_deterministic_extract() {
+    let dir = tempfile::tempdir().unwrap();
+    let extract = |seed: &str| {
+        let (ok, stdout, stderr) = run(
+            dir.path(),
+            &["demo-school", "--pupils", "40", "--seed", seed],
+        );
+        assert!(ok, "{stderr}");
+        stdout
+    };
+    let first = extract("7");
+    assert_eq!(first, extract("7"), "the same seed gives the same bytes");
+    assert_ne!(first, extract("8"));
+    let body: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(body["resultSets"]["Students"].as_array().unwrap().len(), 40);
+    assert!(
+        body["resultSets"]["Group"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty())
+    );
+
+    let (ok, _, stderr) = run(dir.path(), &["demo-school", "--estab", "not-a-number"]);
+    assert!(!ok);
+    assert!(stderr.contains("estab"), "{stderr}");
 }
