@@ -548,3 +548,82 @@ async fn sets_not_uploaded_answer_empty_and_say_so() {
     assert_eq!(status["__DbStatus__"][0]["Held"], false);
     assert_eq!(status["__DbStatus__"][0]["NotHeldReason"], "not uploaded");
 }
+
+/// LinkedDocuments takes the document type by name (its filter table) or by id (its
+/// Parameters list), and refuses a call that gives neither, saying what to send.
+#[tokio::test]
+async fn linked_documents_take_the_type_by_name_or_by_id() {
+    let estab = "9990063";
+    let world = crate::world::World::build(estab)
+        .data(json!({"resultSets": {
+            "DocumentTypes": [
+                {"Id": "10", "DocumentTypeName": "Care plan", "Code": "CP"},
+                {"Id": "11", "DocumentTypeName": "Report", "Code": "RP"},
+            ],
+            "DocumentAttachments": [
+                {"Id": "1", "StudentId": "501", "FileName": "plan.pdf", "DocumentTypeName": "Care plan"},
+                {"Id": "2", "StudentId": "502", "FileName": "report.pdf", "DocumentTypeName": "Report"},
+            ],
+        }}))
+        .partner("acme-docs", &["StudentFreeText"])
+        .grant(estab, "acme-docs", &["StudentFreeText"])
+        .start()
+        .await;
+    let ids = |answer: &Value| -> Vec<String> {
+        answer["DocumentAttachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["Id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let by_name = world
+        .get("LinkedDocuments?DocumentTypeName=Care%20plan")
+        .await
+        .expect(StatusCode::OK);
+    let by_id = world
+        .get("LinkedDocuments?DocumentTypeId=11")
+        .await
+        .expect(StatusCode::OK);
+    let neither = world.get("LinkedDocuments").await;
+
+    assert_eq!(ids(&by_name), ["1"]);
+    assert_eq!(ids(&by_id), ["2"]);
+    assert_eq!(neither.status, StatusCode::BAD_REQUEST, "{}", neither.body);
+    assert!(
+        neither.message().contains("DocumentTypeName")
+            && neither.message().contains("DocumentTypeId"),
+        "{}",
+        neither.message()
+    );
+}
+
+/// The access log records the scopes an answer drew on, whichever of the endpoint's sets
+/// carried them and in whatever order the answer lists its sets: group members' change
+/// metadata needs Contact, so a Groups answer with its pupils' memberships used Contact.
+#[tokio::test]
+async fn the_access_log_records_the_scopes_of_every_set_answered() {
+    let estab = "9990064";
+    let world = crate::world::World::build(estab)
+        .data(synthetic::school(estab, 6, 2).upload_body())
+        .partner("acme-log", &["School", "Contact"])
+        .grant(estab, "acme-log", &["School", "Contact"])
+        .start()
+        .await;
+
+    let answer = world
+        .get("Groups?options=includeStudentMembers&pageSize=1")
+        .await
+        .expect(StatusCode::OK);
+
+    assert!(!answer["StudentMembers"].as_array().unwrap().is_empty());
+    assert!(answer["StudentMembers"][0].get("RowHash").is_some());
+    let log = world.stack.access_log(&world.school).await;
+    assert_eq!(log[0]["endpoint"], "Groups");
+    assert_eq!(
+        log[0]["scopesUsed"],
+        json!(["Contact", "School"]),
+        "{log:?}"
+    );
+}

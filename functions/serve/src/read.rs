@@ -285,10 +285,12 @@ async fn stored(
         });
         answered.push((set.name.to_owned(), rows));
     }
-    every_set_answered(plan, &mut answered);
+    // What the answer used, judged on the plan's sets in the plan's order (scopes_used pairs
+    // them by position), before the sets the call did not read are added and all reordered.
     let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
     let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
     let scopes_used = plan.scopes_used(granted, &emitted);
+    every_set_answered(plan, &mut answered);
     let mut changes = None;
     if query.changed_rows.is_some() {
         let deleted = deleted_since(primary, &loaded.version, since, resolved);
@@ -410,10 +412,12 @@ async fn primary_not_held(
         });
         answered.push((set.name.to_owned(), rows));
     }
-    every_set_answered(plan, &mut answered);
+    // What the answer used, judged on the plan's sets in the plan's order (scopes_used pairs
+    // them by position), before the sets the call did not read are added and all reordered.
     let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
     let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
     let scopes_used = plan.scopes_used(granted, &emitted);
+    every_set_answered(plan, &mut answered);
     let mut body = xod::answer(answered, meta_at(now), page.block);
     if query.changed_rows.is_some() {
         let snapshot = since.unwrap_or(Timestamp::from_millis(0));
