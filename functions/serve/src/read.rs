@@ -268,29 +268,18 @@ async fn stored(
             .map(|&p| primary.answer(&loaded.rows[p], &index[p], stamp, resolved))
             .collect(),
     )];
-    for set in &plan.sets[1..] {
-        let rows = related_rows(
-            state,
-            &token.estab,
-            set,
-            &page_ids,
-            resolved,
-            &partner_key,
-            now,
-        )
-        .await?;
-        let rows = rows.unwrap_or_else(|why| {
-            freshness.not_held.push(not_held_header(set.name, why));
-            vec![]
-        });
-        answered.push((set.name.to_owned(), rows));
-    }
-    // What the answer used, judged on the plan's sets in the plan's order (scopes_used pairs
-    // them by position), before the sets the call did not read are added and all reordered.
-    let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
-    let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
-    let scopes_used = plan.scopes_used(granted, &emitted);
-    every_set_answered(plan, &mut answered);
+    let (rows, scopes_used) = with_related_sets(
+        state,
+        token,
+        plan,
+        &page_ids,
+        resolved,
+        granted,
+        (&partner_key, now),
+        &mut freshness,
+        &mut answered,
+    )
+    .await?;
     let mut changes = None;
     if query.changed_rows.is_some() {
         let deleted = deleted_since(primary, &loaded.version, since, resolved);
@@ -356,6 +345,46 @@ async fn school_key(state: &ServeState, estab: &Estab) -> ApiResult<Vec<u8>> {
     Ok(school.row_hash_key)
 }
 
+/// Adds the plan's related sets to `answered` (the primary's page first), each with the rows
+/// linked to `page_ids` that pass the plan, or `[]` and a not-held note; judges what the
+/// answer used (rows, scopes) on the plan's sets in the plan's order, which `scopes_used`
+/// pairs by position; then completes and orders the answer as XoD does.
+#[allow(clippy::too_many_arguments)]
+async fn with_related_sets(
+    state: &ServeState,
+    token: &Token,
+    plan: &ReadPlan<'_>,
+    page_ids: &BTreeSet<&str>,
+    resolved: &Resolved,
+    granted: &ScopeSet,
+    (partner_key, now): (&[u8], Timestamp),
+    freshness: &mut Freshness,
+    answered: &mut Vec<(String, Vec<Row>)>,
+) -> ApiResult<(u64, ScopeSet)> {
+    for set in &plan.sets[1..] {
+        let rows = related_rows(
+            state,
+            &token.estab,
+            set,
+            page_ids,
+            resolved,
+            partner_key,
+            now,
+        )
+        .await?
+        .unwrap_or_else(|why| {
+            freshness.not_held.push(not_held_header(set.name, why));
+            vec![]
+        });
+        answered.push((set.name.to_owned(), rows));
+    }
+    let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
+    let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
+    let scopes_used = plan.scopes_used(granted, &emitted);
+    every_set_answered(plan, answered);
+    Ok((rows, scopes_used))
+}
+
 /// Every set of the endpoint in the answer, as XoD answers them: those the call did not read
 /// (an option that is off) as `[]`, all in XoD's order (`_deleted` sets last).
 fn every_set_answered(plan: &ReadPlan<'_>, answered: &mut Vec<(String, Vec<Row>)>) {
@@ -395,29 +424,18 @@ async fn primary_not_held(
     let partner_key = partner_row_hash_key(held.school_key, token.partner.as_str());
     let mut freshness = Freshness::not_held(primary.name, held.why);
     let mut answered = vec![(primary.name.to_owned(), vec![])];
-    for set in &plan.sets[1..] {
-        let rows = related_rows(
-            state,
-            &token.estab,
-            set,
-            &BTreeSet::new(),
-            resolved,
-            &partner_key,
-            now,
-        )
-        .await?;
-        let rows = rows.unwrap_or_else(|why| {
-            freshness.not_held.push(not_held_header(set.name, why));
-            vec![]
-        });
-        answered.push((set.name.to_owned(), rows));
-    }
-    // What the answer used, judged on the plan's sets in the plan's order (scopes_used pairs
-    // them by position), before the sets the call did not read are added and all reordered.
-    let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
-    let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
-    let scopes_used = plan.scopes_used(granted, &emitted);
-    every_set_answered(plan, &mut answered);
+    let (rows, scopes_used) = with_related_sets(
+        state,
+        token,
+        plan,
+        &BTreeSet::new(),
+        resolved,
+        granted,
+        (&partner_key, now),
+        &mut freshness,
+        &mut answered,
+    )
+    .await?;
     let mut body = xod::answer(answered, meta_at(now), page.block);
     if query.changed_rows.is_some() {
         let snapshot = since.unwrap_or(Timestamp::from_millis(0));
