@@ -97,6 +97,18 @@ where
     }
 }
 
+/// The hash of the `Authorization: Bearer <what>` credential, as stored; 401 saying what to
+/// send when there is none.
+fn bearer_hash(parts: &Parts, what: &str) -> ApiResult<KeyHash> {
+    let secret = credential(&parts.headers, "Bearer", what)?;
+    Ok(KeyHash::of_secret(&secret))
+}
+
+/// Who a bearer credential belongs to, or 401 with `unknown` (what to use instead).
+fn registered<T>(found: Option<T>, unknown: &str) -> ApiResult<T> {
+    found.ok_or_else(|| ApiError::Unauthorized(unknown.to_owned()))
+}
+
 /// What the school credentials are checked against.
 #[derive(Clone)]
 pub struct SchoolKeys(pub Arc<dyn SchoolStore>);
@@ -111,19 +123,17 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
-        let key = credential(&parts.headers, "Bearer", "agent key")?;
-        SchoolKeys::from_ref(state)
+        let hash = bearer_hash(parts, "agent key")?;
+        let school = SchoolKeys::from_ref(state)
             .0
-            .school_by_agent_key(&KeyHash::of_secret(&key))
-            .await?
-            .map(Self)
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "this agent key is not registered; use the agent key printed by \
-                     `rollcall school add` for this school"
-                        .to_owned(),
-                )
-            })
+            .school_by_agent_key(&hash)
+            .await?;
+        registered(
+            school,
+            "this agent key is not registered; use the agent key printed by `rollcall school \
+             add` for this school",
+        )
+        .map(Self)
     }
 }
 
@@ -137,19 +147,17 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
-        let key = credential(&parts.headers, "Bearer", "admin key")?;
-        SchoolKeys::from_ref(state)
+        let hash = bearer_hash(parts, "admin key")?;
+        let school = SchoolKeys::from_ref(state)
             .0
-            .school_by_admin_key(&KeyHash::of_secret(&key))
-            .await?
-            .map(Self)
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "this admin key is not registered; use the admin key printed by \
-                     `rollcall school add` for your school"
-                        .to_owned(),
-                )
-            })
+            .school_by_admin_key(&hash)
+            .await?;
+        registered(
+            school,
+            "this admin key is not registered; use the admin key printed by `rollcall school \
+             add` for your school",
+        )
+        .map(Self)
     }
 }
 
@@ -167,18 +175,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
-        let secret = credential(&parts.headers, "Bearer", "management secret")?;
-        PartnerKeys::from_ref(state)
-            .0
-            .partner_by_management_secret(&KeyHash::of_secret(&secret))
-            .await?
-            .map(Self)
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "this management secret is not registered; use the one issued when your \
-                     partner account was registered"
-                        .to_owned(),
-                )
-            })
+        let hash = bearer_hash(parts, "management secret")?;
+        let partners = PartnerKeys::from_ref(state).0;
+        let partner = partners.partner_by_management_secret(&hash).await?;
+        registered(
+            partner,
+            "this management secret is not registered; use the one issued when your partner \
+             account was registered",
+        )
+        .map(Self)
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::ServeState;
 use crate::read::map_through;
-use crate::rows::LoadedSet;
+use crate::rows::{Holding, LoadedSet, holding};
 
 /// Rows of a computed view and the stored version they mostly come from (for freshness).
 #[derive(Default)]
@@ -72,11 +72,10 @@ async fn counts(
     let mut rows = Vec::new();
     let mut source = None;
     for area in areas {
-        let record = state
-            .versions
-            .current_version(estab, &area.rs.name)
-            .await?
-            .filter(|r| !r.is_disposable(now));
+        let record = match holding(state, estab, area.rs, now).await? {
+            Holding::Held(record) => Some(record),
+            Holding::NotHeld(_) => None,
+        };
         let count = match &record {
             None => 0,
             Some(r) if area.decrypt.is_empty() => r.rows,
