@@ -5,6 +5,22 @@ use serde_json::{Value, json};
 
 use crate::dataset::Row;
 
+mod assessment;
+mod attendance;
+mod conduct;
+pub mod days;
+mod documents;
+mod pastoral;
+pub mod roster;
+mod staffing;
+mod timetable;
+
+use days::Days;
+use roster::Roster;
+
+/// Result sets an area adds: name and rows.
+type Sets = Vec<(String, Vec<Row>)>;
+
 const FORENAMES: &[&str] = &[
     "Zoë",
     "Siobhán",
@@ -141,6 +157,14 @@ impl SyntheticSchool {
 struct Rng(u64);
 
 impl Rng {
+    /// The generator of one area: areas draw from their own streams, so adding rows to one
+    /// never changes another.
+    fn area(seed: u64, area: &str) -> Self {
+        let salt = area.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+        });
+        Self(seed ^ salt)
+    }
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -206,6 +230,10 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
     let mut student_contacts = Vec::new();
     let mut family: Vec<(String, String)> = Vec::new();
     let mut next_contact = 50_000u32;
+    // A teaching group's teacher: all sets of a subject in a year are taught at the same time,
+    // so each set of each subject gets its own teacher (the same one in every year).
+    let mut teacher_slots: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
     for (year_index, year) in YEARS.enumerate() {
         let year_group = add_group(&mut groups, "YearGrp", 1, format!("Year {year}"), None);
         let regs: Vec<(u32, String)> = (0..reg_per_year)
@@ -220,14 +248,17 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
         let teaching: Vec<u32> = SUBJECTS
             .iter()
             .flat_map(|subject| (1..=reg_per_year).map(move |set| (subject, set)))
-            .map(|(subject, set)| {
-                add_group(
+            .enumerate()
+            .map(|(slot, (subject, set))| {
+                let id = add_group(
                     &mut groups,
                     "TeachingGrp",
                     3,
                     format!("{year}{}{set}", subject.0),
                     Some(*subject),
-                )
+                );
+                teacher_slots.insert(id.to_string(), slot);
+                id
             })
             .collect();
         let first = year_index * per_year;
@@ -286,8 +317,13 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
             *group_sizes.entry(group.to_owned()).or_default() += 1;
         }
     }
+    let teachers: Vec<&Row> = staff.iter().filter(|s| s["IsTeacher"] == 1).collect();
     for (index, group) in groups.iter_mut().enumerate() {
-        let teacher = &staff[index % staff.len()];
+        let group_key = group["Id"].as_str().unwrap_or_default();
+        let teacher = match teacher_slots.get(group_key) {
+            Some(slot) => teachers[slot % teachers.len()],
+            None => &staff[index % staff.len()],
+        };
         let staff_id = teacher["Id"].as_str().unwrap_or_default().to_string();
         let group_id = group["Id"].as_str().unwrap_or_default().to_string();
         let count = group_sizes.get(&group_id).copied().unwrap_or(0);
@@ -332,6 +368,30 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
             ("StaffMembers".into(), staff_members),
         ],
     }
+}
+
+/// The sandbox school: the core school of [`school`] and every other area of the catalogue,
+/// cross-referenced with it (a timetable of its groups, staff and rooms; attendance of its
+/// pupils at those lessons; conduct, assessment, SEN, medical, meals, exclusions, history,
+/// calendar, staff absence and contracts, user-defined fields, documents, agencies,
+/// entitlements, seating plans, photographs). Dates are relative to `today`: the same seed,
+/// size and day always give the same school.
+pub fn sandbox(estab: &str, pupils: usize, seed: u64, today: time::Date) -> SyntheticSchool {
+    let mut school = school(estab, pupils, seed);
+    let roster = Roster::of(&school);
+    let days = Days::new(today);
+    let timetable = timetable::Timetable::plan(&roster, &days);
+    let areas: [Sets; 7] = [
+        timetable.sets(&roster, &days),
+        attendance::sets(&roster, &timetable, &days, &mut Rng::area(seed, "attendance")),
+        conduct::sets(&roster, &days, &mut Rng::area(seed, "conduct")),
+        assessment::sets(&roster, &days, &mut Rng::area(seed, "assessment")),
+        pastoral::sets(&roster, &days, &mut Rng::area(seed, "pastoral")),
+        staffing::sets(&roster, &days, &mut Rng::area(seed, "staffing")),
+        documents::sets(&roster, &days, &mut Rng::area(seed, "documents")),
+    ];
+    school.result_sets.extend(areas.into_iter().flatten());
+    school
 }
 
 fn student_row(
