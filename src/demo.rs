@@ -12,9 +12,11 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use rollcall_consent::registry::{register_partner, register_school};
 use rollcall_core::catalogue::Catalogue;
+use rollcall_core::dataset::parse_upload;
 use rollcall_core::model::Estab;
 use rollcall_core::ports::Ports;
 use rollcall_core::synthetic;
+use rollcall_ingest::{IngestState, MAX_UPLOAD_BYTES, ingest};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -107,23 +109,13 @@ pub async fn seed(ports: &Ports, data_dir: &Path, pupils: usize) -> anyhow::Resu
         };
     }
     let now = ports.clock.now();
-    let school = synthetic::school(ESTAB, pupils, SEED);
+    let school = synthetic::sandbox(ESTAB, pupils, SEED, now.utc_date());
     let registered =
         register_school(ports.control.registry.as_ref(), ESTAB, &school.name, now).await?;
     let app = crate::local_stack(ports, None);
     let agent_key = registered.agent_key.expose_secret().to_owned();
     let admin_key = registered.admin_key.expose_secret().to_owned();
-    for (name, rows) in &school.result_sets {
-        let body = json!({ "resultSets": { name: rows } });
-        call(
-            &app,
-            Method::POST,
-            "/agent/v1/extracts",
-            &agent_key,
-            Some(body),
-        )
-        .await?;
-    }
+    upload_school(ports, &app, &agent_key, &estab, &school).await?;
     let requested: Vec<String> = REQUESTED.iter().map(|s| s.to_string()).collect();
     let granted: Vec<String> = GRANTED.iter().map(|s| s.to_string()).collect();
     let every: Vec<String> = Catalogue::get().scopes().iter().cloned().collect();
@@ -169,6 +161,65 @@ pub async fn seed(ports: &Ports, data_dir: &Path, pupils: usize) -> anyhow::Resu
         scopes: Some(first.scopes),
         partners,
     })
+}
+
+/// Uploads every result set of `school` as its agent would: as many sets per extract as fit
+/// under the upload limit, through the agent API. A set too large for one extract goes the
+/// way of a staged upload's object: parsed and ingested by the same ingest function.
+async fn upload_school(
+    ports: &Ports,
+    app: &Router,
+    agent_key: &str,
+    estab: &Estab,
+    school: &synthetic::SyntheticSchool,
+) -> anyhow::Result<()> {
+    let limit = MAX_UPLOAD_BYTES - 64 * 1024;
+    let mut batch = serde_json::Map::new();
+    let mut batch_bytes = 0;
+    for (name, rows) in &school.result_sets {
+        let set = serde_json::to_value(rows)?;
+        let bytes = set.to_string().len() + name.len() + 8;
+        if bytes > limit {
+            let body = serde_json::to_vec(&json!({ "resultSets": { name: set } }))?;
+            let extract = parse_upload(Catalogue::get(), &body)?;
+            let registered = ports
+                .control
+                .schools
+                .school(estab)
+                .await?
+                .context("the demo school was not registered")?;
+            ingest(&IngestState::new(ports), &registered, extract)
+                .await
+                .map_err(|e| anyhow::anyhow!("ingesting {name}: {e}"))?;
+            continue;
+        }
+        if batch_bytes + bytes > limit {
+            let body = json!({ "resultSets": std::mem::take(&mut batch) });
+            call(
+                app,
+                Method::POST,
+                "/agent/v1/extracts",
+                agent_key,
+                Some(body),
+            )
+            .await?;
+            batch_bytes = 0;
+        }
+        batch.insert(name.clone(), set);
+        batch_bytes += bytes;
+    }
+    if !batch.is_empty() {
+        let body = json!({ "resultSets": batch });
+        call(
+            app,
+            Method::POST,
+            "/agent/v1/extracts",
+            agent_key,
+            Some(body),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// One call to the local stack, in process, with a bearer credential; fails unless 200.

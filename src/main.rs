@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rollcall::demo::{self, DemoFile};
 use rollcall_consent::registry::{register_partner, register_school};
-use rollcall_core::ports::{Ports, SystemClock};
+use rollcall_core::ports::{Clock, Ports, SystemClock};
 use rollcall_infra::aws::{AwsPorts, AwsSettings, provision_emulator};
 use rollcall_infra::local::{LocalPorts, LocalUploadSigner};
 use rollcall_infra::telemetry::{LogFormat, init};
@@ -77,6 +77,9 @@ enum Command {
         /// The school's establishment number.
         #[arg(long, default_value = demo::ESTAB)]
         estab: String,
+        /// The day the school's dates are relative to (yyyy-mm-dd; default today, UTC).
+        #[arg(long, value_parser = parse_day)]
+        today: Option<time::Date>,
     },
 }
 
@@ -116,9 +119,11 @@ async fn main() -> anyhow::Result<()> {
             pupils,
             seed,
             ref estab,
+            today,
         } => {
             rollcall_core::model::Estab::parse(estab)?;
-            let school = rollcall_core::synthetic::school(estab, pupils, seed);
+            let today = today.unwrap_or_else(|| SystemClock.now().utc_date());
+            let school = rollcall_core::synthetic::sandbox(estab, pupils, seed, today);
             let mut out = std::io::stdout().lock();
             serde_json::to_writer(&mut out, &school.upload_body())?;
             std::io::Write::write_all(&mut out, b"\n")?;
@@ -174,6 +179,12 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A `yyyy-mm-dd` day.
+fn parse_day(text: &str) -> Result<time::Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, format).map_err(|_| format!("`{text}` is not a date like 2026-12-07"))
 }
 
 /// The ports, and with the local adapters the signer of their upload URLs.

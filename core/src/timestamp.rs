@@ -60,6 +60,11 @@ impl Timestamp {
         self.to_offset().format(format).unwrap_or_default()
     }
 
+    /// The UTC calendar date of this instant.
+    pub fn utc_date(self) -> ::time::Date {
+        self.to_offset().date()
+    }
+
     /// `2026-11-23T10:00:00Z`.
     pub fn to_rfc3339(self) -> String {
         let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");

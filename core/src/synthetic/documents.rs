@@ -1,6 +1,6 @@
 //! Documents and contact details: user-defined fields, linked documents, person comms and photographs.
 
-use super::{Days, Roster, Rng, Sets};
+use super::{Days, Rng, Roster, Sets};
 
 pub(super) fn sets(roster: &Roster, days: &Days, rng: &mut Rng) -> Sets {
     let _ = (roster, days, rng);

@@ -383,7 +383,12 @@ pub fn sandbox(estab: &str, pupils: usize, seed: u64, today: time::Date) -> Synt
     let timetable = timetable::Timetable::plan(&roster, &days);
     let areas: [Sets; 7] = [
         timetable.sets(&roster, &days),
-        attendance::sets(&roster, &timetable, &days, &mut Rng::area(seed, "attendance")),
+        attendance::sets(
+            &roster,
+            &timetable,
+            &days,
+            &mut Rng::area(seed, "attendance"),
+        ),
         conduct::sets(&roster, &days, &mut Rng::area(seed, "conduct")),
         assessment::sets(&roster, &days, &mut Rng::area(seed, "assessment")),
         pastoral::sets(&roster, &days, &mut Rng::area(seed, "pastoral")),

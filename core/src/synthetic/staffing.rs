@@ -1,6 +1,6 @@
 //! Staffing: staff absences with certificates, contracts and roles.
 
-use super::{Days, Roster, Rng, Sets};
+use super::{Days, Rng, Roster, Sets};
 
 pub(super) fn sets(roster: &Roster, days: &Days, rng: &mut Rng) -> Sets {
     let _ = (roster, days, rng);
