@@ -294,6 +294,17 @@ const BEHAVIOUR_TYPES: &[Kind] = &[
         sub_type: None,
         notes: &["Reported by a member of the public; the pupil was in school uniform."],
     },
+    Kind {
+        local_id: 41,
+        name: "Online Misconduct",
+        points: 3,
+        weight: 1,
+        setting: Setting::Outside,
+        activity: "Outside school",
+        pupils: (1, 1),
+        sub_type: None,
+        notes: &["Unkind messages in a class group chat, reported by a parent."],
+    },
 ];
 
 /// The lookups write-back accepts, as XoD names them: type, then (code, description) in display
