@@ -209,7 +209,7 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
         next_group += 1;
         let id = next_group;
         let mut g = row(json!({
-            "Id": id.to_string(), "ExternalId": format!("grp-{id:08}"), "IdaasId": format!("GC-{id}"),
+            "Id": id.to_string(), "XID": format!("XG{id:07}"), "ExternalId": format!("grp-{id:08}"), "IdaasId": format!("GC-{id}"),
             "Code": code, "Name": code, "TypeId": type_id.to_string(), "Type": kind,
         }));
         if let Some((subject_code, subject_name)) = subject {
@@ -396,6 +396,18 @@ pub fn sandbox(estab: &str, pupils: usize, seed: u64, today: time::Date) -> Synt
         documents::sets(&roster, &days, &mut Rng::area(seed, "documents")),
     ];
     school.result_sets.extend(areas.into_iter().flatten());
+    if let Some((_, info)) = school
+        .result_sets
+        .iter_mut()
+        .find(|(n, _)| n == "SchoolInfo")
+    {
+        for row in info {
+            row.insert(
+                "CurrentAcademicYear".into(),
+                json!(days.academic_year_label()),
+            );
+        }
+    }
     school
 }
 
@@ -422,14 +434,14 @@ fn student_row(
     let postcode = format!("ZZ{} {}ZZ", 1 + rng.below(9), rng.below(10));
     let sen = ["N", "N", "N", "N", "K", "E"][rng.below(6)];
     row(json!({
-        "Id": id, "ExternalId": format!("stu-{id}"), "IdaasId": format!("PL-{id}"),
+        "Id": id, "XID": format!("XP{id:0>7}"), "ExternalId": format!("stu-{id}"), "IdaasId": format!("PL-{id}"),
         "Forename": forename, "Surname": surname, "DisplayName": format!("{forename} {surname}"),
         "Gender": if rng.chance(50) { "F" } else { "M" },
         "RegGroupId": reg.0.to_string(), "RegGroup": reg.1, "YearGroupId": year_group.to_string(),
         "YearGroup": format!("Year {year}"), "HouseGroupId": house.to_string(),
         "AdmissionNo": format!("{:06}", 4000 + id.parse::<u32>().unwrap_or(0) % 100_000),
         "DateOfBirth": dob, "LegalForename": forename, "LegalSurname": surname,
-        "EntryDate": format!("{}-09-03", 2026 - (year - 6) as i32), "EnrolmentStatus": "C", "Boarder": 0,
+        "EntryDate": format!("{}-09-03", 2026 - (year - 6) as i32), "EnrolmentStatus": "C", "StudentStatus": "Current", "Boarder": 0,
         "SENProvision": sen,
         "EAL": u8::from(rng.chance(20)), "EthnicityCode": ethnicity_code, "Ethnicity": ethnicity, "EthnicitySource": "P",
         "FirstLanguageCode": "ENG", "FirstLanguage": "English", "FsmEligible": u8::from(rng.chance(22)),
@@ -471,7 +483,7 @@ fn staff_rows(rng: &mut Rng, count: usize) -> Vec<Row> {
             let dob = format!("{}-0{}-1{}", 1965 + rng.below(35), 1 + rng.below(9), rng.below(10));
             let postcode = format!("ZZ{} 9ZZ", 1 + rng.below(9));
             row(json!({
-                "Id": id, "ExternalId": format!("stf-{id}"), "IdaasId": format!("PWT-{id}"), "Title": title,
+                "Id": id, "XID": format!("XS{id:0>7}"), "ExternalId": format!("stf-{id}"), "IdaasId": format!("PWT-{id}"), "Title": title,
                 "StaffCode": code, "StaffStatus": "Current", "Forename": forename, "Surname": surname,
                 "DisplayName": format!("{title} {initial} {surname}"), "WorkEmail": format!("staff{id}@larkfield.example"),
                 "IsTeacher": u8::from(teacher), "IsSupport": u8::from(!teacher), "Gender": if rng.chance(60) { "F" } else { "M" },
