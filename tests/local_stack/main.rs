@@ -16,6 +16,7 @@ mod leaks;
 mod optouts;
 mod queries;
 mod routes;
+mod sandbox;
 mod staged;
 mod world;
 mod writeback;

@@ -499,12 +499,75 @@ fn staff_rows(rng: &mut Rng, count: usize) -> Vec<Row> {
 mod tests {
     use super::*;
 
+    use crate::catalogue::{Catalogue, PersonKind, Reference};
+    use time::macros::date;
+
+    fn bytes(school: &SyntheticSchool) -> Vec<u8> {
+        serde_json::to_vec(&school.upload_body()).unwrap()
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_school() {
         let a = school("9992001", 200, 7);
         let b = school("9992001", 200, 7);
         assert_eq!(a.upload_body(), b.upload_body());
         assert_eq!(a.rows("Students").len(), 200);
+    }
+
+    #[test]
+    fn the_same_seed_and_day_give_the_same_bytes_and_another_day_moves_the_dates() {
+        let day = date!(2026 - 12 - 07);
+        let a = bytes(&sandbox("9992001", 150, 7, day));
+        assert_eq!(a, bytes(&sandbox("9992001", 150, 7, day)));
+        assert_ne!(a, bytes(&sandbox("9992001", 150, 8, day)));
+        let later = sandbox("9992001", 150, 7, date!(2027 - 02 - 01));
+        assert!(later.rows("Lessons")[0]["StartDateTime"].as_str().unwrap() > "2027-01-01");
+    }
+
+    #[test]
+    fn the_sandbox_fills_every_stored_set_with_unique_ids_and_nothing_ignored() {
+        let s = sandbox("9992001", 40, 3, date!(2026 - 12 - 06));
+        for rs in Catalogue::get().stored_sets() {
+            let rows = s.rows(&rs.name);
+            assert!(!rows.is_empty(), "the sandbox has no {}", rs.name);
+            let ids: std::collections::BTreeSet<String> =
+                rows.iter().map(|r| r["Id"].to_string()).collect();
+            assert_eq!(ids.len(), rows.len(), "{} repeats an Id", rs.name);
+        }
+        let upload = crate::dataset::parse_upload(Catalogue::get(), &bytes(&s)).unwrap();
+        assert!(upload.ignored.is_empty(), "{:?}", upload.ignored);
+    }
+
+    /// Every field the catalogue says holds a pupil, member of staff or contact holds one of
+    /// the school's.
+    #[test]
+    fn every_person_a_row_is_about_is_on_the_school_roll() {
+        let s = sandbox("9992001", 80, 5, date!(2026 - 12 - 08));
+        let roll = |kind: PersonKind| -> std::collections::BTreeSet<String> {
+            s.rows(kind.own_set())
+                .iter()
+                .map(|r| r["Id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let rolls: Vec<(PersonKind, _)> = PersonKind::ALL.iter().map(|k| (*k, roll(*k))).collect();
+        let mut checked = 0;
+        for rs in Catalogue::get().stored_sets() {
+            for subject in &rs.people.subjects {
+                for row in s.rows(&rs.name) {
+                    let kind = match &subject.reference {
+                        Reference::Kind(kind) => *kind,
+                        Reference::Typed { type_field } => {
+                            PersonKind::of_person_type(row[type_field].as_str().unwrap()).unwrap()
+                        }
+                    };
+                    let id = row[&subject.field].as_str().unwrap_or_default();
+                    let roll = &rolls.iter().find(|(k, _)| *k == kind).unwrap().1;
+                    assert!(roll.contains(id), "{}.{} = {id:?}", rs.name, subject.field);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 5_000, "{checked}");
     }
 
     #[test]
