@@ -88,11 +88,15 @@ pub fn table_order(documentation: &str, default: &str) -> Option<Vec<String>> {
 }
 
 /// The answers XoD recorded in another order than its documentation's tables (the
-/// reference's README): Groups answers `Group`, `StaffMembers`, `StudentMembers`, `GroupTypes`.
-pub const RECORDED_ORDER: [(&str, &[&str]); 1] = [(
-    "school.groups",
-    &["Group", "StaffMembers", "StudentMembers", "GroupTypes"],
-)];
+/// reference's README): Groups answers `Group`, `StaffMembers`, `StudentMembers`, `GroupTypes`;
+/// Students answers `Students` and `StudentSiblings`.
+pub const RECORDED_ORDER: [(&str, &[&str]); 2] = [
+    (
+        "school.groups",
+        &["Group", "StaffMembers", "StudentMembers", "GroupTypes"],
+    ),
+    ("school.students", &["Students", "StudentSiblings"]),
+];
 
 /// The Fields by Scope tables in the documentation's order, rows merged under each name.
 fn tables_in_order(documentation: &str, default: &str) -> Option<Vec<(String, Vec<TableRow>)>> {

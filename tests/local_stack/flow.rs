@@ -385,7 +385,10 @@ async fn unknown_fields_are_dropped_and_reported() {
         .upload(&school.agent, &body)
         .await
         .expect(StatusCode::OK);
-    assert_eq!(answer["ignored"], json!({"Students": ["LockerCode", "ShoeSize"]}));
+    assert_eq!(
+        answer["ignored"],
+        json!({"Students": ["LockerCode", "ShoeSize"]})
+    );
     assert_eq!(answer["resultSets"]["Students"]["added"], 2);
 }
 

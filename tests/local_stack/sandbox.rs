@@ -133,6 +133,14 @@ async fn every_endpoint_answers_rows_in_every_set_on_the_sandbox() {
         // The default answer, then (where options add sets) the answer with all of them.
         for options in [BTreeSet::new(), gated.clone()] {
             let body = answer(&w, endpoint, &options).await;
+            for set in &endpoint.sets {
+                assert!(
+                    body[&set.name].is_array(),
+                    "{}: {} is always answered, as an array",
+                    endpoint.path,
+                    set.name
+                );
+            }
             for set in endpoint.answered(&options) {
                 let rows = body[&set.name]
                     .as_array()

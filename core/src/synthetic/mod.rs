@@ -229,6 +229,8 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
     let mut contacts = Vec::new();
     let mut student_contacts = Vec::new();
     let mut family: Vec<(String, String)> = Vec::new();
+    // The pupils of each household (indexes into `students`): siblings share contacts.
+    let mut households: Vec<Vec<usize>> = Vec::new();
     let mut next_contact = 50_000u32;
     // A teaching group's teacher: all sets of a subject in a year are taught at the same time,
     // so each set of each subject gets its own teacher (the same one in every year).
@@ -269,6 +271,10 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
             let student = student_row(&mut rng, &id, year, year_group, (*reg_id, reg_code), house);
             // About one pupil in six is a younger sibling of the one before, sharing contacts.
             let sibling = rng.chance(16) && !family.is_empty();
+            match households.last_mut() {
+                Some(household) if sibling => household.push(students.len()),
+                _ => households.push(vec![students.len()]),
+            }
             if !sibling {
                 family.clear();
                 let surname = student["Surname"].as_str().unwrap_or_default().to_string();
@@ -308,6 +314,17 @@ pub fn school(estab: &str, pupils: usize, seed: u64) -> SyntheticSchool {
                 })));
             }
             students.push(student);
+        }
+    }
+    for household in households.iter().filter(|h| h.len() > 1) {
+        for &pupil in household {
+            let others: Vec<&str> = household
+                .iter()
+                .filter(|&&other| other != pupil)
+                .filter_map(|&other| students[other]["Id"].as_str())
+                .collect();
+            let list = json!(others.join(","));
+            students[pupil].insert("StudentSiblingIds".into(), list);
         }
     }
     let mut group_sizes: std::collections::HashMap<String, usize> =
@@ -396,6 +413,10 @@ pub fn sandbox(estab: &str, pupils: usize, seed: u64, today: time::Date) -> Synt
         documents::sets(&roster, &days, &mut Rng::area(seed, "documents")),
     ];
     school.result_sets.extend(areas.into_iter().flatten());
+    let siblings = siblings(school.rows("Students"));
+    school
+        .result_sets
+        .push(("StudentSiblings".into(), siblings));
     if let Some((_, info)) = school
         .result_sets
         .iter_mut()
@@ -409,6 +430,33 @@ pub fn sandbox(estab: &str, pupils: usize, seed: u64, today: time::Date) -> Synt
         }
     }
     school
+}
+
+/// StudentSiblings: a row for each pupil and each brother or sister on roll, from the pupils'
+/// `StudentSiblingIds`.
+fn siblings(students: &[Row]) -> Vec<Row> {
+    let gender: std::collections::HashMap<&str, &str> = students
+        .iter()
+        .filter_map(|s| Some((s["Id"].as_str()?, s["Gender"].as_str()?)))
+        .collect();
+    let mut rows = Vec::new();
+    for student in students {
+        let (Some(id), Some(list)) = (student["Id"].as_str(), student.get("StudentSiblingIds"))
+        else {
+            continue;
+        };
+        for sibling in list.as_str().unwrap_or_default().split(',') {
+            let relationship = match gender.get(sibling) {
+                Some(&"F") => "Sister",
+                _ => "Brother",
+            };
+            rows.push(row(json!({
+                "Id": format!("{id}.{sibling}"), "StudentId": id, "SiblingId": sibling,
+                "Relationship": relationship,
+            })));
+        }
+    }
+    rows
 }
 
 fn student_row(
