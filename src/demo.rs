@@ -194,31 +194,32 @@ async fn upload_school(
             continue;
         }
         if batch_bytes + bytes > limit {
-            let body = json!({ "resultSets": std::mem::take(&mut batch) });
-            call(
-                app,
-                Method::POST,
-                "/agent/v1/extracts",
-                agent_key,
-                Some(body),
-            )
-            .await?;
+            post_extract(app, agent_key, std::mem::take(&mut batch)).await?;
             batch_bytes = 0;
         }
         batch.insert(name.clone(), set);
         batch_bytes += bytes;
     }
     if !batch.is_empty() {
-        let body = json!({ "resultSets": batch });
-        call(
-            app,
-            Method::POST,
-            "/agent/v1/extracts",
-            agent_key,
-            Some(body),
-        )
-        .await?;
+        post_extract(app, agent_key, batch).await?;
     }
+    Ok(())
+}
+
+async fn post_extract(
+    app: &Router,
+    agent_key: &str,
+    sets: serde_json::Map<String, Value>,
+) -> anyhow::Result<()> {
+    let body = json!({ "resultSets": sets });
+    call(
+        app,
+        Method::POST,
+        "/agent/v1/extracts",
+        agent_key,
+        Some(body),
+    )
+    .await?;
     Ok(())
 }
 

@@ -29,7 +29,11 @@ fn main() {
             let body = serde_json::to_vec(&school.upload_body()).expect("serialisable");
             serialise.push(start.elapsed());
             bytes = body.len();
-            rows = school.result_sets.iter().map(|(_, r)| r.len()).sum::<usize>();
+            rows = school
+                .result_sets
+                .iter()
+                .map(|(_, r)| r.len())
+                .sum::<usize>();
         }
         let (generate, serialise) = (median(generate), median(serialise));
         println!(

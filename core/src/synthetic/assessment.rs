@@ -605,12 +605,12 @@ fn result(aspect: &Aspect, score: u32, rng: &mut Rng) -> (String, Option<&'stati
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{text, values};
     use std::collections::{BTreeMap, BTreeSet};
 
     use time::macros::date;
 
     use super::super::{SyntheticSchool, sandbox};
-    use crate::dataset::Row;
 
     const SETS: [&str; 11] = [
         "Aspects",
@@ -638,17 +638,6 @@ mod tests {
                 "2027-03-10",
             ),
         ]
-    }
-
-    fn text(row: &Row, field: &str) -> String {
-        match &row[field] {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-
-    fn values(school: &SyntheticSchool, set: &str, field: &str) -> BTreeSet<String> {
-        school.rows(set).iter().map(|r| text(r, field)).collect()
     }
 
     /// `key` → `value` of every row of a set.
@@ -796,32 +785,6 @@ mod tests {
                     r["Id"]
                 );
             }
-        }
-    }
-
-    #[test]
-    fn the_upload_validator_keeps_every_assessment_field() {
-        for (school, _) in schools() {
-            let body = serde_json::to_vec(&school.upload_body()).unwrap();
-            let upload =
-                crate::dataset::parse_upload(crate::catalogue::Catalogue::get(), &body).unwrap();
-            for set in SETS {
-                assert!(
-                    !upload.ignored.contains_key(set),
-                    "{set}: {:?}",
-                    upload.ignored
-                );
-                assert!(upload.result_sets.iter().any(|(name, _)| name == set));
-            }
-        }
-    }
-
-    #[test]
-    fn the_same_day_gives_the_same_results() {
-        let a = sandbox("9992001", 60, 3, date!(2026 - 12 - 02));
-        let b = sandbox("9992001", 60, 3, date!(2026 - 12 - 02));
-        for set in SETS {
-            assert_eq!(a.rows(set), b.rows(set), "{set}");
         }
     }
 }

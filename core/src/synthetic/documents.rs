@@ -447,45 +447,14 @@ fn mix(key: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{text, values};
     use std::collections::BTreeSet;
-
-    use serde_json::Value;
 
     use super::*;
     use crate::synthetic::SyntheticSchool;
 
-    const SETS: [&str; 6] = [
-        "UDFs",
-        "StudentUDFs",
-        "DocumentTypes",
-        "DocumentAttachments",
-        "PersonComms",
-        "Photos",
-    ];
-
     fn school() -> SyntheticSchool {
         super::super::sandbox("9992001", 120, 7, time::macros::date!(2026 - 12 - 06))
-    }
-
-    fn text(row: &Row, field: &str) -> String {
-        match &row[field] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-
-    fn values(school: &SyntheticSchool, set: &str, field: &str) -> BTreeSet<String> {
-        school.rows(set).iter().map(|r| text(r, field)).collect()
-    }
-
-    #[test]
-    fn every_documents_set_has_rows_with_unique_ids() {
-        let school = school();
-        for set in SETS {
-            let rows = school.rows(set);
-            assert!(!rows.is_empty(), "{set} is empty");
-            assert_eq!(values(&school, set, "Id").len(), rows.len(), "{set} ids");
-        }
     }
 
     #[test]
@@ -561,17 +530,5 @@ mod tests {
             .map(|n| avatar(&format!("Student:{n}")).unwrap())
             .collect();
         assert!(distinct.len() > 10);
-    }
-
-    #[test]
-    fn the_documents_sets_upload_with_nothing_ignored() {
-        let school = school();
-        let body = serde_json::to_vec(&school.upload_body()).unwrap();
-        let upload =
-            crate::dataset::parse_upload(crate::catalogue::Catalogue::get(), &body).unwrap();
-        for set in SETS {
-            assert!(!upload.ignored.contains_key(set), "{:?}", upload.ignored);
-            assert!(upload.result_sets.iter().any(|(name, _)| name == set));
-        }
     }
 }

@@ -543,6 +543,28 @@ fn staff_rows(rng: &mut Rng, count: usize) -> Vec<Row> {
         .collect()
 }
 
+/// What the areas' tests read rows with.
+#[cfg(test)]
+mod testing {
+    use std::collections::BTreeSet;
+
+    use super::SyntheticSchool;
+    use crate::dataset::Row;
+
+    /// A field as text (`null` for a missing one).
+    pub fn text(row: &Row, field: &str) -> String {
+        match &row[field] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The values of `field` in every row of `set`.
+    pub fn values(school: &SyntheticSchool, set: &str, field: &str) -> BTreeSet<String> {
+        school.rows(set).iter().map(|r| text(r, field)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
