@@ -380,9 +380,11 @@ impl Timetable {
                 "SubjectId": subject_index.map(subject_id).unwrap_or_default(),
                 "SubjectName": subject.1,
             })));
+            // ModelLessonStaff names its teacher only by code, a mention an opt-out blanks: its
+            // Id must not carry the staff id, or the row would still say who teaches it.
             if let Some(teacher) = m.staff.map(|s| &roster.staff[s]) {
                 staff.push(row(json!({
-                    "Id": format!("{}.{}", m.id, teacher.id), "TimetableLessonId": m.id,
+                    "Id": format!("{}.1", m.id), "TimetableLessonId": m.id,
                     "Staff": teacher.code,
                 })));
             }
