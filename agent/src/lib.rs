@@ -5,7 +5,10 @@
 //! upload refused with 409 (another upload raced it) may leave earlier chunks published, and
 //! running the agent again confirms those and publishes the rest.
 
+pub mod config;
+pub mod files;
 pub mod sources;
+pub mod state;
 
 use std::time::Duration;
 
