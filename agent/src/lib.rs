@@ -7,14 +7,19 @@
 
 pub mod config;
 pub mod files;
+pub mod outbox;
+pub mod run;
+pub mod server;
 pub mod sources;
 pub mod state;
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use reqwest::{Client, Response};
+use reqwest::{Client, RequestBuilder};
 use serde_json::{Map, Value, json};
+
+pub use server::{AgentError, Answer, Server};
 
 /// The direct upload limit, with a margin for the JSON around each batch.
 pub const BATCH_BYTES: usize = 5 * 1024 * 1024 - 64 * 1024;
@@ -62,120 +67,159 @@ pub async fn upload(
     agent_key: &str,
     extract: &Value,
 ) -> anyhow::Result<Vec<Value>> {
-    let agent = Agent {
-        client,
-        base_url: base_url.trim_end_matches('/'),
-        agent_key,
-    };
+    let mut server = Server::new(base_url, agent_key, UPLOAD_RETRY);
+    server.client = client.clone();
     let body = serde_json::to_vec(extract)?;
     if body.len() <= BATCH_BYTES {
-        return Ok(vec![agent.upload_direct(body).await?]);
+        return Ok(vec![upload_body(&server, body, None).await?.body]);
     }
     let mut answers = Vec::new();
     for batch in batches(extract, STAGED_BATCH_BYTES)? {
-        answers.push(agent.upload_staged(serde_json::to_vec(&batch)?).await?);
+        let body = serde_json::to_vec(&batch)?;
+        answers.push(upload_body(&server, body, None).await?.body);
     }
     Ok(answers)
 }
 
-struct Agent<'a> {
-    client: &'a Client,
-    base_url: &'a str,
-    agent_key: &'a str,
+/// How long `upload` retries a transient failure.
+const UPLOAD_RETRY: Duration = Duration::from_secs(120);
+
+/// Uploads one extract body: directly when it fits one request, else through a pre-signed
+/// URL. With an idempotency key, a repeat of an upload rollcall already stored answers its
+/// first answer instead of storing it again.
+pub async fn upload_body(
+    server: &Server,
+    body: Vec<u8>,
+    idempotency_key: Option<&str>,
+) -> Result<Answer, AgentError> {
+    if body.len() <= BATCH_BYTES {
+        return server
+            .call("the extract", |client| {
+                with_key(
+                    client.post(server.url("/agent/v1/extracts")),
+                    idempotency_key,
+                )
+                .header("content-type", "application/json")
+                .body(body.clone())
+            })
+            .await;
+    }
+    upload_staged(server, body, idempotency_key).await
 }
 
-impl Agent<'_> {
-    async fn upload_direct(&self, body: Vec<u8>) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}/agent/v1/extracts", self.base_url))
-            .bearer_auth(self.agent_key)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("sending the extract to {}", self.base_url))?;
-        answer_of(response).await
+fn with_key(request: RequestBuilder, key: Option<&str>) -> RequestBuilder {
+    match key {
+        Some(key) => request.header("Idempotency-Key", key),
+        None => request,
     }
+}
 
-    /// Asks for a pre-signed URL, puts the extract there, and waits for its outcome.
-    async fn upload_staged(&self, body: Vec<u8>) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}/agent/v1/uploads", self.base_url))
-            .bearer_auth(self.agent_key)
-            .json(&json!({ "contentLength": body.len(), "contentType": "application/json" }))
-            .send()
-            .await
-            .with_context(|| format!("asking {} for an upload URL", self.base_url))?;
-        let grant = answer_of(response).await?;
-        let url = grant["url"]
+/// Asks for a pre-signed URL, puts the extract there, and waits for its outcome. A replayed
+/// grant (the same idempotency key as an upload already made) goes straight to the outcome.
+async fn upload_staged(
+    server: &Server,
+    body: Vec<u8>,
+    idempotency_key: Option<&str>,
+) -> Result<Answer, AgentError> {
+    let request = json!({ "contentLength": body.len(), "contentType": "application/json" });
+    let grant = server
+        .call("an upload URL", |client| {
+            with_key(
+                client.post(server.url("/agent/v1/uploads")),
+                idempotency_key,
+            )
+            .json(&request)
+        })
+        .await?;
+    let status_url = grant.body["statusUrl"]
+        .as_str()
+        .context("rollcall answered no status URL")?
+        .to_owned();
+    if !grant.replayed {
+        let url = grant.body["url"]
             .as_str()
             .context("rollcall answered no upload URL")?;
-        let mut put = self.client.put(url).body(body);
-        for (name, value) in grant["headers"].as_object().into_iter().flatten() {
+        let headers: Vec<(String, String)> = grant.body["headers"]
+            .as_object()
+            .into_iter()
+            .flatten()
             // reqwest sets the length from the body itself.
-            if !name.eq_ignore_ascii_case("content-length") {
-                put = put.header(name.as_str(), value.as_str().unwrap_or_default());
-            }
-        }
-        let stored = put
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+            .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let stored = server
+            .client
+            .put(url)
+            .headers(header_map(&headers))
+            .body(body)
             .send()
             .await
             .context("putting the extract to its upload URL")?;
         if !stored.status().is_success() {
             let status = stored.status();
             let text = stored.text().await.unwrap_or_default();
-            bail!("the upload URL refused the extract ({status}): {text}");
+            return Err(AgentError::Refused {
+                what: "the extract at its upload URL".into(),
+                status,
+                message: text,
+            });
         }
-        let status_url = grant["statusUrl"]
-            .as_str()
-            .context("rollcall answered no status URL")?;
-        self.wait_for_outcome(status_url).await
     }
+    let mut outcome = wait_for_outcome(server, &status_url).await?;
+    outcome.replayed = grant.replayed;
+    Ok(outcome)
+}
 
-    async fn wait_for_outcome(&self, status_url: &str) -> anyhow::Result<Value> {
-        let deadline = tokio::time::Instant::now() + OUTCOME_WAIT;
-        let mut pause = Duration::from_millis(200);
-        loop {
-            let response = self
-                .client
-                .get(format!("{}{status_url}", self.base_url))
-                .bearer_auth(self.agent_key)
-                .send()
-                .await
-                .context("asking rollcall how the upload went")?;
-            let status = answer_of(response).await?;
-            match status["status"].as_str() {
-                Some("stored") => return Ok(status["result"].clone()),
-                Some("refused" | "expired") => bail!(
-                    "rollcall refused the upload: {}",
-                    status["message"].as_str().unwrap_or("no message")
-                ),
-                _ if tokio::time::Instant::now() >= deadline => {
-                    bail!(
-                        "the upload is still {} after {OUTCOME_WAIT:?}",
-                        status["status"]
-                    )
-                }
-                _ => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
+fn header_map(headers: &[(String, String)]) -> reqwest::header::HeaderMap {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).ok()?,
+                reqwest::header::HeaderValue::from_str(value).ok()?,
+            ))
+        })
+        .collect()
+}
+
+async fn wait_for_outcome(server: &Server, status_url: &str) -> Result<Answer, AgentError> {
+    let deadline = tokio::time::Instant::now() + OUTCOME_WAIT;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let status = server
+            .call("the upload's outcome", |client| {
+                client.get(server.url(status_url))
+            })
+            .await?;
+        match status.body["status"].as_str() {
+            Some("stored") => {
+                return Ok(Answer {
+                    body: status.body["result"].clone(),
+                    ..status
+                });
+            }
+            Some("refused" | "expired") => {
+                return Err(AgentError::Refused {
+                    what: "the upload".into(),
+                    status: reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+                    message: status.body["message"]
+                        .as_str()
+                        .unwrap_or("no message")
+                        .to_owned(),
+                });
+            }
+            _ if tokio::time::Instant::now() >= deadline => {
+                return Err(AgentError::Other(anyhow::anyhow!(
+                    "the upload is still {} after {OUTCOME_WAIT:?}; run again later to confirm it",
+                    status.body["status"]
+                )));
+            }
+            _ => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
             }
         }
     }
-}
-
-/// The JSON of a successful answer, or an error with rollcall's message.
-async fn answer_of(response: Response) -> anyhow::Result<Value> {
-    let status = response.status();
-    let answer: Value = response.json().await.context("reading rollcall's answer")?;
-    if !status.is_success() {
-        let message = answer["ExceptionMessage"].as_str().unwrap_or("no message");
-        bail!("rollcall refused the upload ({status}): {message}");
-    }
-    Ok(answer)
 }
 
 #[cfg(test)]

@@ -1,47 +1,304 @@
-//! `rollcall-agent`: uploads a school's MIS extract to rollcall.
+//! `rollcall-agent`: takes a school's MIS exports to rollcall, and rollcall's write-backs to
+//! the MIS. Exit codes: 0 done; 1 an export or a request was refused (the message says which
+//! and why); 2 usage or configuration; 3 rollcall could not be reached after retries.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use rollcall_agent::config::{Config, DEFAULT_CONFIG, state_path};
+use rollcall_agent::outbox::Outbox;
+use rollcall_agent::run::{self, Options};
+use rollcall_agent::state::State;
+use rollcall_agent::{AgentError, Server};
 
 #[derive(Parser)]
 #[command(
     name = "rollcall-agent",
     version,
-    about = "Uploads a school's MIS extracts to rollcall"
+    about = "Takes a school's MIS exports to rollcall, and rollcall's write-backs to the MIS",
+    long_about = "Takes a school's MIS exports to rollcall, and rollcall's write-backs to the MIS.\n\n\
+        Start with `rollcall-agent init`, then `rollcall-agent run` (or `watch`).\n\
+        Exit codes: 0 done; 1 an export or a request was refused; 2 usage or configuration;\n\
+        3 rollcall could not be reached after retries."
 )]
 struct Cli {
-    /// rollcall's base URL.
-    #[arg(long, env = "ROLLCALL_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// The school's agent key (printed by `rollcall school add`).
-    #[arg(long, env = "ROLLCALL_AGENT_KEY", hide_env_values = true)]
-    key: String,
+    /// rollcall's base URL, e.g. https://rollcall.example.org (for `init` and `upload`).
+    #[arg(long, global = true, env = "ROLLCALL_URL")]
+    url: Option<String>,
+    /// The school's agent key, printed once by `rollcall school add` (for `init` and `upload`).
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLCALL_AGENT_KEY",
+        hide_env_values = true
+    )]
+    key: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Uploads a JSON extract `{"resultSets": {"Students": [...], ...}}`, each a full snapshot.
+    /// Writes the configuration (readable by its owner only), checks the URL and key against
+    /// rollcall, and says which school they belong to.
+    Init {
+        /// The folder the MIS writes its exports to (<ResultSet>.csv, <ResultSet>.json, CTF .xml).
+        #[arg(long)]
+        source: PathBuf,
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// One pass: reads the exports, uploads what changed since the last confirmed upload,
+    /// takes the school's tasks into the outbox and reports the results the MIS left there.
+    Run {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Read and check everything and print what would be sent, without any network call.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send every result set, changed or not.
+        #[arg(long)]
+        full: bool,
+        /// How long to keep retrying when rollcall cannot be reached (e.g. 10m, 90s, 1h).
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        max_wait: Duration,
+    },
+    /// Runs `run` on a schedule until stopped; Ctrl-C lets the current pass finish and exits.
+    Watch {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// How often (e.g. 1h, 30m).
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        every: Duration,
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        max_wait: Duration,
+    },
+    /// The last runs, what was sent and when, what is pending, the outbox.
+    Status {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Uploads one JSON extract `{"resultSets": {"Students": [...], ...}}` (for scripts).
     Upload { file: PathBuf },
 }
 
+/// `90s`, `10m`, `1h`, `2d`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90s, 10m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}`: the unit is s, m, h or d")),
+    };
+    Ok(Duration::from_secs(number * seconds))
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match command(cli.command, cli.url, cli.key).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rollcall-agent: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config, AgentError> {
+    Config::load(path).map_err(|e| AgentError::Config(e.to_string()))
+}
+
+async fn command(
+    command: Command,
+    url: Option<String>,
+    key: Option<String>,
+) -> Result<(), AgentError> {
+    let key = || {
+        key.clone().ok_or_else(|| {
+            AgentError::Config(
+                "give the school's agent key with --key (or ROLLCALL_AGENT_KEY)".to_owned(),
+            )
+        })
+    };
+    match command {
+        Command::Init { source, config } => {
+            let url = url.clone().ok_or_else(|| {
+                AgentError::Config("give rollcall's base URL with --url".to_owned())
+            })?;
+            init(url, key()?, source, &config).await
+        }
+        Command::Run {
+            config: path,
+            dry_run,
+            full,
+            max_wait,
+        } => {
+            let config = load(&path)?;
+            let server = Server::new(&config.url, &config.key, max_wait);
+            let options = Options { dry_run, full };
+            let outcome =
+                run::run(&path, &config, &server, options, &mut std::io::stdout()).await?;
+            if !dry_run {
+                println!(
+                    "done: {} result sets sent, {} unchanged, {} tasks written to the outbox, {} results reported",
+                    outcome.sent.len(),
+                    outcome.unchanged.len(),
+                    outcome.tasks_written,
+                    outcome.results_reported
+                );
+            }
+            Ok(())
+        }
+        Command::Watch {
+            config: path,
+            every,
+            max_wait,
+        } => watch(&path, every, max_wait).await,
+        Command::Status { config: path } => status(&path),
         Command::Upload { file } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let extract = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not valid JSON", file.display()))?;
+            let url = url.unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+            let key = key()?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| AgentError::Input(format!("{}: {e}", file.display())))?;
+            let extract = serde_json::from_slice(&bytes).map_err(|e| {
+                AgentError::Input(format!("{} is not valid JSON: {e}", file.display()))
+            })?;
             let client = reqwest::Client::new();
-            for answer in rollcall_agent::upload(&client, &cli.url, &cli.key, &extract).await? {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
+            for answer in rollcall_agent::upload(&client, &url, &key, &extract).await? {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&answer).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn init(url: String, key: String, source: PathBuf, path: &Path) -> Result<(), AgentError> {
+    if !source.is_dir() {
+        return Err(AgentError::Config(format!(
+            "{} is not a folder; give the folder the MIS writes its exports to",
+            source.display()
+        )));
+    }
+    let server = Server::new(&url, &key, Duration::from_secs(30));
+    let school = server
+        .call("the agent key", |client| {
+            client.get(server.url("/agent/v1/whoami"))
+        })
+        .await
+        .map_err(|error| match error {
+            AgentError::Refused {
+                status, message, ..
+            } if status.as_u16() == 401 => AgentError::Config(format!(
+                "rollcall at {url} does not know this agent key ({message}); use the key \
+                     `rollcall school add` printed for this school"
+            )),
+            other => other,
+        })?;
+    let source = std::fs::canonicalize(&source).unwrap_or(source);
+    let config = Config {
+        url,
+        key,
+        source,
+        outbox: None,
+    };
+    config
+        .write(path)
+        .map_err(|e| AgentError::Config(e.to_string()))?;
+    println!(
+        "connected to rollcall as {} ({}); configuration written to {} (keep it private)",
+        school.body["name"].as_str().unwrap_or("?"),
+        school.body["estab"].as_str().unwrap_or("?"),
+        path.display()
+    );
+    println!(
+        "next: `rollcall-agent run --dry-run` to check the exports, then `rollcall-agent run`"
+    );
+    Ok(())
+}
+
+async fn watch(path: &Path, every: Duration, max_wait: Duration) -> Result<(), AgentError> {
+    let config = load(path)?;
+    let server = Server::new(&config.url, &config.key, max_wait);
+    loop {
+        match run::run(
+            path,
+            &config,
+            &server,
+            Options::default(),
+            &mut std::io::stdout(),
+        )
+        .await
+        {
+            Ok(outcome) => println!(
+                "run done: {} sent, {} unchanged; next in {}s",
+                outcome.sent.len(),
+                outcome.unchanged.len(),
+                every.as_secs()
+            ),
+            // A refused export or an unreachable server is reported; the next run tries again.
+            Err(error @ AgentError::Config(_)) => return Err(error),
+            Err(error) => eprintln!("rollcall-agent: {error}; next try in {}s", every.as_secs()),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => {
+                println!("stopped");
+                return Ok(());
             }
         }
     }
+}
+
+fn status(path: &Path) -> Result<(), AgentError> {
+    let config = load(path)?;
+    let state = State::load(&state_path(path)).map_err(|e| AgentError::Config(e.to_string()))?;
+    println!("rollcall: {}", config.url);
+    println!("source folder: {}", config.source.display());
+    println!("\nlast runs:");
+    for run in state.runs.iter().rev().take(5) {
+        let outcome = if run.succeeded { "ok" } else { "failed" };
+        let detail = run
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("{} sent", run.sent.len()));
+        println!(
+            "  {} → {}  {outcome}: {detail}",
+            run.started_at, run.ended_at
+        );
+    }
+    println!("\nresult sets confirmed by rollcall:");
+    for (name, set) in &state.sets {
+        println!(
+            "  {name}: {} rows, version {}, sent {}",
+            set.rows.len(),
+            set.version,
+            set.sent_at
+        );
+    }
+    println!("\npending uploads: {}", state.pending.len());
+    for pending in &state.pending {
+        let names: Vec<&String> = pending.sets.keys().collect();
+        println!("  since {}: {names:?}", pending.started_at);
+    }
+    let counts = Outbox::new(config.outbox(path)).counts();
+    println!(
+        "\noutbox: {} tasks waiting for the MIS, {} results to report, {} done",
+        counts.pending, counts.results, counts.done
+    );
     Ok(())
 }

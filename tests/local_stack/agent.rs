@@ -47,3 +47,182 @@ async fn the_agent_reports_a_refusal_with_rollcall_message() {
         "{error}"
     );
 }
+
+mod runs {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use reqwest::StatusCode;
+    use rollcall_agent::config::{Config, state_path};
+    use rollcall_agent::run::{Options, Outcome, run};
+    use rollcall_agent::state::State;
+    use rollcall_agent::{AgentError, Server};
+    use serde_json::json;
+
+    use crate::support::Stack;
+
+    const ESTAB: &str = "9990041";
+    const STUDENTS: &str = "Id,Forename,Surname,YearGroup\n\
+        1,Zoë,O'Neill,Year 7\n\
+        2,\"Ann, Marie\",Nowak,Year 8\n";
+
+    struct Agent {
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        config: Config,
+        server: Server,
+    }
+
+    impl Agent {
+        fn new(base: &str, key: &str) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let source = dir.path().join("exports");
+            std::fs::create_dir(&source).unwrap();
+            std::fs::write(source.join("Students.csv"), STUDENTS).unwrap();
+            std::fs::write(
+                source.join("AttendCodes.json"),
+                json!([{"Id": "1", "Mark": "/", "Description": "Present (AM)"}]).to_string(),
+            )
+            .unwrap();
+            std::fs::write(
+                source.join("Staff.json"),
+                json!({"Staff": [{"Id": "5", "Surname": "Abara", "StaffCode": "ABA"}]}).to_string(),
+            )
+            .unwrap();
+            let config_path = dir.path().join("rollcall-agent.toml");
+            let config = Config {
+                url: base.to_owned(),
+                key: key.to_owned(),
+                source,
+                outbox: None,
+            };
+            config.write(&config_path).unwrap();
+            let mut server = Server::new(base, key, Duration::from_secs(5));
+            server.first_pause = Duration::from_millis(20);
+            Self {
+                dir,
+                config_path,
+                config,
+                server,
+            }
+        }
+
+        fn source(&self) -> &Path {
+            &self.config.source
+        }
+
+        async fn run(&self, options: Options) -> Result<(Outcome, String), AgentError> {
+            let mut out = Vec::new();
+            let outcome = run(
+                &self.config_path,
+                &self.config,
+                &self.server,
+                options,
+                &mut out,
+            )
+            .await?;
+            Ok((outcome, String::from_utf8(out).unwrap()))
+        }
+
+        fn state(&self) -> State {
+            State::load(&state_path(&self.config_path)).unwrap()
+        }
+    }
+
+    fn sent(outcome: &Outcome) -> Vec<&str> {
+        outcome.sent.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_run_uploads_what_changed_and_only_that() {
+        let stack = Stack::start().await;
+        let school = stack.school(ESTAB).await;
+        let agent = Agent::new(&stack.base, &school.agent);
+
+        let (first, _) = agent.run(Options::default()).await.unwrap();
+        assert_eq!(sent(&first), ["AttendCodes", "Staff", "Students"]);
+        let (second, _) = agent.run(Options::default()).await.unwrap();
+        assert!(second.sent.is_empty(), "{:?}", second.sent);
+        assert_eq!(second.unchanged.len(), 3);
+
+        let changed = STUDENTS.replace("Nowak", "Nowak-Smith");
+        std::fs::write(agent.source().join("Students.csv"), changed).unwrap();
+        let (dry, printed) = agent
+            .run(Options {
+                dry_run: true,
+                full: false,
+            })
+            .await
+            .unwrap();
+        assert_eq!(sent(&dry), ["Students"]);
+        assert!(
+            printed.contains("0 added, 1 changed, 0 deleted"),
+            "{printed}"
+        );
+        let (third, _) = agent.run(Options::default()).await.unwrap();
+        assert_eq!(sent(&third), ["Students"]);
+
+        let partner = stack.partner("agent-reader", &["Student"]).await;
+        stack
+            .grant(&school, "agent-reader", &["Student"])
+            .await
+            .expect(StatusCode::OK);
+        let token = stack.token("agent-reader", &partner, ESTAB).await;
+        let pupils = stack
+            .read(&token, &format!("/api/v1/School/{ESTAB}/Students/2"))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(pupils["Students"][0]["Surname"], "Nowak-Smith");
+        assert_eq!(pupils["Students"][0]["Forename"], "Ann, Marie");
+
+        let (full, _) = agent
+            .run(Options {
+                dry_run: false,
+                full: true,
+            })
+            .await
+            .unwrap();
+        assert_eq!(full.sent.len(), 3);
+        assert!(agent.state().runs.len() >= 4);
+        drop(agent.dir);
+    }
+
+    #[tokio::test]
+    async fn a_refused_export_uploads_nothing_and_says_where() {
+        let stack = Stack::start().await;
+        let school = stack.school(ESTAB).await;
+        let agent = Agent::new(&stack.base, &school.agent);
+        std::fs::write(
+            agent.source().join("Contacts.csv"),
+            "Id,Forename\n1,Ann\n2,\"Bob\n3,Cy\n",
+        )
+        .unwrap();
+        let before = stack.snapshot();
+        let error = agent.run(Options::default()).await.unwrap_err();
+        assert_eq!(error.exit_code(), 1);
+        let text = error.to_string();
+        assert!(text.contains("Contacts.csv: line 3"), "{text}");
+        assert_eq!(stack.snapshot(), before, "nothing may be stored");
+        assert!(agent.state().sets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_calls_nothing() {
+        // Nothing listens on port 9 of the loopback.
+        let agent = Agent::new("http://127.0.0.1:9", "rca_nothing");
+        let (outcome, printed) = agent
+            .run(Options {
+                dry_run: true,
+                full: false,
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome.sent.len(), 3);
+        assert!(
+            printed.contains("would send Students: 2 rows (2 added"),
+            "{printed}"
+        );
+        let error = agent.run(Options::default()).await.unwrap_err();
+        assert_eq!(error.exit_code(), 3, "{error}");
+    }
+}
