@@ -5,6 +5,8 @@
 //! upload refused with 409 (another upload raced it) may leave earlier chunks published, and
 //! running the agent again confirms those and publishes the rest.
 
+pub mod sources;
+
 use std::time::Duration;
 
 use anyhow::{Context, bail};
