@@ -12,6 +12,7 @@
 //! not know is a warning, and is not sent.
 
 pub mod csv;
+pub mod ctf;
 pub mod json;
 
 use std::collections::BTreeMap;
@@ -193,6 +194,7 @@ pub fn read_folder(folder: &Path) -> Result<Extract, SourceError> {
         .collect();
     files.sort();
     let mut extract = Extract::default();
+    let mut transfers = Transfers::default();
     for file in files {
         let extension = file
             .extension()
@@ -212,13 +214,14 @@ pub fn read_folder(folder: &Path) -> Result<Extract, SourceError> {
                 let read = csv::read(&file)?;
                 extract.add(&file, &stem, read)?;
             }
-            Some("xml") => read_ctf_file(&file, &mut extract)?,
+            Some("xml") => transfers.read(&file)?,
             _ => extract.warnings.push(format!(
                 "{}: not a .json, .csv or .xml export; skipped",
                 file.display()
             )),
         }
     }
+    transfers.add_to(&mut extract)?;
     if extract.sets.is_empty() {
         return Err(SourceError::new(
             folder,
@@ -229,14 +232,49 @@ pub fn read_folder(folder: &Path) -> Result<Extract, SourceError> {
     Ok(extract)
 }
 
-/// A CTF file's pupils, contacts and links.
-fn read_ctf_file(file: &Path, extract: &mut Extract) -> Result<(), SourceError> {
-    let _ = extract;
-    Err(SourceError::new(
-        file,
-        "",
-        "Common Transfer Files are not read yet",
-    ))
+/// The pupils, contacts and links of every CTF file of the folder, added to the extract as
+/// one Students, one Contacts and one StudentContacts (a school may export a file per year).
+#[derive(Default)]
+struct Transfers {
+    files: Vec<PathBuf>,
+    students: ReadRows,
+    contacts: ReadRows,
+    links: ReadRows,
+    warnings: Vec<String>,
+}
+
+impl Transfers {
+    fn read(&mut self, file: &Path) -> Result<(), SourceError> {
+        let input = std::fs::File::open(file)
+            .map_err(|e| SourceError::new(file, "", format!("cannot read: {e}")))?;
+        let ctf = ctf::read_ctf(file, std::io::BufReader::new(input))
+            .map_err(|e| SourceError::new(file, "", e.to_string()))?;
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_default();
+        for (rows, into, what) in [
+            (ctf.students, &mut self.students, "pupil"),
+            (ctf.contacts, &mut self.contacts, "contact"),
+            (ctf.student_contacts, &mut self.links, "contact link"),
+        ] {
+            for (n, row) in rows.into_iter().enumerate() {
+                into.places.push(format!("{name}, {what} {}", n + 1));
+                into.rows.push(row);
+            }
+        }
+        self.warnings.extend(ctf.warnings);
+        self.files.push(file.to_owned());
+        Ok(())
+    }
+
+    fn add_to(self, extract: &mut Extract) -> Result<(), SourceError> {
+        let Some(first) = self.files.first() else {
+            return Ok(());
+        };
+        extract.warnings.extend(self.warnings);
+        extract.add(first, "Students", self.students)?;
+        extract.add(first, "Contacts", self.contacts)?;
+        extract.add(first, "StudentContacts", self.links)
+    }
 }
 
 /// Reads a whole file as UTF-8 text, without a byte-order mark.

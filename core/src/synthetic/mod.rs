@@ -8,6 +8,7 @@ use crate::dataset::Row;
 mod assessment;
 mod attendance;
 mod conduct;
+pub mod ctf;
 pub mod days;
 mod documents;
 mod pastoral;
