@@ -226,3 +226,152 @@ mod runs {
         assert_eq!(error.exit_code(), 3, "{error}");
     }
 }
+
+mod transfers {
+    use std::time::Duration;
+
+    use reqwest::StatusCode;
+    use rollcall_agent::Server;
+    use rollcall_agent::config::Config;
+    use rollcall_agent::run::{Options, run};
+    use rollcall_agent::sources::ctf::read_ctf;
+    use rollcall_core::synthetic;
+    use serde_json::{Value, json};
+
+    use crate::support::Stack;
+
+    const ESTAB: &str = "9990042";
+
+    /// Every pupil's and contact's fields as the partner API answers them, keyed by id.
+    async fn served(stack: &Stack, token: &str, path: &str, set: &str) -> Vec<Value> {
+        let body = stack
+            .read(
+                token,
+                &format!("/api/v1/School/{ESTAB}/{path}?pageSize=2000"),
+            )
+            .await
+            .expect(StatusCode::OK);
+        body[set].as_array().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_ctf_24_export_reads_back_equal_through_the_partner_api() {
+        round_trip(24).await;
+    }
+
+    #[tokio::test]
+    async fn a_ctf_25_export_reads_back_equal_through_the_partner_api() {
+        round_trip(25).await;
+    }
+
+    /// A folder holding a CTF of 620 pupils, a CSV and a JSON export: one run uploads all of
+    /// it, a second nothing; every pupil's and contact's details read back equal the file's.
+    async fn round_trip(version: u32) {
+        let stack = Stack::start().await;
+        let school = stack.school(ESTAB).await;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("exports");
+        std::fs::create_dir(&source).unwrap();
+        let generated = synthetic::school(ESTAB, 620, 17);
+        let xml = synthetic::ctf::ctf(&generated, version, "999", "0042");
+        assert!(xml.contains(if version < 25 { "<Gender>" } else { "<Sex>" }));
+        std::fs::write(source.join("year-all.xml"), xml).unwrap();
+        std::fs::write(
+            source.join("AttendCodes.csv"),
+            "Id,Mark,Description\n1,/,Present\n",
+        )
+        .unwrap();
+        std::fs::write(
+            source.join("Staff.json"),
+            json!([{"Id": "5", "Surname": "Abara"}]).to_string(),
+        )
+        .unwrap();
+        let config_path = dir.path().join("rollcall-agent.toml");
+        let config = Config {
+            url: stack.base.clone(),
+            key: school.agent.clone(),
+            source: source.clone(),
+            outbox: None,
+        };
+        let server = Server::new(&stack.base, &school.agent, Duration::from_secs(5));
+        let mut out = Vec::new();
+        let first = run(&config_path, &config, &server, Options::default(), &mut out)
+            .await
+            .unwrap();
+        let names: Vec<&str> = first.sent.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "AttendCodes",
+                "Contacts",
+                "Staff",
+                "StudentContacts",
+                "Students"
+            ]
+        );
+        let second = run(&config_path, &config, &server, Options::default(), &mut out)
+            .await
+            .unwrap();
+        assert!(second.sent.is_empty());
+
+        let file = std::fs::File::open(source.join("year-all.xml")).unwrap();
+        let read = read_ctf(&source.join("year-all.xml"), std::io::BufReader::new(file)).unwrap();
+        let scopes = ["Student", "StudentExtended", "UPN", "Contact"];
+        let partner = stack.partner("ctf-reader", &scopes).await;
+        stack
+            .grant(&school, "ctf-reader", &scopes)
+            .await
+            .expect(StatusCode::OK);
+        let token = stack.token("ctf-reader", &partner, ESTAB).await;
+        for (path, set, rows, fields) in [
+            (
+                "Students",
+                "Students",
+                &read.students,
+                &[
+                    "UPN",
+                    "LegalForename",
+                    "LegalSurname",
+                    "Forename",
+                    "Surname",
+                    "DateOfBirth",
+                    "Gender",
+                ][..],
+            ),
+            (
+                "Contacts",
+                "Contacts",
+                &read.contacts,
+                &["Title", "Forename", "Surname"][..],
+            ),
+            (
+                "StudentContacts",
+                "StudentContacts",
+                &read.student_contacts,
+                &["StudentId", "ContactId", "Priority", "ParResp"][..],
+            ),
+        ] {
+            let answered = served(&stack, &token, path, set).await;
+            assert_eq!(answered.len(), rows.len(), "{set}");
+            let by_id: std::collections::HashMap<&str, &Value> = answered
+                .iter()
+                .map(|r| (r["Id"].as_str().unwrap(), r))
+                .collect();
+            for row in rows {
+                let id = row["Id"].as_str().unwrap();
+                for field in fields {
+                    let text = |v: &Value| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    assert_eq!(
+                        text(&by_id[id][*field]),
+                        text(row.get(*field).unwrap_or(&Value::Null)),
+                        "{set} {id}.{field}"
+                    );
+                }
+            }
+        }
+        assert!(read.students.len() == 620);
+    }
+}
