@@ -11,6 +11,7 @@
 //! - [`dataset`]: upload validation, row hashes and diffing, scope-group split and assembly.
 //! - [`consent`]: what may be granted; whether a consent is in force.
 //! - [`envelope`]: AES-256-GCM envelope encryption of stored objects.
+//! - [`idempotency`]: `Idempotency-Key`s on the agent's uploads: claims, stored answers, replays.
 //! - [`model`]: ids and control records (schools, partners, consents, tokens, versions).
 //! - [`secret`]: issued secrets and the hashes stored in their place.
 //! - [`xod`]: the partner wire format (error body, answer object, pagination).
@@ -30,6 +31,7 @@ pub mod changeset;
 pub mod consent;
 pub mod dataset;
 pub mod envelope;
+pub mod idempotency;
 pub mod model;
 pub mod optout;
 pub mod plan;

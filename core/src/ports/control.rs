@@ -12,6 +12,7 @@
 //! | [`TokenStore`] | partner tokens | consent (issues), serve (checks) |
 //! | [`VersionStore`] | result-set versions, published per upload | ingest, serve |
 //! | [`StagedUploadStore`] | extracts put to a pre-signed URL | ingest, purge (reads) |
+//! | [`IdempotencyStore`] | `Idempotency-Key`s of the agent's uploads | ingest |
 //! | [`OptOutStore`] | per-partner opt-outs of people | consent, serve |
 //! | [`TaskStore`] | write-backs queued for the agent | serve, ingest, purge |
 //! | [`AccessLog`] | every partner call on a school, answered or refused | serve, consent |
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::idempotency::{IdempotencyKey, IdempotencyRecord, StoredAnswer};
 use crate::model::{AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord};
 use crate::optout::OptOutRecord;
 use crate::secret::KeyHash;
@@ -162,6 +164,46 @@ pub trait StagedUploadStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// The agent's `Idempotency-Key`s, per school: claimed before an upload runs, completed with
+/// its answer or released when it fails ([`crate::idempotency`]).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Stores `record` (a new claim, `InProgress`) if its school's key is free: never used,
+    /// released, expired at `record.created_at`, or claimed before `stale_before` (a request
+    /// that died). `Conflict` if a live record holds the key.
+    async fn claim_idempotency_key(
+        &self,
+        record: &IdempotencyRecord,
+        stale_before: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The record of a school's key as stored, expired or not (the caller checks
+    /// `expires_at`); `None` if there is none or it was released.
+    async fn idempotency_record(
+        &self,
+        estab: &Estab,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Completes the claim named `claim` with the request's answer (at most
+    /// [`crate::idempotency::MAX_STORED_ANSWER_BYTES`]); `Conflict` if the key is no longer
+    /// held by that claim.
+    async fn complete_idempotency_key(
+        &self,
+        estab: &Estab,
+        key: &IdempotencyKey,
+        claim: &str,
+        answer: &StoredAnswer,
+    ) -> Result<(), StoreError>;
+    /// Releases the claim named `claim`, so the key may be claimed again; succeeds if there is
+    /// no such key (or it is released already), `Conflict` if another claim holds it or it
+    /// is completed.
+    async fn release_idempotency_key(
+        &self,
+        estab: &Estab,
+        key: &IdempotencyKey,
+        claim: &str,
+    ) -> Result<(), StoreError>;
+}
+
 #[async_trait]
 pub trait OptOutStore: Send + Sync {
     /// A school's opt-outs for one partner (`None`: none recorded).
@@ -234,6 +276,9 @@ pub trait Disposal: Send + Sync {
     async fn delete_expired_staged_uploads(&self, now: Timestamp) -> Result<u64, StoreError>;
     /// Deletes tasks whose `expires_at` has passed; returns how many.
     async fn delete_expired_tasks(&self, now: Timestamp) -> Result<u64, StoreError>;
+    /// Deletes idempotency records (completed, in progress or released) whose `expires_at`
+    /// has passed; returns how many.
+    async fn delete_expired_idempotency_keys(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// What a control-store adapter provides: every aggregate's port over one store. Only
@@ -246,6 +291,7 @@ pub trait ControlStore:
     + TokenStore
     + VersionStore
     + StagedUploadStore
+    + IdempotencyStore
     + OptOutStore
     + TaskStore
     + AccessLog
@@ -261,6 +307,7 @@ impl<T> ControlStore for T where
         + TokenStore
         + VersionStore
         + StagedUploadStore
+        + IdempotencyStore
         + OptOutStore
         + TaskStore
         + AccessLog
@@ -279,6 +326,7 @@ pub struct ControlPorts {
     pub tokens: Arc<dyn TokenStore>,
     pub versions: Arc<dyn VersionStore>,
     pub staged_uploads: Arc<dyn StagedUploadStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub opt_outs: Arc<dyn OptOutStore>,
     pub tasks: Arc<dyn TaskStore>,
     pub access_log: Arc<dyn AccessLog>,
@@ -296,6 +344,7 @@ impl ControlPorts {
             tokens: store.clone(),
             versions: store.clone(),
             staged_uploads: store.clone(),
+            idempotency: store.clone(),
             opt_outs: store.clone(),
             tasks: store.clone(),
             access_log: store.clone(),

@@ -1,7 +1,8 @@
 //! Scheduled disposal: every version whose data is more than 30 days out of date, and every
 //! superseded version once no read can still be using it, loses its objects and then its
 //! record; expired tokens go too, and staged uploads: their objects once ingested, refused
-//! or a day old, their records after a week; write-back tasks 30 days after they were queued.
+//! or a day old, their records after a week; write-back tasks 30 days after they were queued;
+//! the agent's idempotency keys a day after their first use.
 //! Deterministic and idempotent: a run that stops half-way is finished by the next.
 
 use std::sync::Arc;
@@ -54,6 +55,8 @@ pub struct PurgeReport {
     pub staged_uploads_deleted: u64,
     /// Write-back tasks past their lifetime (their sealed payloads with them).
     pub tasks_deleted: u64,
+    /// Idempotency keys of uploads a day old (their stored answers with them).
+    pub idempotency_keys_deleted: u64,
 }
 
 /// Why a version goes, if it does.
@@ -95,6 +98,7 @@ pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
     report.staged_objects_deleted = purge_staged_objects(state, now).await?;
     report.staged_uploads_deleted = state.disposal.delete_expired_staged_uploads(now).await?;
     report.tasks_deleted = state.disposal.delete_expired_tasks(now).await?;
+    report.idempotency_keys_deleted = state.disposal.delete_expired_idempotency_keys(now).await?;
     tracing::info!(
         expired_versions = report.expired_versions,
         superseded_versions = report.superseded_versions,
@@ -103,6 +107,7 @@ pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
         staged_objects_deleted = report.staged_objects_deleted,
         staged_uploads_deleted = report.staged_uploads_deleted,
         tasks_deleted = report.tasks_deleted,
+        idempotency_keys_deleted = report.idempotency_keys_deleted,
         "purge finished"
     );
     Ok(report)

@@ -9,6 +9,10 @@
 use std::sync::Arc;
 
 use rollcall_core::envelope::KeyContext;
+use rollcall_core::idempotency::{
+    IDEMPOTENCY_LIFETIME, IdempotencyKey, IdempotencyRecord, IdempotencyState,
+    MAX_STORED_ANSWER_BYTES, StoredAnswer,
+};
 use rollcall_core::model::{
     AccessEntry, Consent, Estab, Partner, PartnerId, Refused, School, Token, VersionRecord,
 };
@@ -48,6 +52,7 @@ macro_rules! contract_cases {
             versions,
             publication_chunks,
             staged_uploads,
+            idempotency_keys,
             tasks,
             opt_outs,
         ] }
@@ -676,6 +681,200 @@ pub async fn staged_uploads(adapters: &Adapters) {
         1
     );
     assert_eq!(store.staged_upload(&estab, "00aa11").await.unwrap(), None);
+}
+
+/// Idempotency keys: one live claim per school and key; completed or released only by their
+/// claimant; free again once released, expired or stale; disposed of at expiry.
+pub async fn idempotency_keys(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
+    let estab = Estab::parse("2000009").unwrap();
+    let key = IdempotencyKey::parse("upload-2026-09-01:1").unwrap();
+    let claim = |estab: &Estab, key: &IdempotencyKey, hash: &str, at: Timestamp| {
+        IdempotencyRecord::claim(estab.clone(), key.clone(), hash.to_owned(), at)
+    };
+    let claim_of = |r: &IdempotencyRecord| r.claim_id().unwrap().to_owned();
+
+    // Arrange / Act: a first claim; a second request's claim of the same key loses.
+    let first = claim(&estab, &key, "hash-a", T0);
+    store.claim_idempotency_key(&first, T0).await.unwrap();
+    let second = claim(&estab, &key, "hash-a", T0.plus(Duration::seconds(1)));
+    assert!(matches!(
+        store.claim_idempotency_key(&second, T0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Assert: the first is held, in progress; the same key at another school is another key.
+    assert_eq!(
+        store.idempotency_record(&estab, &key).await.unwrap(),
+        Some(first.clone())
+    );
+    let other_school = Estab::parse("2000010").unwrap();
+    assert_eq!(
+        store.idempotency_record(&other_school, &key).await.unwrap(),
+        None
+    );
+    store
+        .claim_idempotency_key(&claim(&other_school, &key, "hash-z", T0), T0)
+        .await
+        .unwrap();
+
+    // Only the claimant completes; a completed key is never claimed or released again.
+    let answer = StoredAnswer::new(
+        200,
+        serde_json::json!({"resultSets": {"Students": {"version": 1, "added": 3}}}),
+    )
+    .unwrap();
+    assert!(matches!(
+        store
+            .complete_idempotency_key(&estab, &key, &claim_of(&second), &answer)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .complete_idempotency_key(&estab, &key, &claim_of(&first), &answer)
+        .await
+        .unwrap();
+    let completed = store
+        .idempotency_record(&estab, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        completed.state,
+        IdempotencyState::Completed {
+            answer: answer.clone()
+        }
+    );
+    assert_eq!(completed.request_hash, "hash-a");
+    let later = T0.plus(Duration::hours(1));
+    assert!(
+        matches!(
+            store
+                .claim_idempotency_key(&claim(&estab, &key, "hash-a", later), later)
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a completed key is not taken over, however old"
+    );
+    assert!(matches!(
+        store
+            .release_idempotency_key(&estab, &key, &claim_of(&first))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .complete_idempotency_key(&estab, &key, &claim_of(&first), &answer)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // A released key is free: it reads as none, and the next request claims it.
+    let failed_key = IdempotencyKey::parse("failed").unwrap();
+    let failed = claim(&estab, &failed_key, "hash-b", T0);
+    store.claim_idempotency_key(&failed, T0).await.unwrap();
+    let intruder = claim(&estab, &failed_key, "hash-b", T0);
+    assert!(matches!(
+        store
+            .release_idempotency_key(&estab, &failed_key, &claim_of(&intruder))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .release_idempotency_key(&estab, &failed_key, &claim_of(&failed))
+        .await
+        .unwrap();
+    store
+        .release_idempotency_key(&estab, &failed_key, &claim_of(&failed))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.idempotency_record(&estab, &failed_key).await.unwrap(),
+        None
+    );
+    let retry = claim(&estab, &failed_key, "hash-c", T0.plus(Duration::minutes(1)));
+    store.claim_idempotency_key(&retry, T0).await.unwrap();
+    assert_eq!(
+        store.idempotency_record(&estab, &failed_key).await.unwrap(),
+        Some(retry.clone())
+    );
+    let unknown = IdempotencyKey::parse("never-used").unwrap();
+    store
+        .release_idempotency_key(&estab, &unknown, "0000")
+        .await
+        .unwrap();
+
+    // A claim older than the stale bound is taken over; its old claimant cannot complete.
+    let t_stale = T0.plus(Duration::minutes(30));
+    let takeover = claim(&estab, &failed_key, "hash-c", t_stale);
+    store
+        .claim_idempotency_key(&takeover, t_stale.minus(Duration::minutes(5)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .complete_idempotency_key(&estab, &failed_key, &claim_of(&retry), &answer)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // The largest answer kept round-trips on every adapter.
+    let big_key = IdempotencyKey::parse("big").unwrap();
+    let big = claim(&estab, &big_key, "hash-d", T0);
+    store.claim_idempotency_key(&big, T0).await.unwrap();
+    let filler = "w".repeat(MAX_STORED_ANSWER_BYTES - 64);
+    let big_answer = StoredAnswer::new(201, serde_json::json!({ "warnings": [filler] })).unwrap();
+    store
+        .complete_idempotency_key(&estab, &big_key, &claim_of(&big), &big_answer)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .idempotency_record(&estab, &big_key)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        IdempotencyState::Completed { answer: big_answer }
+    );
+
+    // An expired key is free again, whatever its state.
+    let expiry = T0.plus(IDEMPOTENCY_LIFETIME);
+    let reused = claim(&estab, &key, "hash-e", expiry);
+    store.claim_idempotency_key(&reused, T0).await.unwrap();
+    assert_eq!(
+        store.idempotency_record(&estab, &key).await.unwrap(),
+        Some(reused.clone())
+    );
+
+    // Disposal: nothing before expiry; at T0's expiry the records made at T0 (the other
+    // school's and the big one); the rest at theirs, released ones included.
+    assert_eq!(
+        store
+            .delete_expired_idempotency_keys(expiry.minus(Duration::millis(1)))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.delete_expired_idempotency_keys(expiry).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.idempotency_record(&estab, &big_key).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .delete_expired_idempotency_keys(reused.expires_at)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.idempotency_record(&estab, &key).await.unwrap(), None);
+    assert_eq!(
+        store.idempotency_record(&estab, &failed_key).await.unwrap(),
+        None
+    );
 }
 
 pub async fn tasks(adapters: &Adapters) {

@@ -1,5 +1,5 @@
 //! What the purge deletes: versions, which it lists in full to judge, and records whose
-//! lifetime has passed (tokens, staged uploads, tasks).
+//! lifetime has passed (tokens, staged uploads, tasks, idempotency keys).
 
 use async_trait::async_trait;
 use rollcall_core::model::{Estab, VersionRecord};
@@ -69,5 +69,10 @@ impl Disposal for DynamoControlStore {
 
     async fn delete_expired_tasks(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.delete_indexed_before("TASKS", now.millis() + 1).await
+    }
+
+    async fn delete_expired_idempotency_keys(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.delete_indexed_before("IDEMPOTENCY", now.millis() + 1)
+            .await
     }
 }

@@ -16,6 +16,7 @@
 //! | staged (large) upload | `SCHOOL#{estab}` | `UPLOAD#{id}` | `UPLOADS` / `{expiry ms}` | expiry |
 //! | opt-outs of a partner | `SCHOOL#{estab}` | `OPTOUT#{partner}` | | |
 //! | write-back task | `SCHOOL#{estab}` | `TASK#{tracking id}` | `TASKS` / `{expiry ms}` | expiry |
+//! | idempotency key of an upload | `SCHOOL#{estab}` | `IDEMPOTENCY#{key}` | `IDEMPOTENCY` / `{expiry ms}` | expiry |
 //!
 //! Access patterns: a school, its consents, versions and access log are one partition
 //! (`SCHOOL#`), read with strongly consistent queries; lookups by secret go through pointer
@@ -24,12 +25,14 @@
 //! is conditional: creating anything (`attribute_not_exists`), consent changes (on `version`),
 //! publishing (on the `HEAD#` item's `current`, in one transaction with the new and the
 //! superseded version), claiming a staged upload (on `status` and `claimed_at`) and recording
-//! its outcome (on the claim being still ours). A failed condition is the port's `Conflict`.
+//! its outcome (on the claim being still ours), claiming an idempotency key (on the item being
+//! absent, released, expired or stale) and completing or releasing it (on `claim`). A failed condition is the port's `Conflict`.
 
 mod access_log;
 mod codec;
 mod consents;
 mod disposal;
+mod idempotency;
 mod opt_outs;
 mod partners;
 mod registry;

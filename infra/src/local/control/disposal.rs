@@ -1,5 +1,5 @@
 //! What the purge deletes: versions, which it lists in full to judge, and records whose
-//! lifetime has passed (tokens, staged uploads, tasks).
+//! lifetime has passed (tokens, staged uploads, tasks, idempotency keys).
 
 use async_trait::async_trait;
 use rollcall_core::model::{Estab, VersionRecord};
@@ -63,6 +63,16 @@ impl Disposal for SqliteControlStore {
     async fn delete_expired_tasks(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.call(move |c| {
             Ok(c.execute("DELETE FROM tasks WHERE expires_at <= ?1", [now.millis()])? as u64)
+        })
+        .await
+    }
+
+    async fn delete_expired_idempotency_keys(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.call(move |c| {
+            Ok(c.execute(
+                "DELETE FROM idempotency_keys WHERE expires_at <= ?1",
+                [now.millis()],
+            )? as u64)
         })
         .await
     }

@@ -8,6 +8,7 @@ mod access_log;
 mod codec;
 mod consents;
 mod disposal;
+mod idempotency;
 mod opt_outs;
 mod partners;
 mod registry;

@@ -112,6 +112,20 @@ CREATE TABLE opt_outs (
 ALTER TABLE access_log ADD COLUMN refused_status INTEGER;
 ALTER TABLE access_log ADD COLUMN refused_reason TEXT;
 "#,
+    r#"
+CREATE TABLE idempotency_keys (
+    estab TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    claim TEXT,
+    claimed_at INTEGER,
+    state TEXT NOT NULL,
+    PRIMARY KEY (estab, idempotency_key)
+);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
