@@ -5,6 +5,7 @@
 mod support;
 
 mod agent;
+mod agent_api;
 mod at_rest;
 mod aws;
 mod bad_input;

@@ -172,9 +172,24 @@ impl Stack {
         auth: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Answer {
+        self.send_with(method, path, auth, &[], body).await
+    }
+
+    /// [`Stack::send`] with more request headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(auth) = auth {
             request = request.header("authorization", auth);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(body) = body {
             request = request

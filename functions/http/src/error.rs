@@ -209,3 +209,16 @@ impl From<rollcall_core::dataset::UploadError> for ApiError {
         }
     }
 }
+
+/// A malformed `Idempotency-Key` is the caller's to fix (400); a key reused for another body is
+/// unprocessable (422); a key whose first request is still running is a conflict (409: retry).
+impl From<rollcall_core::idempotency::IdempotencyError> for ApiError {
+    fn from(error: rollcall_core::idempotency::IdempotencyError) -> Self {
+        use rollcall_core::idempotency::IdempotencyError;
+        match error {
+            IdempotencyError::BadKey => ApiError::BadRequest(error.to_string()),
+            IdempotencyError::DifferentBody => ApiError::Unprocessable(error.to_string()),
+            IdempotencyError::InProgress => ApiError::Conflict(error.to_string()),
+        }
+    }
+}

@@ -107,15 +107,29 @@ pub struct JsonBody<T>(pub T);
 impl<S: Send + Sync, T: BodyShape> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBodyBytes(value, _) = JsonBodyBytes::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A [`JsonBody`] with the bytes it was read from (for a call that hashes its body, such as
+/// one with an `Idempotency-Key`).
+pub struct JsonBodyBytes<T>(pub T, pub Vec<u8>);
+
+impl<S: Send + Sync, T: BodyShape> FromRequest<S> for JsonBodyBytes<T> {
+    type Rejection = ApiError;
+
     async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let bytes = read_body(body, &parts.headers, T::LIMIT, T::ADVICE).await?;
         if bytes.iter().all(u8::is_ascii_whitespace)
             && let Some(empty) = T::when_empty()
         {
-            return Ok(Self(empty));
+            return Ok(Self(empty, bytes));
         }
-        json_body(&bytes, T::SHAPE).map(Self)
+        let value = json_body(&bytes, T::SHAPE)?;
+        Ok(Self(value, bytes))
     }
 }
 

@@ -9,35 +9,42 @@
 //! - `GET /agent/v1/tasks`, `POST /agent/v1/tasks/{id}/result`: write-backs to apply to the
 //!   MIS, and their outcomes ([`tasks`]).
 //!
+//! Both uploads take an optional `Idempotency-Key`: a repeat is answered the first answer
+//! ([`idempotency`]).
+//!
 //! In Lambda the function also receives S3 `ObjectCreated` events of staged uploads
 //! ([`lambda::handle_event`]).
 //!
 //! # Layout
 //! - [`routes`]: the route table, listed once; [`IngestState`]: the ports ingest holds;
 //!   [`ingest`]: validate, diff, seal and publish one upload (here, with its helpers).
+//! - [`idempotency`]: the `Idempotency-Key` header, and running an upload once per key.
 //! - [`staged`]: large uploads through a pre-signed URL.
 //! - [`tasks`]: the agent's side of write-backs.
 //! - [`lambda`]: the Lambda handler for both kinds of event.
 
+pub mod idempotency;
 pub mod lambda;
 pub mod staged;
 pub mod tasks;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use idempotency::{IdempotencyKeyHeader, run_once};
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::dataset::{Diff, Row, Upload, diff, parse_upload};
 use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::{Estab, School, VersionRecord};
 use rollcall_core::plan::tombstone_fields;
 use rollcall_core::ports::{
-    Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, Ports, Publication,
-    SchoolStore, StagedUploadStore, TaskStore, UploadUrlSigner, VersionStore,
+    Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, IdempotencyStore, ObjectStore, Ports,
+    Publication, SchoolStore, StagedUploadStore, TaskStore, UploadUrlSigner, VersionStore,
 };
 use rollcall_core::secret::random_hex;
 use rollcall_core::timestamp::Timestamp;
@@ -51,13 +58,15 @@ use serde_json::{Map, Value, json};
 pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
 
 /// The ingest function's ports: it finds the agent's school, publishes versions, takes staged
-/// uploads and hands tasks to the agent (checking the consent behind each).
+/// uploads, keeps uploads' idempotency keys and hands tasks to the agent (checking the consent
+/// behind each).
 #[derive(Clone)]
 pub struct IngestState {
     schools: Arc<dyn SchoolStore>,
     consents: Arc<dyn ConsentStore>,
     versions: Arc<dyn VersionStore>,
     staged_uploads: Arc<dyn StagedUploadStore>,
+    idempotency: Arc<dyn IdempotencyStore>,
     tasks: Arc<dyn TaskStore>,
     objects: Arc<dyn ObjectStore>,
     key_generator: Arc<dyn DataKeyGenerator>,
@@ -74,6 +83,7 @@ impl IngestState {
             consents: control.consents.clone(),
             versions: control.versions.clone(),
             staged_uploads: control.staged_uploads.clone(),
+            idempotency: control.idempotency.clone(),
             tasks: control.tasks.clone(),
             objects: ports.objects.clone(),
             key_generator: ports.key_generator.clone(),
@@ -108,9 +118,10 @@ pub fn router(state: IngestState) -> Router {
 async fn upload_extracts(
     State(state): State<IngestState>,
     AgentSchool(school): AgentSchool,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let bytes = read_body(
         body,
         &headers,
@@ -119,9 +130,11 @@ async fn upload_extracts(
          names, or put the extract to a URL from POST /agent/v1/uploads",
     )
     .await?;
-    let upload = parse_upload(Catalogue::get(), &bytes)?;
-    let answer = ingest(&state, &school, upload).await?;
-    Ok(Json(answer))
+    run_once(&state, &school, key, &bytes, || async {
+        let upload = parse_upload(Catalogue::get(), &bytes)?;
+        Ok((StatusCode::OK, ingest(&state, &school, upload).await?))
+    })
+    .await
 }
 
 /// What happens to one result set of an upload.

@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::dataset::parse_upload;
 use rollcall_core::model::School;
@@ -18,11 +19,12 @@ use rollcall_core::staging::{
 };
 use rollcall_core::timestamp::Timestamp;
 use rollcall_http::credentials::AgentSchool;
-use rollcall_http::request::{BodyShape, JsonBody};
+use rollcall_http::request::{BodyShape, JsonBodyBytes};
 use rollcall_http::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::idempotency::{IdempotencyKeyHeader, run_once};
 use crate::{IngestState, ingest};
 
 #[derive(Deserialize)]
@@ -43,8 +45,22 @@ impl BodyShape for UploadRequest {
 pub(crate) async fn create_upload(
     State(state): State<IngestState>,
     AgentSchool(school): AgentSchool,
-    JsonBody(request): JsonBody<UploadRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    JsonBodyBytes(request, bytes): JsonBodyBytes<UploadRequest>,
+) -> ApiResult<Response> {
+    run_once(&state, &school, key, &bytes, || async {
+        let answer = issue_upload(&state, &school, request).await?;
+        Ok((StatusCode::CREATED, answer))
+    })
+    .await
+}
+
+/// Records a staged upload and signs its PUT; answers where and how to put the extract.
+async fn issue_upload(
+    state: &IngestState,
+    school: &School,
+    request: UploadRequest,
+) -> ApiResult<Value> {
     let content_type = request
         .content_type
         .unwrap_or_else(|| STAGED_CONTENT_TYPE.to_owned());
@@ -90,17 +106,14 @@ pub(crate) async fn create_upload(
         .into_iter()
         .map(|(name, value)| (name, Value::String(value)))
         .collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "uploadId": upload.id,
-            "method": "PUT",
-            "url": put.url,
-            "headers": headers,
-            "expiresAt": upload.url_expires_at.to_rfc3339(),
-            "statusUrl": format!("/agent/v1/uploads/{}", upload.id),
-        })),
-    ))
+    Ok(json!({
+        "uploadId": upload.id,
+        "method": "PUT",
+        "url": put.url,
+        "headers": headers,
+        "expiresAt": upload.url_expires_at.to_rfc3339(),
+        "statusUrl": format!("/agent/v1/uploads/{}", upload.id),
+    }))
 }
 
 pub(crate) async fn upload_status(

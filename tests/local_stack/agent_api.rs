@@ -1,0 +1,302 @@
+//! The agent API's own calls on the local stack: uploads with an `Idempotency-Key`.
+
+use reqwest::{Method, StatusCode};
+use rollcall_core::idempotency::{IdempotencyKey, IdempotencyRecord, request_hash};
+use rollcall_core::model::Estab;
+use rollcall_core::synthetic;
+use rollcall_core::timestamp::Duration;
+use serde_json::{Value, json};
+
+use crate::support::{Answer, Stack};
+use crate::world::World;
+
+const A: &str = "9990001";
+
+async fn upload_with_key(stack: &Stack, agent: &str, key: &str, body: &Value) -> Answer {
+    stack
+        .send_with(
+            Method::POST,
+            "/agent/v1/extracts",
+            Some(&format!("Bearer {agent}")),
+            &[("idempotency-key", key)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+}
+
+async fn current_version(stack: &Stack, estab: &str, result_set: &str) -> Option<u64> {
+    stack
+        .ports
+        .control
+        .versions
+        .current_version(&Estab::parse(estab).unwrap(), result_set)
+        .await
+        .unwrap()
+        .map(|v| v.version)
+}
+
+fn replayed(answer: &Answer) -> Option<&str> {
+    answer
+        .headers
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_repeated_upload_with_one_key_stores_once_and_answers_the_first_answer() {
+    // Arrange
+    let world = World::build(A).start().await;
+    let body = synthetic::school(A, 20, 3).upload_body();
+    let first = upload_with_key(&world.stack, &world.school.agent, "extract-0001", &body).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(replayed(&first), None);
+    assert_eq!(first.body["resultSets"]["Students"]["added"], 20);
+    // A minute later, a run would confirm the versions (and so change the store).
+    world.stack.advance(Duration::minutes(1));
+
+    // Act
+    let again = unchanged!(
+        world,
+        upload_with_key(&world.stack, &world.school.agent, "extract-0001", &body).await
+    );
+
+    // Assert: the first answer, marked as given again; one version.
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(replayed(&again), Some("true"));
+    assert_eq!(again.body, first.body);
+    assert_eq!(current_version(&world.stack, A, "Students").await, Some(1));
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_refused_and_stores_nothing() {
+    // Arrange
+    let world = World::build(A).start().await;
+    let body = synthetic::school(A, 20, 3).upload_body();
+    upload_with_key(&world.stack, &world.school.agent, "extract-0002", &body)
+        .await
+        .expect(StatusCode::OK);
+    let other = synthetic::school(A, 25, 4).upload_body();
+
+    // Act
+    let refused = unchanged!(
+        world,
+        upload_with_key(&world.stack, &world.school.agent, "extract-0002", &other).await
+    );
+
+    // Assert
+    refused.expect_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "this Idempotency-Key was used for a different extract; use a new key for a new extract",
+    );
+    assert_eq!(replayed(&refused), None);
+    assert_eq!(current_version(&world.stack, A, "Students").await, Some(1));
+}
+
+#[tokio::test]
+async fn a_malformed_key_is_refused_before_anything_is_read() {
+    let world = World::build(A).start().await;
+    let body = synthetic::school(A, 5, 3).upload_body();
+    let long = "k".repeat(129);
+    for bad in ["has space", "slash/key", long.as_str()] {
+        let answer = unchanged!(
+            world,
+            upload_with_key(&world.stack, &world.school.agent, bad, &body).await
+        );
+        answer.expect_error(
+            StatusCode::BAD_REQUEST,
+            "the Idempotency-Key header must be 1 to 128 characters",
+        );
+    }
+    let staged = unchanged!(
+        world,
+        world
+            .stack
+            .send_with(
+                Method::POST,
+                "/agent/v1/uploads",
+                Some(&format!("Bearer {}", world.school.agent)),
+                &[("idempotency-key", "")],
+                Some(json!({"contentLength": 10}).to_string().into_bytes()),
+            )
+            .await
+    );
+    staged.expect_error(StatusCode::BAD_REQUEST, "Idempotency-Key");
+    assert_eq!(current_version(&world.stack, A, "Students").await, None);
+}
+
+#[tokio::test]
+async fn a_failed_upload_releases_its_key_for_a_retry() {
+    let world = World::build(A).start().await;
+    let bad = json!({"resultSets": {"Students": [{"Forename": "no id"}]}});
+    let good = synthetic::school(A, 5, 3).upload_body();
+
+    // Act: refused twice (never answered from the store), then the fixed extract runs.
+    for _ in 0..2 {
+        let refused = upload_with_key(&world.stack, &world.school.agent, "retry-1", &bad).await;
+        refused.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "has no `Id`");
+        assert_eq!(replayed(&refused), None);
+    }
+    let stored = upload_with_key(&world.stack, &world.school.agent, "retry-1", &good).await;
+
+    // Assert
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    assert_eq!(replayed(&stored), None);
+    assert_eq!(current_version(&world.stack, A, "Students").await, Some(1));
+}
+
+#[tokio::test]
+async fn a_key_whose_upload_is_still_running_is_refused_with_409() {
+    // Arrange: another request holds the key for this very body.
+    let world = World::build(A).start().await;
+    let body = synthetic::school(A, 5, 3).upload_body();
+    let estab = Estab::parse(A).unwrap();
+    let school = world
+        .stack
+        .ports
+        .control
+        .schools
+        .school(&estab)
+        .await
+        .unwrap()
+        .unwrap();
+    let held = IdempotencyRecord::claim(
+        estab,
+        IdempotencyKey::parse("busy-1").unwrap(),
+        request_hash(&school.row_hash_key, body.to_string().as_bytes()),
+        world.stack.clock_now(),
+    );
+    world
+        .stack
+        .ports
+        .control
+        .idempotency
+        .claim_idempotency_key(&held, world.stack.clock_now())
+        .await
+        .unwrap();
+
+    // Act
+    let busy = unchanged!(
+        world,
+        upload_with_key(&world.stack, &world.school.agent, "busy-1", &body).await
+    );
+
+    // Assert: refused; once the claim is stale, the upload runs.
+    busy.expect_error(
+        StatusCode::CONFLICT,
+        "an upload with this Idempotency-Key is in progress; retry later",
+    );
+    assert_eq!(current_version(&world.stack, A, "Students").await, None);
+    world.stack.advance(Duration::minutes(6));
+    upload_with_key(&world.stack, &world.school.agent, "busy-1", &body)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(current_version(&world.stack, A, "Students").await, Some(1));
+}
+
+#[tokio::test]
+async fn a_repeated_staged_upload_request_answers_the_same_upload() {
+    let world = World::build(A).start().await;
+    let ask = || async {
+        world
+            .stack
+            .send_with(
+                Method::POST,
+                "/agent/v1/uploads",
+                Some(&format!("Bearer {}", world.school.agent)),
+                &[("idempotency-key", "staged-1")],
+                Some(json!({"contentLength": 1234}).to_string().into_bytes()),
+            )
+            .await
+    };
+    let first = ask().await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    world.stack.advance(Duration::seconds(5));
+
+    let again = unchanged!(world, ask().await);
+
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(replayed(&again), Some("true"));
+    assert_eq!(again.body, first.body);
+}
+
+#[tokio::test]
+async fn a_key_is_forgotten_after_a_day_and_purged() {
+    let world = World::build(A).start().await;
+    let body = synthetic::school(A, 5, 3).upload_body();
+    upload_with_key(&world.stack, &world.school.agent, "daily", &body)
+        .await
+        .expect(StatusCode::OK);
+
+    world.stack.advance(Duration::hours(24));
+    let report = world.stack.purge().await;
+    assert_eq!(report.idempotency_keys_deleted, 1);
+
+    // The key is free again: the same body runs (and finds the content unchanged).
+    let rerun = upload_with_key(&world.stack, &world.school.agent, "daily", &body).await;
+    assert_eq!(rerun.status, StatusCode::OK, "{}", rerun.body);
+    assert_eq!(replayed(&rerun), None);
+    assert_eq!(rerun.body["resultSets"]["Students"]["unchanged"], 5);
+}
+
+#[tokio::test]
+async fn two_concurrent_uploads_with_one_key_store_once() {
+    let world = World::build(A).start().await;
+    let body = synthetic::school(A, 40, 3).upload_body();
+
+    // Act: the same request twice at once.
+    let (one, two) = tokio::join!(
+        upload_with_key(&world.stack, &world.school.agent, "twin", &body),
+        upload_with_key(&world.stack, &world.school.agent, "twin", &body),
+    );
+
+    // Assert: one ran; the other was refused as in progress or answered the first answer.
+    let ran: Vec<&Answer> = [&one, &two]
+        .into_iter()
+        .filter(|a| a.status == StatusCode::OK && replayed(a).is_none())
+        .collect();
+    assert_eq!(ran.len(), 1, "{} / {}", one.body, two.body);
+    let other = if std::ptr::eq(ran[0], &one) {
+        &two
+    } else {
+        &one
+    };
+    match other.status {
+        StatusCode::CONFLICT => other.expect_error(StatusCode::CONFLICT, "in progress"),
+        StatusCode::OK => assert_eq!(other.body, ran[0].body),
+        status => panic!("unexpected {status}: {}", other.body),
+    }
+    assert_eq!(ran[0].body["resultSets"]["Students"]["added"], 40);
+    assert_eq!(current_version(&world.stack, A, "Students").await, Some(1));
+}
+
+#[tokio::test]
+async fn on_aws_a_repeated_upload_is_answered_from_dynamodb() {
+    let Some(stack) = Stack::start_aws().await else {
+        return;
+    };
+    let school = stack.school(A).await;
+    let body = synthetic::school(A, 10, 3).upload_body();
+    let first = upload_with_key(&stack, &school.agent, "aws-1", &body).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    stack.advance(Duration::minutes(1));
+
+    let again = upload_with_key(&stack, &school.agent, "aws-1", &body).await;
+    let other = upload_with_key(&stack, &school.agent, "aws-1", &json!({"resultSets": {}})).await;
+
+    assert_eq!(replayed(&again), Some("true"));
+    assert_eq!(again.body, first.body);
+    other.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "different extract");
+    let version = stack
+        .ports
+        .control
+        .versions
+        .current_version(&Estab::parse(A).unwrap(), "Students")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        version.confirmed_at,
+        crate::support::T0,
+        "the repeat confirmed nothing"
+    );
+}
