@@ -206,6 +206,61 @@ mod runs {
         assert!(agent.state().sets.is_empty());
     }
 
+    /// The agent stopped after rollcall stored an upload but before the state recorded it:
+    /// the next run sends it again under the same key, rollcall answers its first answer
+    /// without storing a second version, and the state records it.
+    #[tokio::test]
+    async fn an_upload_the_agent_did_not_record_is_confirmed_not_stored_twice() {
+        let stack = Stack::start().await;
+        let school = stack.school(ESTAB).await;
+        let agent = Agent::new(&stack.base, &school.agent);
+        let extract = rollcall_agent::sources::read_folder(agent.source()).unwrap();
+        let names: Vec<String> = extract.sets.keys().cloned().collect();
+        let key = "rc-crashed-run-1";
+        let body = serde_json::to_vec(&extract.body_of(&names)).unwrap();
+        let first = rollcall_agent::upload_body(&agent.server, body, Some(key))
+            .await
+            .unwrap();
+        assert!(!first.replayed);
+        let mut state = State::default();
+        state.pending.push(rollcall_agent::state::Pending {
+            idempotency_key: key.to_owned(),
+            sets: extract
+                .sets
+                .iter()
+                .map(|(name, set)| (name.clone(), rollcall_agent::state::content_hash(&set.rows)))
+                .collect(),
+            started_at: "2026-12-06T09:00:00Z".into(),
+        });
+        state.save(&state_path(&agent.config_path)).unwrap();
+        let stored = stack.snapshot();
+
+        let (outcome, printed) = agent.run(Options::default()).await.unwrap();
+        assert!(printed.contains("left unconfirmed"), "{printed}");
+        assert!(printed.contains("), confirmed"), "the key was replayed: {printed}");
+        assert!(outcome.sent.is_empty(), "{:?}", outcome.sent);
+        let after = agent.state();
+        assert!(after.pending.is_empty());
+        assert_eq!(after.sets.len(), 3);
+        for (name, set) in &after.sets {
+            assert_eq!(
+                set.version, first.body["resultSets"][name]["version"],
+                "{name}"
+            );
+        }
+        let versions = |snapshot: &std::collections::BTreeMap<PathBuf, Vec<u8>>| {
+            snapshot
+                .keys()
+                .filter(|p| p.to_string_lossy().contains("objects"))
+                .count()
+        };
+        assert_eq!(
+            versions(&stack.snapshot()),
+            versions(&stored),
+            "no second version"
+        );
+    }
+
     #[tokio::test]
     async fn a_dry_run_calls_nothing() {
         // Nothing listens on port 9 of the loopback.
