@@ -1,4 +1,5 @@
-//! The agent API's own calls on the local stack: uploads with an `Idempotency-Key`.
+//! The agent API's own calls on the local stack: uploads with an `Idempotency-Key`, and
+//! `whoami`.
 
 use reqwest::{Method, StatusCode};
 use rollcall_core::idempotency::{IdempotencyKey, IdempotencyRecord, request_hash};
@@ -11,6 +12,7 @@ use crate::support::{Answer, Stack};
 use crate::world::World;
 
 const A: &str = "9990001";
+const B: &str = "9990002";
 
 async fn upload_with_key(stack: &Stack, agent: &str, key: &str, body: &Value) -> Answer {
     stack
@@ -298,5 +300,37 @@ async fn on_aws_a_repeated_upload_is_answered_from_dynamodb() {
         version.confirmed_at,
         crate::support::T0,
         "the repeat confirmed nothing"
+    );
+}
+
+async fn whoami(stack: &Stack, auth: Option<String>) -> Answer {
+    stack
+        .send(Method::GET, "/agent/v1/whoami", auth.as_deref(), None)
+        .await
+}
+
+#[tokio::test]
+async fn whoami_names_the_school_of_the_agent_key_and_no_other() {
+    let world = World::build(A).school(B, None).start().await;
+    let stack = &world.stack;
+
+    let me = whoami(stack, Some(format!("Bearer {}", world.school.agent)))
+        .await
+        .expect(StatusCode::OK);
+    let other = whoami(stack, Some(format!("Bearer {}", world.school_of(B).agent)))
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(me, json!({"estab": A, "name": "Test School"}));
+    assert_eq!(other["estab"], B);
+    whoami(stack, Some("Bearer rca_unknown".into()))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "this agent key is not registered");
+    whoami(stack, Some(format!("Bearer {}", world.school.admin)))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "this agent key is not registered");
+    whoami(stack, None).await.expect_error(
+        StatusCode::UNAUTHORIZED,
+        "send the agent key in the header `Authorization: Bearer <agent key>`",
     );
 }

@@ -8,6 +8,7 @@
 //!   pre-signed URL and ingested from the stored object ([`staged`]).
 //! - `GET /agent/v1/tasks`, `POST /agent/v1/tasks/{id}/result`: write-backs to apply to the
 //!   MIS, and their outcomes ([`tasks`]).
+//! - `GET /agent/v1/whoami`: the school the key belongs to (`agent`).
 //!
 //! Both uploads take an optional `Idempotency-Key`: a repeat is answered the first answer
 //! ([`idempotency`]).
@@ -18,11 +19,13 @@
 //! # Layout
 //! - [`routes`]: the route table, listed once; [`IngestState`]: the ports ingest holds;
 //!   [`ingest`]: validate, diff, seal and publish one upload (here, with its helpers).
+//! - `agent`: the agent's calls about itself (whoami).
 //! - [`idempotency`]: the `Idempotency-Key` header, and running an upload once per key.
 //! - [`staged`]: large uploads through a pre-signed URL.
 //! - [`tasks`]: the agent's side of write-backs.
 //! - [`lambda`]: the Lambda handler for both kinds of event.
 
+mod agent;
 pub mod idempotency;
 pub mod lambda;
 pub mod staged;
@@ -109,6 +112,7 @@ pub fn routes() -> Routes<IngestState> {
         .route("/agent/v1/uploads/{id}", get(staged::upload_status))
         .route("/agent/v1/tasks", get(tasks::open_tasks))
         .route("/agent/v1/tasks/{id}/result", post(tasks::report))
+        .route("/agent/v1/whoami", get(agent::whoami))
 }
 
 pub fn router(state: IngestState) -> Router {
