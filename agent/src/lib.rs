@@ -10,6 +10,7 @@ pub mod files;
 pub mod outbox;
 pub mod run;
 pub mod server;
+pub mod setup;
 pub mod sources;
 pub mod state;
 

@@ -137,7 +137,15 @@ async fn command(
             let url = url.clone().ok_or_else(|| {
                 AgentError::Config("give rollcall's base URL with --url".to_owned())
             })?;
-            init(url, key()?, source, &config).await
+            let school = rollcall_agent::setup::init(url, key()?, source, &config).await?;
+            println!(
+                "connected to rollcall as {school}; configuration written to {} (keep it private)",
+                config.display()
+            );
+            println!(
+                "next: `rollcall-agent run --dry-run` to check the exports, then `rollcall-agent run`"
+            );
+            Ok(())
         }
         Command::Run {
             config: path,
@@ -185,50 +193,6 @@ async fn command(
             Ok(())
         }
     }
-}
-
-async fn init(url: String, key: String, source: PathBuf, path: &Path) -> Result<(), AgentError> {
-    if !source.is_dir() {
-        return Err(AgentError::Config(format!(
-            "{} is not a folder; give the folder the MIS writes its exports to",
-            source.display()
-        )));
-    }
-    let server = Server::new(&url, &key, Duration::from_secs(30));
-    let school = server
-        .call("the agent key", |client| {
-            client.get(server.url("/agent/v1/whoami"))
-        })
-        .await
-        .map_err(|error| match error {
-            AgentError::Refused {
-                status, message, ..
-            } if status.as_u16() == 401 => AgentError::Config(format!(
-                "rollcall at {url} does not know this agent key ({message}); use the key \
-                     `rollcall school add` printed for this school"
-            )),
-            other => other,
-        })?;
-    let source = std::fs::canonicalize(&source).unwrap_or(source);
-    let config = Config {
-        url,
-        key,
-        source,
-        outbox: None,
-    };
-    config
-        .write(path)
-        .map_err(|e| AgentError::Config(e.to_string()))?;
-    println!(
-        "connected to rollcall as {} ({}); configuration written to {} (keep it private)",
-        school.body["name"].as_str().unwrap_or("?"),
-        school.body["estab"].as_str().unwrap_or("?"),
-        path.display()
-    );
-    println!(
-        "next: `rollcall-agent run --dry-run` to check the exports, then `rollcall-agent run`"
-    );
-    Ok(())
 }
 
 async fn watch(path: &Path, every: Duration, max_wait: Duration) -> Result<(), AgentError> {

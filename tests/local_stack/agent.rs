@@ -237,7 +237,10 @@ mod runs {
 
         let (outcome, printed) = agent.run(Options::default()).await.unwrap();
         assert!(printed.contains("left unconfirmed"), "{printed}");
-        assert!(printed.contains("), confirmed"), "the key was replayed: {printed}");
+        assert!(
+            printed.contains("), confirmed"),
+            "the key was replayed: {printed}"
+        );
         assert!(outcome.sent.is_empty(), "{:?}", outcome.sent);
         let after = agent.state();
         assert!(after.pending.is_empty());
@@ -259,6 +262,41 @@ mod runs {
             versions(&stored),
             "no second version"
         );
+    }
+
+    #[tokio::test]
+    async fn init_checks_the_key_and_names_the_school() {
+        let stack = Stack::start().await;
+        let school = stack.school(ESTAB).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollcall-agent.toml");
+        let wrong = rollcall_agent::setup::init(
+            stack.base.clone(),
+            "rca_not_a_key".into(),
+            dir.path().to_owned(),
+            &path,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(wrong.exit_code(), 2);
+        assert!(
+            wrong.to_string().contains("does not know this agent key"),
+            "{wrong}"
+        );
+        assert!(
+            !path.exists(),
+            "no configuration is written for a wrong key"
+        );
+        let named = rollcall_agent::setup::init(
+            stack.base.clone(),
+            school.agent.clone(),
+            dir.path().to_owned(),
+            &path,
+        )
+        .await
+        .unwrap();
+        assert!(named.ends_with(&format!("({ESTAB})")), "{named}");
+        assert_eq!(Config::load(&path).unwrap().key, school.agent);
     }
 
     #[tokio::test]
