@@ -468,3 +468,82 @@ mod transfers {
         assert!(read.students.len() == 620);
     }
 }
+
+mod retries {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    use rollcall_agent::{AgentError, Server};
+
+    /// A server whose `/flaky` answers 503 twice then 200, and `/refuses` always 422.
+    async fn server(calls: Arc<AtomicUsize>) -> String {
+        let flaky = calls.clone();
+        let refused = calls;
+        let app = Router::new()
+            .route(
+                "/flaky",
+                post(move || {
+                    let n = flaky.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if n < 2 {
+                            (StatusCode::SERVICE_UNAVAILABLE, "{}".to_owned())
+                        } else {
+                            (StatusCode::OK, r#"{"ok": true}"#.to_owned())
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/refuses",
+                post(move || {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        (
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            r#"{"ExceptionMessage": "Students[0] has no `Id`"}"#.to_owned(),
+                        )
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_and_refusals_are_not() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let base = server(calls.clone()).await;
+        let mut agent = Server::new(&base, "rca_key", Duration::from_secs(10));
+        agent.first_pause = Duration::from_millis(10);
+        let answer = agent
+            .call("the extract", |c| c.post(agent.url("/flaky")))
+            .await
+            .unwrap();
+        assert_eq!(answer.body["ok"], true);
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "two 503s, then the 200");
+
+        calls.store(0, Ordering::SeqCst);
+        let error = agent
+            .call("the extract", |c| c.post(agent.url("/refuses")))
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a 422 is not retried");
+        assert!(matches!(error, AgentError::Refused { .. }), "{error}");
+        assert!(error.to_string().contains("has no `Id`"), "{error}");
+        assert_eq!(error.exit_code(), 1);
+
+        calls.store(0, Ordering::SeqCst);
+        agent.max_wait = Duration::from_millis(15);
+        let error = agent
+            .call("the extract", |c| c.post(agent.url("/flaky")))
+            .await
+            .unwrap_err();
+        assert_eq!(error.exit_code(), 3, "{error}");
+    }
+}
