@@ -179,11 +179,25 @@ impl Outbox {
     }
 }
 
-/// An id usable as a file name.
+/// An id usable as a file name (rollcall's are `<time>.<hex>`): letters, digits, `-`, `_`
+/// and `.`, never a leading dot or `..`.
 fn safe_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
+        && !id.starts_with('.')
+        && !id.contains("..")
         && id
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn task_ids_are_file_names_and_nothing_else() {
+        assert!(super::safe_id("20260921141320.388cf036f6c048e5"));
+        for bad in ["", ".hidden", "../state", "a/b", "a\\b", "a..b"] {
+            assert!(!super::safe_id(bad), "{bad}");
+        }
+    }
 }

@@ -275,3 +275,86 @@ async fn a_task_whose_consent_ended_is_never_handed_to_the_agent() {
             .contains("no longer grants WritebackAttendance")
     );
 }
+
+/// The agent takes a write-back into its outbox once, reports the result the MIS side left
+/// there, and the partner then reads that it succeeded.
+#[tokio::test]
+async fn the_agent_writes_a_task_to_its_outbox_once_and_reports_its_result() {
+    use rollcall_agent::config::Config;
+    use rollcall_agent::run::{Options, run};
+
+    let w = world(&["Student", "WritebackAttendance"]).await;
+    let pupils = w.pupils();
+    let date = w.today();
+    let body = marks(&[(pupils[0].as_str(), &date, "/")]);
+    let tracking = w
+        .post(&format!("/api/v1/AttendanceAsync/{ESTAB}/"), &body)
+        .await
+        .expect(StatusCode::OK)["TrackingId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("exports");
+    std::fs::create_dir(&source).unwrap();
+    std::fs::write(
+        source.join("AttendCodes.csv"),
+        "Id,Mark,Description\n1,/,Present (AM)\n",
+    )
+    .unwrap();
+    let config_path = dir.path().join("rollcall-agent.toml");
+    let config = Config {
+        url: w.stack.base.clone(),
+        key: w.school.agent.clone(),
+        source,
+        outbox: None,
+    };
+    let server = rollcall_agent::Server::new(
+        &w.stack.base,
+        &w.school.agent,
+        std::time::Duration::from_secs(5),
+    );
+    let pass = || async {
+        let mut out = Vec::new();
+        run(&config_path, &config, &server, Options::default(), &mut out)
+            .await
+            .unwrap()
+    };
+    let outbox = dir.path().join("outbox");
+    let first = pass().await;
+    assert_eq!(first.tasks_written, 1);
+    let task: Value =
+        serde_json::from_slice(&std::fs::read(outbox.join(format!("{tracking}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(task["kind"], "Writeback.AttendanceAsync");
+    assert_eq!(task["payload"]["Marks"][0]["StudentId"], pupils[0].as_str());
+    assert_eq!(pass().await.tasks_written, 0, "a task is written once");
+
+    std::fs::create_dir_all(outbox.join("results")).unwrap();
+    std::fs::write(
+        outbox.join("results").join(format!("{tracking}.json")),
+        json!({"succeeded": true, "result": [{"marks": 1}]}).to_string(),
+    )
+    .unwrap();
+    let reported = pass().await;
+    assert_eq!(reported.results_reported, 1);
+    assert!(
+        outbox
+            .join("done")
+            .join(format!("{tracking}.json"))
+            .exists()
+    );
+    assert!(
+        outbox
+            .join("done")
+            .join(format!("{tracking}.result.json"))
+            .exists()
+    );
+    assert!(!outbox.join(format!("{tracking}.json")).exists());
+    let status = format!("/api/v1/Writeback/Status/{tracking}");
+    let read = w.stack.read(&w.token, &status).await.expect(StatusCode::OK);
+    assert_eq!(read["Writeback"][0]["Status"], "Succeeded");
+    let last = pass().await;
+    assert_eq!((last.tasks_written, last.results_reported), (0, 0));
+}
