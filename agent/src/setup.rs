@@ -31,8 +31,7 @@ pub async fn init(
             AgentError::Refused {
                 status, message, ..
             } if status.as_u16() == 401 => AgentError::Config(format!(
-                "rollcall at {url} does not know this agent key ({message}); use the key \
-                     `rollcall school add` printed for this school"
+                "rollcall at {url} does not know this agent key: {message}"
             )),
             other => other,
         })?;
