@@ -1,9 +1,12 @@
-//! The school-side agent's uploads. An extract that fits one request goes to
-//! `POST /agent/v1/extracts`; a larger one is put to a pre-signed URL from
-//! `POST /agent/v1/uploads` and its outcome polled, in as few uploads as the staged limit
-//! allows. The server publishes an upload's result sets in atomic chunks of 33, in order; an
-//! upload refused with 409 (another upload raced it) may leave earlier chunks published, and
-//! running the agent again confirms those and publishes the rest.
+//! The school-side agent: reads the MIS's exports ([`sources`]), uploads what changed
+//! ([`run`], with its [`state`] and idempotency keys), retries what may pass ([`server`]),
+//! hands write-backs to the MIS ([`outbox`]); configured by [`setup`] and [`config`].
+//!
+//! An upload that fits one request goes to `POST /agent/v1/extracts`; a larger one is put to
+//! a pre-signed URL from `POST /agent/v1/uploads` and its outcome polled. The server publishes
+//! an upload's result sets in atomic chunks of 33, in order; an upload refused with 409
+//! (another upload raced it) may leave earlier chunks published, and running the agent again
+//! confirms those and publishes the rest.
 
 pub mod config;
 pub mod files;

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rollcall_core::secret::random_hex;
 use rollcall_core::timestamp::Timestamp;
@@ -285,9 +285,4 @@ fn batches(extract: &Extract, changed: &[String]) -> Result<Vec<Vec<String>>, Ag
         size += len;
     }
     Ok(batches)
-}
-
-/// Where a config's outbox is, for `status`.
-pub fn outbox_of(config_path: &Path, config: &Config) -> PathBuf {
-    config.outbox(config_path)
 }
