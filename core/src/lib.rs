@@ -3,6 +3,7 @@
 //! format; and the ports the functions are written against.
 //!
 //! # Layout
+//! - [`agent_health`]: the agent's health reports, and what the school's admin reads of them.
 //! - [`scope`]: scope sets and the two notations of scope expression.
 //! - [`catalogue`]: endpoints, result sets, fields and their scope groups (`catalogue.toml`).
 //! - [`changeset`]: stateless `changedRows` hashes bound to a partner's call.
@@ -26,6 +27,7 @@
 //! - `xod_reference` (feature `testing`): reads the XoD v1 reference for the tests that
 //!   compare the catalogue and the answers with it.
 
+pub mod agent_health;
 pub mod catalogue;
 pub mod changeset;
 pub mod consent;

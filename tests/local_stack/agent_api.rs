@@ -1,5 +1,5 @@
-//! The agent API's own calls on the local stack: uploads with an `Idempotency-Key`, and
-//! `whoami`.
+//! The agent API's own calls on the local stack: uploads with an `Idempotency-Key`,
+//! `whoami`, and the agent's health report as the school's admin reads it.
 
 use reqwest::{Method, StatusCode};
 use rollcall_core::idempotency::{IdempotencyKey, IdempotencyRecord, request_hash};
@@ -333,4 +333,240 @@ async fn whoami_names_the_school_of_the_agent_key_and_no_other() {
         StatusCode::UNAUTHORIZED,
         "send the agent key in the header `Authorization: Bearer <agent key>`",
     );
+}
+
+fn health_report() -> Value {
+    json!({
+        "agentVersion": "1.4.0",
+        "os": "Windows Server 2022",
+        "sourceFolder": "D:\\MIS\\exports",
+        "lastRunStart": "2026-09-01T06:00:00Z",
+        "lastRunEnd": "2026-09-01T06:02:10Z",
+        "lastSuccess": "2026-09-01T06:02:10Z",
+        "lastError": null,
+        "resultSets": [{"name": "Students", "rows": 5, "sentAt": "2026-09-01T06:01:00Z"}],
+        "outbox": {"pending": 0, "results": 1, "done": 14},
+    })
+}
+
+async fn post_health(stack: &Stack, agent: &str, body: Vec<u8>) -> Answer {
+    stack
+        .send(
+            Method::POST,
+            "/agent/v1/health",
+            Some(&format!("Bearer {agent}")),
+            Some(body),
+        )
+        .await
+}
+
+async fn admin_agent(stack: &Stack, admin: &str) -> Answer {
+    stack
+        .send(
+            Method::GET,
+            "/admin/v1/agent",
+            Some(&format!("Bearer {admin}")),
+            None,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn the_agents_health_report_reaches_its_schools_admin_until_it_falls_silent() {
+    // Arrange: a school that uploaded, with no report yet.
+    let world = World::build(A)
+        .data(synthetic::school(A, 5, 3).upload_body())
+        .start()
+        .await;
+    let stack = &world.stack;
+    let before = admin_agent(stack, &world.school.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(before["report"], Value::Null);
+    assert_eq!(before["lastSeen"], Value::Null);
+    assert_eq!(before["secondsSinceSeen"], Value::Null);
+    assert_eq!(before["silent"], true);
+    let students = before["resultSets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Students")
+        .expect("the upload is listed")
+        .clone();
+    assert_eq!(
+        students,
+        json!({"name": "Students", "version": 1, "uploadedAt": stack.clock_now().to_rfc3339()})
+    );
+
+    // Act: the agent reports; an hour later the admin reads it.
+    stack.advance(Duration::minutes(10));
+    let received = stack.clock_now();
+    let posted = post_health(
+        stack,
+        &world.school.agent,
+        health_report().to_string().into_bytes(),
+    )
+    .await
+    .expect(StatusCode::OK);
+    stack.advance(Duration::hours(1));
+    let seen = admin_agent(stack, &world.school.admin)
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    assert_eq!(posted["receivedAt"], received.to_rfc3339());
+    assert_eq!(seen["report"], health_report());
+    assert_eq!(seen["lastSeen"], received.to_rfc3339());
+    assert_eq!(seen["secondsSinceSeen"], 3600);
+    assert_eq!(seen["silent"], false);
+    assert_eq!(seen["resultSets"], before["resultSets"]);
+
+    // 49 hours without a report: silent.
+    stack.advance(Duration::hours(48));
+    let later = admin_agent(stack, &world.school.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(later["silent"], true);
+    assert_eq!(later["secondsSinceSeen"], 49 * 3600);
+    assert_eq!(later["report"], health_report());
+}
+
+#[tokio::test]
+async fn another_schools_admin_never_reads_the_agents_health() {
+    // Arrange: A's agent reports; B's has not.
+    let world = World::build(A).school(B, None).start().await;
+    let stack = &world.stack;
+    post_health(
+        stack,
+        &world.school.agent,
+        health_report().to_string().into_bytes(),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    // Act
+    let b = admin_agent(stack, &world.school_of(B).admin)
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert: B sees its own (none); no key but A's admin key reads A's.
+    assert_eq!(b["report"], Value::Null);
+    assert_eq!(b["silent"], true);
+    assert_eq!(b["resultSets"], json!([]));
+    admin_agent(stack, &world.school.agent)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "this admin key is not registered");
+    admin_agent(stack, "rcs_unknown")
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "this admin key is not registered");
+    post_health(
+        stack,
+        &world.school.admin,
+        health_report().to_string().into_bytes(),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "this agent key is not registered");
+    let a = admin_agent(stack, &world.school.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(a["report"], health_report());
+}
+
+#[tokio::test]
+async fn a_health_report_is_checked_and_bounded() {
+    let world = World::build(A).start().await;
+    let stack = &world.stack;
+    let agent = world.school.agent.clone();
+
+    // Unknown keys are refused by name, at any level, and nothing is kept.
+    let mut unknown = health_report();
+    unknown["pupils"] = json!(["x"]);
+    unknown["outbox"]["failed"] = json!(1);
+    let refused = unchanged!(
+        world,
+        post_health(stack, &agent, unknown.to_string().into_bytes()).await
+    );
+    refused.expect_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the health report has unknown keys `pupils`",
+    );
+    let mut nested = health_report();
+    nested["resultSets"][0]["forename"] = json!("x");
+    unchanged!(
+        world,
+        post_health(stack, &agent, nested.to_string().into_bytes()).await
+    )
+    .expect_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "`resultSets[0]` has unknown keys `forename`",
+    );
+    let mut wrong_type = health_report();
+    wrong_type["outbox"]["pending"] = json!("many");
+    unchanged!(
+        world,
+        post_health(stack, &agent, wrong_type.to_string().into_bytes()).await
+    )
+    .expect_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "`outbox.pending` must be a whole number",
+    );
+    unchanged!(
+        world,
+        post_health(stack, &agent, b"{not json".to_vec()).await
+    )
+    .expect_error(StatusCode::BAD_REQUEST, "not valid JSON");
+    let mut huge = health_report();
+    huge["sourceFolder"] = json!("x".repeat(70 * 1024));
+    unchanged!(
+        world,
+        post_health(stack, &agent, huge.to_string().into_bytes()).await
+    )
+    .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "larger than 65536 bytes");
+
+    // lastError is kept, cut to 500 characters.
+    let mut long_error = health_report();
+    long_error["lastError"] = json!("e".repeat(2000));
+    post_health(stack, &agent, long_error.to_string().into_bytes())
+        .await
+        .expect(StatusCode::OK);
+    let seen = admin_agent(stack, &world.school.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(seen["report"]["lastError"], json!("e".repeat(500)));
+}
+
+#[tokio::test]
+async fn on_aws_the_agents_health_and_uploads_reach_the_admin() {
+    let Some(stack) = Stack::start_aws().await else {
+        return;
+    };
+    let school = stack.school(A).await;
+    stack
+        .upload(&school.agent, &synthetic::school(A, 5, 3).upload_body())
+        .await
+        .expect(StatusCode::OK);
+    post_health(
+        &stack,
+        &school.agent,
+        health_report().to_string().into_bytes(),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let seen = admin_agent(&stack, &school.admin)
+        .await
+        .expect(StatusCode::OK);
+
+    assert_eq!(seen["report"], health_report());
+    assert_eq!(seen["silent"], false);
+    let names: Vec<&str> = seen["resultSets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Students"), "{names:?}");
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted, "listed by name");
 }

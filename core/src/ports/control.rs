@@ -10,9 +10,10 @@
 //! | [`PartnerStore`] | partners, found by id or management secret | consent |
 //! | [`ConsentStore`] | one consent per school and partner | consent, serve, ingest |
 //! | [`TokenStore`] | partner tokens | consent (issues), serve (checks) |
-//! | [`VersionStore`] | result-set versions, published per upload | ingest, serve |
+//! | [`VersionStore`] | result-set versions, published per upload | ingest, serve, consent (reads a school's current ones) |
 //! | [`StagedUploadStore`] | extracts put to a pre-signed URL | ingest, purge (reads) |
 //! | [`IdempotencyStore`] | `Idempotency-Key`s of the agent's uploads | ingest |
+//! | [`AgentHealthStore`] | the agent's latest health report per school | ingest (writes), consent (reads) |
 //! | [`OptOutStore`] | per-partner opt-outs of people | consent, serve |
 //! | [`TaskStore`] | write-backs queued for the agent | serve, ingest, purge |
 //! | [`AccessLog`] | every partner call on a school, answered or refused | serve, consent |
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::agent_health::HealthRecord;
 use crate::idempotency::{IdempotencyKey, IdempotencyRecord, StoredAnswer};
 use crate::model::{AccessEntry, Consent, Estab, Partner, PartnerId, School, Token, VersionRecord};
 use crate::optout::OptOutRecord;
@@ -102,6 +104,9 @@ pub trait VersionStore: Send + Sync {
         result_set: &str,
         version: u64,
     ) -> Result<Option<VersionRecord>, StoreError>;
+    /// A school's current versions (not superseded), one per result set it holds, whatever
+    /// their age, in no particular order.
+    async fn current_versions(&self, estab: &Estab) -> Result<Vec<VersionRecord>, StoreError>;
     /// Publishes at most [`PUBLICATION_CHUNK`] versions at once, or none (`Conflict` when a
     /// version one replaces is no longer current). Callers use [`Self::publish_versions`].
     async fn publish_chunk(
@@ -204,6 +209,15 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// The school agent's health: the latest report per school replaces the one before.
+#[async_trait]
+pub trait AgentHealthStore: Send + Sync {
+    /// Stores `record` as its school's latest report, replacing any before it.
+    async fn put_agent_health(&self, record: &HealthRecord) -> Result<(), StoreError>;
+    /// A school's latest report (`None`: its agent never reported).
+    async fn agent_health(&self, estab: &Estab) -> Result<Option<HealthRecord>, StoreError>;
+}
+
 #[async_trait]
 pub trait OptOutStore: Send + Sync {
     /// A school's opt-outs for one partner (`None`: none recorded).
@@ -292,6 +306,7 @@ pub trait ControlStore:
     + VersionStore
     + StagedUploadStore
     + IdempotencyStore
+    + AgentHealthStore
     + OptOutStore
     + TaskStore
     + AccessLog
@@ -308,6 +323,7 @@ impl<T> ControlStore for T where
         + VersionStore
         + StagedUploadStore
         + IdempotencyStore
+        + AgentHealthStore
         + OptOutStore
         + TaskStore
         + AccessLog
@@ -327,6 +343,7 @@ pub struct ControlPorts {
     pub versions: Arc<dyn VersionStore>,
     pub staged_uploads: Arc<dyn StagedUploadStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub agent_health: Arc<dyn AgentHealthStore>,
     pub opt_outs: Arc<dyn OptOutStore>,
     pub tasks: Arc<dyn TaskStore>,
     pub access_log: Arc<dyn AccessLog>,
@@ -345,6 +362,7 @@ impl ControlPorts {
             versions: store.clone(),
             staged_uploads: store.clone(),
             idempotency: store.clone(),
+            agent_health: store.clone(),
             opt_outs: store.clone(),
             tasks: store.clone(),
             access_log: store.clone(),

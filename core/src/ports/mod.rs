@@ -12,9 +12,9 @@ use async_trait::async_trait;
 mod control;
 
 pub use control::{
-    AccessLog, ConsentStore, ControlPorts, ControlStore, Disposal, IdempotencyStore, OptOutStore,
-    PUBLICATION_CHUNK, PartnerStore, Publication, Registry, SchoolStore, StagedUploadStore,
-    TaskStore, TokenStore, VersionStore,
+    AccessLog, AgentHealthStore, ConsentStore, ControlPorts, ControlStore, Disposal,
+    IdempotencyStore, OptOutStore, PUBLICATION_CHUNK, PartnerStore, Publication, Registry,
+    SchoolStore, StagedUploadStore, TaskStore, TokenStore, VersionStore,
 };
 
 use crate::envelope::{DataKey, KeyContext, PlainKey};

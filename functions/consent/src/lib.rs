@@ -7,19 +7,22 @@
 //! - `POST /idaas/sts/STS/GetToken` (XoD; `password` = the per-school secret)
 //! - `GET /admin/v1/requests`, `PUT /admin/v1/consents/{partner}`,
 //!   `POST /admin/v1/consents/{partner}/revoke`, `GET /admin/v1/access-log`,
-//!   `GET`/`PUT /admin/v1/opt-outs/{partner}` (`Authorization: Bearer <admin key>`)
+//!   `GET`/`PUT /admin/v1/opt-outs/{partner}`, `GET /admin/v1/agent`
+//!   (`Authorization: Bearer <admin key>`)
 //! - `GET /partner/v1/schools` (`Authorization: Bearer <management secret>`)
 //!
 //! # Layout
 //! - [`routes`]: the route table, listed once; [`ConsentState`]: the ports consent holds.
 //! - `admin`: requests, grants and narrowing, revocation, the access log; the path's partner.
 //! - `optouts`: a school's per-person opt-outs for one partner.
+//! - `agent`: the school's view of its agent (its latest health report, uploads per set).
 //! - `token`: XoD GetToken.
 //! - `management`: the partner's management API (its schools and their secrets).
 //! - `secrets`: per-school partner secrets, issued, hashed and sealed.
 //! - [`registry`]: registering schools and partners (the operator's CLI).
 
 mod admin;
+mod agent;
 mod management;
 mod optouts;
 pub mod registry;
@@ -32,8 +35,8 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post, put};
 use rollcall_core::ports::{
-    AccessLog, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, OptOutStore, PartnerStore,
-    Ports, SchoolStore, TokenStore,
+    AccessLog, AgentHealthStore, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper,
+    OptOutStore, PartnerStore, Ports, SchoolStore, TokenStore, VersionStore,
 };
 use rollcall_http::Routes;
 use rollcall_http::credentials::{PartnerKeys, SchoolKeys};
@@ -43,7 +46,8 @@ pub const TOKEN_LIFETIME: rollcall_core::timestamp::Duration =
     rollcall_core::timestamp::Duration::hours(1);
 
 /// The consent function's ports: it reads schools and partners but never registers them,
-/// issues tokens, and writes consents and opt-outs.
+/// issues tokens, writes consents and opt-outs, and reads the agent's health and the school's
+/// current versions (for the admin's view of its agent).
 #[derive(Clone)]
 pub struct ConsentState {
     schools: Arc<dyn SchoolStore>,
@@ -52,6 +56,8 @@ pub struct ConsentState {
     tokens: Arc<dyn TokenStore>,
     opt_outs: Arc<dyn OptOutStore>,
     access_log: Arc<dyn AccessLog>,
+    agent_health: Arc<dyn AgentHealthStore>,
+    versions: Arc<dyn VersionStore>,
     /// Seals per-school partner secrets (their own key-service context).
     key_generator: Arc<dyn DataKeyGenerator>,
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
@@ -68,6 +74,8 @@ impl ConsentState {
             tokens: control.tokens.clone(),
             opt_outs: control.opt_outs.clone(),
             access_log: control.access_log.clone(),
+            agent_health: control.agent_health.clone(),
+            versions: control.versions.clone(),
             key_generator: ports.key_generator.clone(),
             key_unwrapper: ports.key_unwrapper.clone(),
             clock: ports.clock.clone(),
@@ -98,6 +106,7 @@ pub fn routes() -> Routes<ConsentState> {
         .route("/admin/v1/consents/{partner}", put(admin::grant))
         .route("/admin/v1/consents/{partner}/revoke", post(admin::revoke))
         .route("/admin/v1/access-log", get(admin::access_log))
+        .route("/admin/v1/agent", get(agent::agent))
         .route(
             "/admin/v1/opt-outs/{partner}",
             get(optouts::get).put(optouts::put),

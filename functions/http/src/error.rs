@@ -222,3 +222,15 @@ impl From<rollcall_core::idempotency::IdempotencyError> for ApiError {
         }
     }
 }
+
+/// A health report that is not JSON is malformed (400); one that is, but breaks the report's
+/// shape or bounds, is unprocessable (422), as an upload is.
+impl From<rollcall_core::agent_health::HealthReportError> for ApiError {
+    fn from(error: rollcall_core::agent_health::HealthReportError) -> Self {
+        use rollcall_core::agent_health::HealthReportError;
+        match error {
+            HealthReportError::NotJson(_) => ApiError::BadRequest(error.to_string()),
+            HealthReportError::Invalid(_) => ApiError::Unprocessable(error.to_string()),
+        }
+    }
+}

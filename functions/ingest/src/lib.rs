@@ -8,7 +8,8 @@
 //!   pre-signed URL and ingested from the stored object ([`staged`]).
 //! - `GET /agent/v1/tasks`, `POST /agent/v1/tasks/{id}/result`: write-backs to apply to the
 //!   MIS, and their outcomes ([`tasks`]).
-//! - `GET /agent/v1/whoami`: the school the key belongs to (`agent`).
+//! - `GET /agent/v1/whoami`, `POST /agent/v1/health`: the school the key belongs to, and the
+//!   agent's report on itself (`agent`).
 //!
 //! Both uploads take an optional `Idempotency-Key`: a repeat is answered the first answer
 //! ([`idempotency`]).
@@ -19,7 +20,7 @@
 //! # Layout
 //! - [`routes`]: the route table, listed once; [`IngestState`]: the ports ingest holds;
 //!   [`ingest`]: validate, diff, seal and publish one upload (here, with its helpers).
-//! - `agent`: the agent's calls about itself (whoami).
+//! - `agent`: the agent's calls about itself (whoami, health).
 //! - [`idempotency`]: the `Idempotency-Key` header, and running an upload once per key.
 //! - [`staged`]: large uploads through a pre-signed URL.
 //! - [`tasks`]: the agent's side of write-backs.
@@ -46,8 +47,9 @@ use rollcall_core::envelope::KeyContext;
 use rollcall_core::model::{Estab, School, VersionRecord};
 use rollcall_core::plan::tombstone_fields;
 use rollcall_core::ports::{
-    Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, IdempotencyStore, ObjectStore, Ports,
-    Publication, SchoolStore, StagedUploadStore, TaskStore, UploadUrlSigner, VersionStore,
+    AgentHealthStore, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, IdempotencyStore,
+    ObjectStore, Ports, Publication, SchoolStore, StagedUploadStore, TaskStore, UploadUrlSigner,
+    VersionStore,
 };
 use rollcall_core::secret::random_hex;
 use rollcall_core::timestamp::Timestamp;
@@ -61,7 +63,7 @@ use serde_json::{Map, Value, json};
 pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
 
 /// The ingest function's ports: it finds the agent's school, publishes versions, takes staged
-/// uploads, keeps uploads' idempotency keys and hands tasks to the agent (checking the consent
+/// uploads, keeps uploads' idempotency keys and the agent's health, and hands tasks to the agent (checking the consent
 /// behind each).
 #[derive(Clone)]
 pub struct IngestState {
@@ -70,6 +72,7 @@ pub struct IngestState {
     versions: Arc<dyn VersionStore>,
     staged_uploads: Arc<dyn StagedUploadStore>,
     idempotency: Arc<dyn IdempotencyStore>,
+    agent_health: Arc<dyn AgentHealthStore>,
     tasks: Arc<dyn TaskStore>,
     objects: Arc<dyn ObjectStore>,
     key_generator: Arc<dyn DataKeyGenerator>,
@@ -87,6 +90,7 @@ impl IngestState {
             versions: control.versions.clone(),
             staged_uploads: control.staged_uploads.clone(),
             idempotency: control.idempotency.clone(),
+            agent_health: control.agent_health.clone(),
             tasks: control.tasks.clone(),
             objects: ports.objects.clone(),
             key_generator: ports.key_generator.clone(),
@@ -113,6 +117,7 @@ pub fn routes() -> Routes<IngestState> {
         .route("/agent/v1/tasks", get(tasks::open_tasks))
         .route("/agent/v1/tasks/{id}/result", post(tasks::report))
         .route("/agent/v1/whoami", get(agent::whoami))
+        .route("/agent/v1/health", post(agent::report_health))
 }
 
 pub fn router(state: IngestState) -> Router {

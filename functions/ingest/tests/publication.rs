@@ -60,6 +60,10 @@ impl VersionStore for Racing {
         self.inner.version_record(estab, result_set, version).await
     }
 
+    async fn current_versions(&self, estab: &Estab) -> Result<Vec<VersionRecord>, StoreError> {
+        self.inner.current_versions(estab).await
+    }
+
     async fn publish_chunk(
         &self,
         publications: &[Publication],

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use rollcall_core::agent_health::{HealthRecord, HealthReport, Outbox, ReportedSet};
 use rollcall_core::envelope::KeyContext;
 use rollcall_core::idempotency::{
     IDEMPOTENCY_LIFETIME, IdempotencyKey, IdempotencyRecord, IdempotencyState,
@@ -53,6 +54,7 @@ macro_rules! contract_cases {
             publication_chunks,
             staged_uploads,
             idempotency_keys,
+            agent_health,
             tasks,
             opt_outs,
         ] }
@@ -419,6 +421,11 @@ pub async fn versions(adapters: &Adapters) {
         store.current_version(&estab, "Students").await.unwrap(),
         Some(v1.clone())
     );
+    assert_eq!(
+        current_of(store, &estab).await,
+        vec![c1.clone(), v1.clone()],
+        "a school's current versions"
+    );
 
     // A publication whose expected predecessor is stale fails as a whole.
     let v2 = version(&estab, "Students", 2);
@@ -459,6 +466,16 @@ pub async fn versions(adapters: &Adapters) {
     assert_eq!(
         store.current_version(&estab, "Students").await.unwrap(),
         Some(v2.clone())
+    );
+    assert_eq!(
+        current_of(store, &estab).await,
+        vec![c1.clone(), v2.clone()],
+        "a superseded version is not current"
+    );
+    assert!(
+        current_of(store, &Estab::parse("2000099").unwrap())
+            .await
+            .is_empty()
     );
     let all: Vec<VersionRecord> = store
         .all_versions()
@@ -526,6 +543,14 @@ pub async fn versions(adapters: &Adapters) {
         store.current_version(&estab, "Contacts").await.unwrap(),
         None
     );
+    assert_eq!(
+        current_of(store, &estab)
+            .await
+            .iter()
+            .map(|v| (v.result_set.as_str(), v.version))
+            .collect::<Vec<_>>(),
+        vec![("Students", 2)]
+    );
     let fresh = version(&estab, "Contacts", 2);
     store
         .publish_versions(
@@ -541,6 +566,13 @@ pub async fn versions(adapters: &Adapters) {
         store.current_version(&estab, "Contacts").await.unwrap(),
         Some(fresh)
     );
+}
+
+/// A school's current versions, by result set.
+async fn current_of(store: &dyn ControlStore, estab: &Estab) -> Vec<VersionRecord> {
+    let mut current = store.current_versions(estab).await.unwrap();
+    current.sort_by(|a, b| a.result_set.cmp(&b.result_set));
+    current
 }
 
 /// An upload of more result sets than one atomic step holds is published chunk by chunk, in
@@ -875,6 +907,55 @@ pub async fn idempotency_keys(adapters: &Adapters) {
         store.idempotency_record(&estab, &failed_key).await.unwrap(),
         None
     );
+}
+
+/// The agent's health: none until a report; each report replaces the one before; one
+/// school's is never another's.
+pub async fn agent_health(adapters: &Adapters) {
+    let store = adapters.control.as_ref();
+    let estab = Estab::parse("2000011").unwrap();
+    assert_eq!(store.agent_health(&estab).await.unwrap(), None);
+    let first = HealthRecord {
+        estab: estab.clone(),
+        received_at: T0,
+        report: HealthReport {
+            agent_version: "1.4.0".into(),
+            os: "Windows Server 2022".into(),
+            source_folder: "D:\\MIS\\exports".into(),
+            last_run_start: Some(T0.minus(Duration::minutes(3))),
+            last_run_end: Some(T0.minus(Duration::minutes(1))),
+            last_success: None,
+            last_error: Some("the MIS export folder is empty".into()),
+            result_sets: vec![ReportedSet {
+                name: "Students".into(),
+                rows: 1200,
+                sent_at: Some(T0.minus(Duration::minutes(2))),
+            }],
+            outbox: Outbox {
+                pending: 2,
+                results: 1,
+                done: 40,
+            },
+        },
+    };
+    store.put_agent_health(&first).await.unwrap();
+    assert_eq!(
+        store.agent_health(&estab).await.unwrap(),
+        Some(first.clone())
+    );
+    let second = HealthRecord {
+        received_at: T0.plus(Duration::hours(1)),
+        report: HealthReport {
+            last_error: None,
+            result_sets: Vec::new(),
+            ..first.report.clone()
+        },
+        ..first.clone()
+    };
+    store.put_agent_health(&second).await.unwrap();
+    assert_eq!(store.agent_health(&estab).await.unwrap(), Some(second));
+    let other = Estab::parse("2000012").unwrap();
+    assert_eq!(store.agent_health(&other).await.unwrap(), None);
 }
 
 pub async fn tasks(adapters: &Adapters) {

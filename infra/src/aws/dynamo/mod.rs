@@ -16,6 +16,7 @@
 //! | staged (large) upload | `SCHOOL#{estab}` | `UPLOAD#{id}` | `UPLOADS` / `{expiry ms}` | expiry |
 //! | opt-outs of a partner | `SCHOOL#{estab}` | `OPTOUT#{partner}` | | |
 //! | write-back task | `SCHOOL#{estab}` | `TASK#{tracking id}` | `TASKS` / `{expiry ms}` | expiry |
+//! | the agent's latest health report | `SCHOOL#{estab}` | `AGENTHEALTH` | | |
 //! | idempotency key of an upload | `SCHOOL#{estab}` | `IDEMPOTENCY#{key}` | `IDEMPOTENCY` / `{expiry ms}` | expiry |
 //!
 //! Access patterns: a school, its consents, versions and access log are one partition
@@ -29,6 +30,7 @@
 //! absent, released, expired or stale) and completing or releasing it (on `claim`). A failed condition is the port's `Conflict`.
 
 mod access_log;
+mod agent_health;
 mod codec;
 mod consents;
 mod disposal;

@@ -93,6 +93,17 @@ impl VersionStore for DynamoControlStore {
             .transpose()
     }
 
+    /// The school's version items, less those superseded (the one a `HEAD#` points at is
+    /// the only one of its result set without `superseded_at`).
+    async fn current_versions(&self, estab: &Estab) -> Result<Vec<VersionRecord>, StoreError> {
+        self.query_prefix(school_pk(estab), "VERSION#", true, None)
+            .await?
+            .iter()
+            .map(version_from)
+            .filter(|v| !matches!(v, Ok(v) if v.superseded_at.is_some()))
+            .collect()
+    }
+
     async fn confirm_version(
         &self,
         estab: &Estab,

@@ -5,6 +5,7 @@
 //! the file: a refused request leaves the data directory byte-for-byte as it was.
 
 mod access_log;
+mod agent_health;
 mod codec;
 mod consents;
 mod disposal;

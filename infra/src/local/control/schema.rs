@@ -126,6 +126,13 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (estab, idempotency_key)
 );
 "#,
+    r#"
+CREATE TABLE agent_health (
+    estab TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    report TEXT NOT NULL
+);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

@@ -66,6 +66,20 @@ impl VersionStore for SqliteControlStore {
         .await
     }
 
+    async fn current_versions(&self, estab: &Estab) -> Result<Vec<VersionRecord>, StoreError> {
+        let estab = estab.clone();
+        self.call(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions WHERE estab = ?1 AND superseded_at IS NULL"
+            ))?;
+            let rows = stmt
+                .query_map([estab.as_str()], version_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn confirm_version(
         &self,
         estab: &Estab,
