@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod files;
+pub mod health;
 pub mod outbox;
 pub mod run;
 pub mod server;

@@ -101,6 +101,11 @@ pub async fn run(
     state
         .save(&state_file)
         .map_err(|e| AgentError::Config(e.to_string()))?;
+    let counts = Outbox::new(config.outbox(config_path)).counts();
+    let report = crate::health::report(config, &state, counts);
+    if let Err(problem) = crate::health::send(server, &report).await {
+        let _ = writeln!(out, "warning: the health report was not sent: {problem}");
+    }
     result
 }
 

@@ -175,6 +175,25 @@ mod runs {
         assert_eq!(pupils["Students"][0]["Surname"], "Nowak-Smith");
         assert_eq!(pupils["Students"][0]["Forename"], "Ann, Marie");
 
+        let health = stack
+            .send(
+                reqwest::Method::GET,
+                "/admin/v1/agent",
+                Some(&format!("Bearer {}", school.admin)),
+                None,
+            )
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(health["silent"], false, "{health}");
+        assert_eq!(health["report"]["agentVersion"], "0.1.0");
+        let reported: Vec<&str> = health["report"]["resultSets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(reported, ["AttendCodes", "Staff", "Students"], "{health}");
+
         let (full, _) = agent
             .run(Options {
                 dry_run: false,
