@@ -166,8 +166,8 @@ async fn an_upload_named_as_xod_names_things_reads_back_equal() {
     });
     let pupil = json!({
         "Id": "3221", "XID": "X-PL-3221", "Forename": "Zoë", "Surname": "O'Connor",
-        "DateOfBirth": "2012-05-01T00:00:00", "DateofBirth": "2012-05-01T00:00:00",
-        "StudentStatus": "Current", "FsmEligible": 1, "FSMEligible": 1, "YearGroup": "Year 9",
+        "DateOfBirth": "2012-05-01T00:00:00", "StudentStatus": "Current", "FsmEligible": 1,
+        "YearGroup": "Year 9",
     });
     let staff = json!({"Id": "41", "XID": "X-ST-41", "StaffCode": "ABA", "Surname": "Abara"});
     let school = json!({

@@ -502,9 +502,12 @@ impl ResultSet {
     ) -> Result<Self, CatalogueError> {
         let mut fields: Vec<Field> = Vec::new();
         for (field_name, expr) in raw.fields {
-            if fields.iter().any(|f| f.name == field_name) {
+            if fields
+                .iter()
+                .any(|f| f.name.eq_ignore_ascii_case(&field_name))
+            {
                 return Err(CatalogueError::Invalid(format!(
-                    "result set {name} lists {field_name} twice"
+                    "result set {name} lists {field_name} twice (field names are matched without regard to case)"
                 )));
             }
             let scope = FieldScope::parse(&expr)?;
