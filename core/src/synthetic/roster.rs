@@ -180,8 +180,4 @@ impl Roster {
     pub fn teaching_groups(&self) -> impl Iterator<Item = &Group> {
         self.groups.iter().filter(|g| g.kind == "TeachingGrp")
     }
-
-    pub fn staff_by_id(&self, id: &str) -> Option<&StaffMember> {
-        self.staff.iter().find(|s| s.id == id)
-    }
 }

@@ -55,14 +55,7 @@ impl AccessLog for DynamoControlStore {
             item.insert("refused_status".into(), n(refused.status));
             item.insert("refused_reason".into(), s(&refused.reason));
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::unavailable)?;
-        Ok(())
+        self.put_item(item).await
     }
 
     async fn access_log(

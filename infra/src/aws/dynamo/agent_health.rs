@@ -18,14 +18,7 @@ impl AgentHealthStore for DynamoControlStore {
         item.insert("estab".into(), s(record.estab.as_str()));
         item.insert("received_at".into(), n(record.received_at.millis()));
         item.insert("report".into(), json(&record.report));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::unavailable)?;
-        Ok(())
+        self.put_item(item).await
     }
 
     async fn agent_health(&self, estab: &Estab) -> Result<Option<HealthRecord>, StoreError> {

@@ -199,6 +199,18 @@ impl DynamoControlStore {
         Ok(expired.len() as u64)
     }
 
+    /// Puts an item, replacing any with its key.
+    async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(())
+    }
+
     /// Puts an item that must not exist yet; an existing one is `Conflict(what)`.
     async fn put_new(&self, item: Item, what: &str) -> Result<(), StoreError> {
         self.client

@@ -42,13 +42,6 @@ impl OptOutStore for DynamoControlStore {
         item.insert("staff".into(), json(&record.people.staff));
         item.insert("contacts".into(), json(&record.people.contacts));
         item.insert("updated_at".into(), n(record.updated_at.millis()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::unavailable)?;
-        Ok(())
+        self.put_item(item).await
     }
 }
