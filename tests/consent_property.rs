@@ -15,7 +15,10 @@
 //!   option columns not asked for, and `select`);
 //! - the same call (plain, with `updatedSince`, or continuing a changeset) after the school
 //!   uploads again with every unreleased plain field changed answers the same rows, `RowHash`,
-//!   `LastUpdated` and changeset block, byte for byte.
+//!   `LastUpdated` and changeset block, byte for byte;
+//! - after the school then deletes random rows of every set (an incident with its pupils'
+//!   rows, a pupil with their records), a changeset lists as deleted only rows the call that
+//!   began it answered.
 //!
 //! The expected fields come from `catalogue.toml` through a separate, naive evaluator of the
 //! scope expressions. `ROLLCALL_PROPTEST_CASES` sets the number of cases (CI: 10,000).
@@ -91,6 +94,9 @@ struct Case {
     select: Option<Vec<usize>>,
     filters: Vec<(usize, usize)>,
     picks: Vec<usize>,
+    /// Which rows a later upload deletes, and whether each set loses different ones
+    /// ([`delete_rows`]).
+    deletions: (Vec<bool>, bool),
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -107,6 +113,7 @@ fn case() -> impl Strategy<Value = Case> {
         proptest::option::weighted(0.3, proptest::collection::vec(0usize..64, 1..4)),
         proptest::collection::vec((0usize..16, 0usize..8), 0..3),
         proptest::collection::vec(0usize..8, 1..4),
+        (proptest::collection::vec(any::<bool>(), 8), any::<bool>()),
     )
         .prop_map(
             |(
@@ -120,6 +127,7 @@ fn case() -> impl Strategy<Value = Case> {
                 select,
                 filters,
                 picks,
+                deletions,
             )| Case {
                 endpoint,
                 granted,
@@ -131,6 +139,7 @@ fn case() -> impl Strategy<Value = Case> {
                 select,
                 filters,
                 picks,
+                deletions,
             },
         )
 }
@@ -240,6 +249,7 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
         let query = serde_urlencoded::to_string(params).unwrap();
         format!("/api/v1/School/{SCHOOL}/{}?{query}", endpoint.path)
     };
+    let mut began_with = None;
     match case.delta {
         1 => params.push((
             "updatedSince".into(),
@@ -252,6 +262,7 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
             if let Some(hash) = answer["__changedRows__"][0]["NextChangedRows"].as_str() {
                 prop_assert_eq!(status, 200);
                 params.push(("changedRows".into(), hash.to_owned()));
+                began_with = Some(ids_of(&answer, &endpoint.primary().name));
             }
         }
         _ => {}
@@ -276,6 +287,34 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
         "unreleased fields changed what {} answers",
         path
     );
+    if let Some(answered) = began_with {
+        world.clock.advance(Duration::seconds(1));
+        let mut body = upload_body(SCHOOL, endpoint, &case.picks);
+        let stored = &endpoint.primary().stored;
+        let before = ids_of(&body["resultSets"], stored);
+        delete_rows(&mut body, &case.deletions);
+        let removed: BTreeSet<String> = before
+            .difference(&ids_of(&body["resultSets"], stored))
+            .cloned()
+            .collect();
+        let (upload, _) = world.upload(&world.agent, body).await;
+        prop_assert_eq!(upload, 200);
+        let (_, after) = send(&world.app, "GET", &path, &auth, None).await;
+        // Earlier cases' deletions may be listed too (a changeset that began with no rows
+        // continues from the start of time), as the consent in force would answer them.
+        let deleted = ids_of(&after, &format!("{}_deleted", endpoint.primary().name));
+        let unseen: Vec<&String> = deleted
+            .intersection(&removed)
+            .filter(|id| !answered.contains(*id))
+            .collect();
+        prop_assert!(
+            unseen.is_empty(),
+            "{} lists as deleted {:?}, which its changeset never answered ({:?})",
+            path,
+            unseen,
+            answered
+        );
+    }
 
     // Assert.
     let mut text = answer.clone();
@@ -423,6 +462,32 @@ async fn run_case(world: &World, case: &Case) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// The `Id`s of `set`'s rows in an answer (none where it has no such set).
+fn ids_of(answer: &Value, set: &str) -> BTreeSet<String> {
+    answer[set]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row["Id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Removes from every set of an upload body the rows `picked` says: row `n` of every set
+/// where `picked[n % 8]` (an incident goes with the rows naming its pupils, row `n` of a
+/// related set naming row `n % 2` of the primary), or with `shifted`, row `n` of the `k`-th
+/// set where `picked[(n + 3k) % 8]`, so sets lose different rows.
+fn delete_rows(body: &mut Value, (picked, shifted): &(Vec<bool>, bool)) {
+    let sets = body["resultSets"].as_object_mut().unwrap();
+    for (k, rows) in sets.values_mut().enumerate() {
+        let shift = if *shifted { 3 * k } else { 0 };
+        let mut n = 0;
+        rows.as_array_mut().unwrap().retain(|_| {
+            n += 1;
+            !picked[(n - 1 + shift) % picked.len()]
+        });
+    }
 }
 
 #[test]

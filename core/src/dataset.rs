@@ -279,6 +279,16 @@ pub struct Deletion {
     pub kept: Option<Row>,
 }
 
+impl Deletion {
+    /// The row as its tombstone keeps it: the kept fields and its `Id`; `None` for a
+    /// deletion recorded without them.
+    pub fn row(&self) -> Option<Row> {
+        let mut row = self.kept.clone()?;
+        row.insert(ID.to_owned(), Value::String(self.id.clone()));
+        Some(row)
+    }
+}
+
 /// The outcome of comparing an upload's rows with the stored version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diff {

@@ -118,6 +118,13 @@ pub struct Resolved {
     pub meeting: Vec<BTreeSet<String>>,
     /// Per [`ReadPlan::throughs`] entry, the ids of the rows about opted-out people only.
     pub about_opted_out: Vec<BTreeSet<String>>,
+    /// As `meeting` and `about_opted_out`, judged on the rows of those sets together with
+    /// their tombstones ([`crate::dataset::Deletion::row`]): a deleted row is judged on
+    /// whom it was about and who met a condition when it was deleted, which the current
+    /// rows may no longer say (the upload that deleted an incident deleted its pupils'
+    /// rows too). Deletions are judged on these; left empty, none is listed.
+    pub meeting_then: Vec<BTreeSet<String>>,
+    pub about_opted_out_then: Vec<BTreeSet<String>>,
     /// Per (kind, field of the person's own record), the values of opted-out people; absent
     /// where they could not all be found (then every mention through that field is blanked).
     pub aliases: BTreeMap<(PersonKind, String), BTreeSet<String>>,
@@ -664,13 +671,27 @@ fn set_plan<'c>(
 /// Every field of `rs` a plan may judge a row on ([`SetPlan::admits`]) where `rs` is the
 /// primary set of an endpoint, whose rows can therefore be listed as deleted: the fields of
 /// its filters and option conditions, the people it is about and the field its row scope
-/// reads. A deleted row keeps these (and only these) in the sealed row index, so
-/// `_deleted` is judged exactly as the row was.
+/// reads; and what a deleted row of another set is judged on through `rs`: its link to its
+/// primary row (an incident's pupils) and the fields of conditions on the people `rs` is
+/// the record of (a leaver's leaving date). A deleted row keeps these (and only these) in
+/// the sealed row index, so `_deleted` is judged exactly as the row was.
 pub fn tombstone_fields<'c>(catalogue: &'c Catalogue, rs: &'c ResultSet) -> BTreeSet<&'c str> {
     let mut fields = BTreeSet::new();
     for endpoint in catalogue.endpoints() {
         let primary = endpoint.primary();
-        if endpoint.view != View::Stored || primary.stored != rs.name {
+        if endpoint.view != View::Stored {
+            continue;
+        }
+        let primary_rs = stored(catalogue, &primary.stored);
+        for effect in endpoint.options.values() {
+            if let OptionEffect::Reveal(c) | OptionEffect::Keep(c) | OptionEffect::Drop(c) = effect
+                && c.of.is_some()
+                && person_condition(catalogue, primary_rs, c).rs.name == rs.name
+            {
+                fields.insert(c.field.as_str());
+            }
+        }
+        if primary.stored != rs.name {
             continue;
         }
         for filter in endpoint.filters.iter().filter(|f| f.set == primary.name) {
@@ -692,6 +713,7 @@ pub fn tombstone_fields<'c>(catalogue: &'c Catalogue, rs: &'c ResultSet) -> BTre
     if let Some(row_scope) = &rs.people.row_scope {
         fields.insert(row_scope.field.as_str());
     }
+    fields.extend(rs.link.as_deref());
     fields.remove(ID);
     fields
 }
@@ -1016,8 +1038,12 @@ impl SetPlan<'_> {
     /// answered: the set is released, the row passes every test, is about nobody opted out,
     /// and is about a kind of person the consent releases.
     pub fn admits(&self, row: &Row, resolved: &Resolved) -> bool {
+        self.admits_when(row, resolved, When::Now)
+    }
+
+    fn admits_when(&self, row: &Row, resolved: &Resolved, when: When) -> bool {
         self.released
-            && self.tests.iter().all(|t| passes(t, row, resolved))
+            && self.tests.iter().all(|t| passes(t, row, resolved, when))
             && !self.about_opted_out(row)
             && self.row_kind_released(row)
     }
@@ -1056,15 +1082,15 @@ impl SetPlan<'_> {
     }
 
     /// Whether a deleted row may be listed in `<ResultSet>_deleted`: the tests of
-    /// [`SetPlan::admits`], on what the row held of [`tombstone_fields`] when it was deleted.
-    /// A deletion recorded without those (by an older release) is never listed: it cannot
-    /// be told whether the partner ever saw the row.
+    /// [`SetPlan::admits`], on what the row held of [`tombstone_fields`] when it was deleted,
+    /// with the people it was about as [`Resolved::about_opted_out_then`] and
+    /// [`Resolved::meeting_then`] say. A deletion recorded without those fields (by an
+    /// older release) is never listed: it cannot be told whether the partner ever saw the
+    /// row.
     pub fn admits_deletion(&self, deletion: &Deletion, resolved: &Resolved) -> bool {
-        deletion.kept.as_ref().is_some_and(|kept| {
-            let mut row = kept.clone();
-            row.insert(ID.to_owned(), Value::String(deletion.id.clone()));
-            self.admits(&row, resolved)
-        })
+        deletion
+            .row()
+            .is_some_and(|row| self.admits_when(&row, resolved, When::Deleted))
     }
 
     /// The row as answered: every emitted field (`null` where the MIS gave none), with every
@@ -1160,7 +1186,18 @@ impl SetPlan<'_> {
     }
 }
 
-fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved) -> bool {
+/// Whether a row is judged as it is now, or as a deleted row ([`SetPlan::admits_deletion`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    Now,
+    Deleted,
+}
+
+fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved, when: When) -> bool {
+    let (about_opted_out, meeting) = match when {
+        When::Now => (&resolved.about_opted_out, &resolved.meeting),
+        When::Deleted => (&resolved.about_opted_out_then, &resolved.meeting_then),
+    };
     match test {
         RowTest::Filter(given) => filter_matches(given, row),
         RowTest::Mapped { fields, via } => {
@@ -1173,15 +1210,12 @@ fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved) -> bool {
             condition_holds(condition, row, &resolved.today) == *keep
         }
         // Unresolved, no row can be judged, so none passes.
-        RowTest::NotAboutOptedOut { index } => resolved
-            .about_opted_out
+        RowTest::NotAboutOptedOut { index } => about_opted_out
             .get(*index)
             .is_some_and(|hidden| text(row.get(ID)).is_none_or(|id| !hidden.contains(&id))),
-        RowTest::Person { of, index, keep } => {
-            resolved.meeting.get(*index).is_some_and(|meeting| {
-                text(row.get(*of)).is_some_and(|id| meeting.contains(&id)) == *keep
-            })
-        }
+        RowTest::Person { of, index, keep } => meeting.get(*index).is_some_and(|meeting| {
+            text(row.get(*of)).is_some_and(|id| meeting.contains(&id)) == *keep
+        }),
         // A hop judges its rows against its own input, put first by `take_from`.
         RowTest::Within { field } => text(row.get(*field))
             .is_some_and(|v| resolved.mapped.first().is_some_and(|m| m.contains(&v))),
@@ -1377,5 +1411,10 @@ mod tests {
             assert!(comms.contains(field), "{field} in {comms:?}");
         }
         assert!(!comms.contains("Value"), "{comms:?}");
+        let links = kept("StudentConducts");
+        for field in ["StudentId", "ConductId"] {
+            assert!(links.contains(field), "{field} in {links:?}");
+        }
+        assert!(!links.contains("Outcome"), "{links:?}");
     }
 }

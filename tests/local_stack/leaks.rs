@@ -1174,3 +1174,167 @@ async fn a_photos_consent_answers_pupils_and_staff_but_not_contacts() {
     assert_eq!(shown, ["ph-1", "ph-2"], "{answer}");
     assert!(!answer.to_string().contains("cGhvdG8z"));
 }
+
+/// The incidents of [`an_incident_about_opted_out_pupils_only_is_not_answered`], each with one
+/// pupil: `hidden`'s (1) and `shown`'s (2), today.
+fn incidents(data: &mut Data, hidden: &str, shown: &str) {
+    let today = today();
+    data.add(
+        "Conducts",
+        json!([
+            {"Id": "1", "ConductId": "Beh.1", "Date": format!("{today}T10:00:00"), "Category": "Beh"},
+            {"Id": "2", "ConductId": "Beh.2", "Date": format!("{today}T11:00:00"), "Category": "Beh"},
+        ]),
+    );
+    data.add(
+        "StudentConducts",
+        json!([
+            {"Id": "sc-1", "StudentId": hidden, "ConductId": "1", "Points": 2},
+            {"Id": "sc-2", "StudentId": shown, "ConductId": "2", "Points": 1},
+        ]),
+    );
+    data.add("StaffConducts", json!([]));
+}
+
+#[tokio::test]
+async fn a_deleted_incident_of_an_opted_out_pupil_alone_is_not_listed_as_deleted() {
+    // Arrange: a changeset begun while one pupil is opted out, under a consent of conduct.
+    let mut data = Data::new();
+    let (hidden, shown) = (data.pupils[1].clone(), data.pupils[2].clone());
+    incidents(&mut data, &hidden, &shown);
+    let w = world("leaks-incident-deleted", &["Conduct"], data).await;
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+    let range = format!("&DateFrom={0}&DateTo={0}", today());
+    let hash = changeset(&w, "ConductForDateRange", &range).await;
+
+    // Act: the school deletes both incidents, with the rows naming their pupils.
+    w.stack.advance(Duration::minutes(1));
+    let mut data = Data::new();
+    data.add("Conducts", json!([]));
+    data.add("StudentConducts", json!([]));
+    data.add("StaffConducts", json!([]));
+    w.stack
+        .upload(&w.school.agent, &data.body)
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert: the partner never saw incident 1, so it is not told of its deletion.
+    let answer = w
+        .get(&format!("ConductForDateRange?changedRows={hash}{range}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&answer, "Conducts_deleted"), ["2"], "{answer}");
+}
+
+#[tokio::test]
+async fn a_deleted_row_of_a_pupil_who_left_is_listed_only_with_include_leavers() {
+    // Arrange: an exclusion each for a leaver and a pupil on roll; changesets with and
+    // without includeLeavers.
+    let mut data = Data::new();
+    let [leaver, on_roll] = [0, 1].map(|n| data.pupils[n].clone());
+    data.pupil(&leaver)
+        .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
+    let exclusion = |id: &str, pupil: &str| {
+        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
+               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
+    };
+    data.add(
+        "StudentExclusions",
+        json!([exclusion("ex-1", &leaver), exclusion("ex-2", &on_roll)]),
+    );
+    let w = world(
+        "leaks-leaver-deleted",
+        &["Student", "StudentExclusions"],
+        data,
+    )
+    .await;
+    let without = changeset(&w, "StudentExclusions", "").await;
+    let with = changeset(&w, "StudentExclusions", "&options=includeLeavers").await;
+
+    // Act: the MIS drops the leaver and both exclusions.
+    w.stack.advance(Duration::minutes(1));
+    let mut data = Data::new();
+    data.rows("Students")
+        .retain(|row| row["Id"] != leaver.as_str());
+    data.add("StudentExclusions", json!([]));
+    w.stack
+        .upload(&w.school.agent, &data.body)
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    assert_eq!(
+        deleted(&w, "StudentExclusions", &without, "").await,
+        ["ex-2"]
+    );
+    assert_eq!(
+        deleted(&w, "StudentExclusions", &with, "&options=includeLeavers").await,
+        ["ex-1", "ex-2"]
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_contact_of_opted_out_pupils_only_ends_changesets_rather_than_listing_it() {
+    // Arrange: a pupil with a contact of their own, opted out, and another pupil.
+    let data = Data::new();
+    let links = data.body["resultSets"]["StudentContacts"]
+        .as_array()
+        .unwrap();
+    let contacts_of = |pupil: &str| -> Vec<String> {
+        links
+            .iter()
+            .filter(|l| l["StudentId"] == pupil)
+            .map(|l| l["ContactId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let own_contacts = |pupil: &str| -> Vec<String> {
+        contacts_of(pupil)
+            .into_iter()
+            .filter(|c| {
+                links
+                    .iter()
+                    .all(|l| l["ContactId"] != c.as_str() || l["StudentId"] == pupil)
+            })
+            .collect()
+    };
+    let hidden = data
+        .pupils
+        .iter()
+        .find(|p| !own_contacts(p).is_empty())
+        .expect("a pupil has a contact of their own")
+        .clone();
+    let only_hidden = own_contacts(&hidden);
+    let other = data
+        .pupils
+        .iter()
+        .find(|p| **p != hidden && !own_contacts(p).is_empty())
+        .expect("another pupil has a contact of their own");
+    let shared = own_contacts(other);
+    let w = world("leaks-contact-deleted", &["Student", "Contact"], data).await;
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+    let hash = changeset(&w, "Contacts", "").await;
+
+    // Act: the MIS drops the pupil's contacts and the second pupil's, with their links.
+    w.stack.advance(Duration::minutes(1));
+    let mut data = Data::new();
+    let gone: Vec<&String> = only_hidden.iter().chain(&shared).collect();
+    data.rows("Contacts")
+        .retain(|row| !gone.iter().any(|c| row["Id"] == c.as_str()));
+    data.rows("StudentContacts")
+        .retain(|row| !gone.iter().any(|c| row["ContactId"] == c.as_str()));
+    w.stack
+        .upload(&w.school.agent, &data.body)
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert: the contacts hidden with the pupil were part of what the school shares (the
+    // opt-outs in force), and that changed, so the changeset is over rather than listing
+    // them; a partner starting again is told nothing of them.
+    w.get(&format!("Contacts?changedRows={hash}"))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "changed what it shares with you");
+    let again = w.get("Contacts").await.expect(StatusCode::OK);
+    for contact in only_hidden.iter().chain(&shared) {
+        assert!(!mentions(&again, contact), "{contact}: {again}");
+    }
+}

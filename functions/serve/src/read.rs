@@ -127,7 +127,8 @@ async fn answer(
         },
         token.estab.as_str(),
     )?;
-    let resolved = resolve(state, &token.estab, &plan, &filters, now).await?;
+    let lists_deletions = query.changed_rows.is_some();
+    let resolved = resolve(state, &token.estab, &plan, &filters, lists_deletions, now).await?;
     match &plan.view {
         ViewPlan::Stored => {
             stored(
@@ -531,12 +532,15 @@ async fn computed(
 }
 
 /// What the plan needs from stored data before rows can be judged: the values of its via
-/// mappings and the aliases of opted-out people its mentions use.
+/// mappings, whom rows are about through other sets, the people meeting its options'
+/// conditions and the aliases of opted-out people its mentions use; with `deletions`, also
+/// the same judged with those sets' tombstones, for `_deleted`.
 async fn resolve(
     state: &ServeState,
     estab: &Estab,
     plan: &ReadPlan<'_>,
     filters: &Filters,
+    deletions: bool,
     now: Timestamp,
 ) -> ApiResult<Resolved> {
     let today = plan::date_of(&now.to_xod()).to_owned();
@@ -554,11 +558,18 @@ async fn resolve(
         let values = map_through(state, estab, via, input, &resolved.today, now).await?;
         resolved.mapped.push(values);
     }
+    let opt_outs = plan.primary().opt_outs();
     for through in &plan.throughs {
         let loaded = LoadedSet::current(state, estab, through.rs, &through.decrypt, now).await?;
         resolved
             .about_opted_out
-            .push(through.resolve(&loaded.rows, plan.primary().opt_outs()));
+            .push(through.resolve(&loaded.rows, opt_outs));
+        if deletions {
+            let then = loaded.with_tombstones();
+            resolved
+                .about_opted_out_then
+                .push(through.resolve(&then, opt_outs));
+        }
     }
     for condition in &plan.people_conditions {
         let loaded =
@@ -566,6 +577,12 @@ async fn resolve(
         resolved
             .meeting
             .push(condition.resolve(&loaded.rows, &resolved.today));
+        if deletions {
+            let then = loaded.with_tombstones();
+            resolved
+                .meeting_then
+                .push(condition.resolve(&then, &resolved.today));
+        }
     }
     for lookup in &plan.lookups {
         let loaded = LoadedSet::current(state, estab, lookup.rs, &lookup.decrypt, now).await?;
