@@ -17,6 +17,10 @@ pub struct Config {
     pub key: String,
     /// The folder the MIS writes its exports to.
     pub source: PathBuf,
+    /// The school the key uploads for (its DfE number), as rollcall said at `init`: a CTF
+    /// written by another school is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estab: Option<String>,
     /// Where write-backs are written for the MIS side (default: `outbox/` beside the config).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox: Option<PathBuf>,
@@ -109,6 +113,7 @@ mod tests {
             url: "http://127.0.0.1:8080".into(),
             key: "rca_secret".into(),
             source: PathBuf::from("exports"),
+            estab: Some("9990001".into()),
             outbox: None,
         };
         config.write(&path).unwrap();

@@ -52,6 +52,11 @@ fn now() -> String {
 /// Reads the source folder and hashes each result set.
 fn read(config: &Config) -> Result<(Extract, BTreeMap<String, String>), AgentError> {
     let extract = read_folder(&config.source).map_err(|e| AgentError::Input(e.to_string()))?;
+    if let Some(estab) = &config.estab {
+        extract
+            .check_school(estab)
+            .map_err(|e| AgentError::Input(e.to_string()))?;
+    }
     let hashes = extract
         .sets
         .iter()

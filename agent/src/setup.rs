@@ -36,10 +36,12 @@ pub async fn init(
             other => other,
         })?;
     let source = std::fs::canonicalize(&source).unwrap_or(source);
+    let estab = school.body["estab"].as_str().map(str::to_owned);
     let config = Config {
         url,
         key,
         source,
+        estab,
         outbox: None,
     };
     config

@@ -57,6 +57,7 @@ mod runs {
     use rollcall_agent::run::{Options, Outcome, run};
     use rollcall_agent::state::State;
     use rollcall_agent::{AgentError, Server};
+    use rollcall_core::synthetic;
     use serde_json::json;
 
     use crate::support::Stack;
@@ -94,6 +95,7 @@ mod runs {
                 url: base.to_owned(),
                 key: key.to_owned(),
                 source,
+                estab: Some(ESTAB.to_owned()),
                 outbox: None,
             };
             config.write(&config_path).unwrap();
@@ -206,41 +208,79 @@ mod runs {
         drop(agent.dir);
     }
 
+    /// The stack's files, less the agent's health report (a failed run reports its error).
+    fn without_health(
+        snapshot: std::collections::BTreeMap<PathBuf, Vec<u8>>,
+    ) -> std::collections::BTreeMap<PathBuf, String> {
+        snapshot
+            .into_iter()
+            .map(|(path, bytes)| {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let kept: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.starts_with("agent_health:"))
+                    .collect();
+                (path, kept.join("\n"))
+            })
+            .collect()
+    }
+
     #[tokio::test]
     async fn a_refused_export_uploads_nothing_and_says_where() {
         let stack = Stack::start().await;
         let school = stack.school(ESTAB).await;
         let agent = Agent::new(&stack.base, &school.agent);
-        std::fs::write(
-            agent.source().join("Contacts.csv"),
-            "Id,Forename\n1,Ann\n2,\"Bob\n3,Cy\n",
-        )
-        .unwrap();
-        let before = stack.snapshot();
-        let error = agent.run(Options::default()).await.unwrap_err();
-        assert_eq!(error.exit_code(), 1);
-        let text = error.to_string();
-        assert!(text.contains("Contacts.csv: line 3"), "{text}");
-        // The agent's health report (the failed run and its error) is all that may change.
-        let without_health = |snapshot: std::collections::BTreeMap<PathBuf, Vec<u8>>| {
-            snapshot
-                .into_iter()
-                .map(|(path, bytes)| {
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
-                    let kept: Vec<&str> = text
-                        .lines()
-                        .filter(|l| !l.starts_with("agent_health:"))
-                        .collect();
-                    (path, kept.join("\n"))
-                })
-                .collect::<std::collections::BTreeMap<_, _>>()
-        };
-        assert_eq!(
-            without_health(stack.snapshot()),
-            without_health(before),
-            "nothing may be stored"
-        );
-        assert!(agent.state().sets.is_empty());
+        let good_ctf = synthetic::ctf::ctf(&synthetic::school(ESTAB, 3, 5), 25, "999", "0041");
+        let broken_ctf = good_ctf.replacen("</Surname>", "</Surnam>", 1);
+        let foreign_ctf =
+            synthetic::ctf::ctf(&synthetic::school("8881234", 3, 5), 25, "888", "1234");
+        let nested =
+            json!([{"Id": "1", "Forename": "Ann"}, {"Id": "2", "Forename": {"first": "Bob"}}]);
+        // The CTF files give the pupils.
+        std::fs::remove_file(agent.source().join("Students.csv")).unwrap();
+        let cases = [
+            (
+                "Contacts.csv",
+                "Id,Forename\n1,Ann\n2,\"Bob\n3,Cy\n".to_owned(),
+                vec!["Contacts.csv: line 3"],
+            ),
+            (
+                "year7.xml",
+                broken_ctf,
+                vec!["year7.xml", "line ", "Surnam"],
+            ),
+            (
+                "Contacts.json",
+                nested.to_string(),
+                vec!["Contacts.json: row 2", "Forename"],
+            ),
+            (
+                "from-elm.xml",
+                foreign_ctf,
+                vec!["from-elm.xml: Header/SourceSchool: written by school 8881234"],
+            ),
+        ];
+        for (file, text, expected) in cases {
+            std::fs::write(agent.source().join(file), text).unwrap();
+            let before = stack.snapshot();
+            let error = agent.run(Options::default()).await.unwrap_err();
+            assert_eq!(error.exit_code(), 1, "{file}");
+            let message = error.to_string();
+            for part in expected {
+                assert!(message.contains(part), "{file}: {message}");
+            }
+            assert_eq!(
+                without_health(stack.snapshot()),
+                without_health(before),
+                "{file}: nothing may be stored"
+            );
+            assert!(agent.state().sets.is_empty(), "{file}");
+            std::fs::remove_file(agent.source().join(file)).unwrap();
+        }
+        std::fs::write(agent.source().join("year7.xml"), good_ctf).unwrap();
+        // With the bad files gone, the same folder uploads.
+        agent.run(Options::default()).await.unwrap();
+        assert!(!agent.state().sets.is_empty());
     }
 
     /// The agent stopped after rollcall stored an upload but before the state recorded it:
@@ -421,6 +461,7 @@ mod transfers {
             url: stack.base.clone(),
             key: school.agent.clone(),
             source: source.clone(),
+            estab: Some(ESTAB.to_owned()),
             outbox: None,
         };
         let server = Server::new(&stack.base, &school.agent, Duration::from_secs(5));

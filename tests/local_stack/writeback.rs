@@ -308,6 +308,7 @@ async fn the_agent_writes_a_task_to_its_outbox_once_and_reports_its_result() {
         url: w.stack.base.clone(),
         key: w.school.agent.clone(),
         source,
+        estab: None,
         outbox: None,
     };
     let server = rollcall_agent::Server::new(

@@ -76,9 +76,41 @@ pub struct Extract {
     /// Result set (as rollcall names it) → its rows and the file they came from.
     pub sets: BTreeMap<String, ReadSet>,
     pub warnings: Vec<String>,
+    /// Each CTF file read, with the school that wrote it (`Header/SourceSchool`).
+    pub transfers: Vec<(PathBuf, SourceSchool)>,
+}
+
+/// The school a CTF says wrote it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceSchool {
+    /// The DfE number: the LEA's three digits and the Estab's four; empty when the header
+    /// gives neither.
+    pub estab: String,
+    pub name: String,
 }
 
 impl Extract {
+    /// Refuses a CTF written by another school than `estab` (the school the agent key
+    /// uploads for): a transfer file received from another school, or an export of the
+    /// wrong school, must never be uploaded as this school's pupils.
+    pub fn check_school(&self, estab: &str) -> Result<(), SourceError> {
+        for (file, school) in &self.transfers {
+            if !school.estab.is_empty() && school.estab != estab {
+                return Err(SourceError::new(
+                    file,
+                    "Header/SourceSchool",
+                    format!(
+                        "written by school {} ({}), but this agent uploads for school {estab}; \
+                         a CTF received from another school is not this school's export: move \
+                         it out of the source folder",
+                        school.estab, school.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The upload body of the named sets.
     pub fn body_of<'a>(&self, names: impl IntoIterator<Item = &'a String>) -> Value {
         let sets: serde_json::Map<String, Value> = names
@@ -236,7 +268,7 @@ pub fn read_folder(folder: &Path) -> Result<Extract, SourceError> {
 /// one Students, one Contacts and one StudentContacts (a school may export a file per year).
 #[derive(Default)]
 struct Transfers {
-    files: Vec<PathBuf>,
+    files: Vec<(PathBuf, SourceSchool)>,
     students: ReadRows,
     contacts: ReadRows,
     links: ReadRows,
@@ -262,15 +294,27 @@ impl Transfers {
             }
         }
         self.warnings.extend(ctf.warnings);
-        self.files.push(file.to_owned());
+        let (lea, estab, school) = ctf.source_school;
+        let school = SourceSchool {
+            estab: if lea.is_empty() && estab.is_empty() {
+                String::new()
+            } else {
+                format!("{lea}{estab}")
+            },
+            name: school,
+        };
+        self.files.push((file.to_owned(), school));
         Ok(())
     }
 
     fn add_to(self, extract: &mut Extract) -> Result<(), SourceError> {
-        let Some(first) = self.files.first() else {
+        let Some((first, _)) = self.files.first() else {
             return Ok(());
         };
+        let first = first.clone();
         extract.warnings.extend(self.warnings);
+        extract.transfers = self.files;
+        let first = &first;
         extract.add(first, "Students", self.students)?;
         extract.add(first, "Contacts", self.contacts)?;
         extract.add(first, "StudentContacts", self.links)
