@@ -1,6 +1,7 @@
 //! The school-side agent: reads the MIS's exports ([`sources`]), uploads what changed
 //! ([`run`], with its [`state`] and idempotency keys), retries what may pass ([`server`]),
-//! hands write-backs to the MIS ([`outbox`]); configured by [`setup`] and [`config`].
+//! hands write-backs to the MIS ([`outbox`]); configured by [`setup`] and [`config`]; stops
+//! cleanly on Ctrl-C ([`stop`]).
 //!
 //! An upload that fits one request goes to `POST /agent/v1/extracts`; a larger one is put to
 //! a pre-signed URL from `POST /agent/v1/uploads` and its outcome polled. The server publishes
@@ -17,6 +18,7 @@ pub mod server;
 pub mod setup;
 pub mod sources;
 pub mod state;
+pub mod stop;
 
 use std::time::Duration;
 

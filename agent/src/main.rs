@@ -1,6 +1,7 @@
 //! `rollcall-agent`: takes a school's MIS exports to rollcall, and rollcall's write-backs to
 //! the MIS. Exit codes: 0 done; 1 an export or a request was refused (the message says which
-//! and why); 2 usage or configuration; 3 rollcall could not be reached after retries.
+//! and why); 2 usage or configuration; 3 rollcall could not be reached after retries; 130
+//! stopped by Ctrl-C (after finishing the step it was in).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use rollcall_agent::config::{Config, DEFAULT_CONFIG, state_path};
 use rollcall_agent::outbox::Outbox;
 use rollcall_agent::run::{self, Options};
 use rollcall_agent::state::State;
+use rollcall_agent::stop::Stop;
 use rollcall_agent::{AgentError, Server};
 
 #[derive(Parser)]
@@ -21,7 +23,7 @@ use rollcall_agent::{AgentError, Server};
     long_about = "Takes a school's MIS exports to rollcall, and rollcall's write-backs to the MIS.\n\n\
         Start with `rollcall-agent init`, then `rollcall-agent run` (or `watch`).\n\
         Exit codes: 0 done; 1 an export or a request was refused; 2 usage or configuration;\n\
-        3 rollcall could not be reached after retries."
+        3 rollcall could not be reached after retries; 130 stopped by Ctrl-C (run; watch exits 0)."
 )]
 struct Cli {
     /// rollcall's base URL, e.g. https://rollcall.example.org (for `init` and `upload`).
@@ -154,7 +156,8 @@ async fn command(
             max_wait,
         } => {
             let config = load(&path)?;
-            let server = Server::new(&config.url, &config.key, max_wait);
+            let mut server = Server::new(&config.url, &config.key, max_wait);
+            server.stop = Stop::on_signals();
             let options = Options { dry_run, full };
             let outcome =
                 run::run(&path, &config, &server, options, &mut std::io::stdout()).await?;
@@ -197,7 +200,8 @@ async fn command(
 
 async fn watch(path: &Path, every: Duration, max_wait: Duration) -> Result<(), AgentError> {
     let config = load(path)?;
-    let server = Server::new(&config.url, &config.key, max_wait);
+    let mut server = Server::new(&config.url, &config.key, max_wait);
+    server.stop = Stop::on_signals();
     loop {
         match run::run(
             path,
@@ -214,13 +218,17 @@ async fn watch(path: &Path, every: Duration, max_wait: Duration) -> Result<(), A
                 outcome.unchanged.len(),
                 every.as_secs()
             ),
+            Err(AgentError::Stopped(what)) => {
+                println!("stopped before {what}; the next run goes on from there");
+                return Ok(());
+            }
             // A refused export or an unreachable server is reported; the next run tries again.
             Err(error @ AgentError::Config(_)) => return Err(error),
             Err(error) => eprintln!("rollcall-agent: {error}; next try in {}s", every.as_secs()),
         }
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = tokio::signal::ctrl_c() => {
+            () = tokio::time::sleep(every) => {}
+            () = server.stop.requested_now() => {
                 println!("stopped");
                 return Ok(());
             }

@@ -150,6 +150,7 @@ async fn pass(
         let _ = writeln!(out, "unchanged: {}", outcome.unchanged.len());
         return Ok(outcome);
     }
+    server.check_stop("uploading")?;
     finish_pending(server, &extract, &hashes, state, state_file, out).await?;
     let changed: Vec<String> = changed
         .into_iter()
@@ -157,6 +158,7 @@ async fn pass(
         .cloned()
         .collect();
     for batch in batches(&extract, &changed)? {
+        server.check_stop(&format!("uploading {}", batch.join(", ")))?;
         let pending = Pending {
             idempotency_key: format!("rc-{}", random_hex::<16>()),
             sets: batch
@@ -177,7 +179,9 @@ async fn pass(
         }
     }
     let outbox = Outbox::new(config.outbox(config_path));
+    server.check_stop("taking the school's tasks")?;
     outcome.tasks_written = outbox.take_tasks(server, state, state_file).await?;
+    server.check_stop("reporting the MIS's results")?;
     outcome.results_reported = outbox.report_results(server).await?;
     Ok(outcome)
 }

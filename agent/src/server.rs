@@ -8,6 +8,8 @@ use std::time::Duration;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::Value;
 
+use crate::stop::Stop;
+
 /// What went wrong, and how the agent exits for it.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -36,18 +38,22 @@ pub enum AgentError {
         last: String,
         waited: u64,
     },
+    /// Asked to stop (Ctrl-C) before `0` (exit 130).
+    #[error("stopped before {0}, as asked; nothing is lost: the next run goes on from here")]
+    Stopped(String),
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
 }
 
 impl AgentError {
     /// The process exit code: 1 refused input or server refusal, 2 usage or configuration,
-    /// 3 server unreachable after retries.
+    /// 3 server unreachable after retries, 130 stopped by Ctrl-C.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Input(_) | Self::Refused { .. } | Self::Other(_) => 1,
             Self::Config(_) => 2,
             Self::Unreachable { .. } => 3,
+            Self::Stopped(_) => 130,
         }
     }
 }
@@ -70,6 +76,8 @@ pub struct Server {
     pub max_wait: Duration,
     /// The first pause between attempts; it doubles up to [`MAX_PAUSE`].
     pub first_pause: Duration,
+    /// Asked, a call waiting to retry gives up, and a pass starts no other step.
+    pub stop: Stop,
 }
 
 const MAX_PAUSE: Duration = Duration::from_secs(60);
@@ -87,6 +95,16 @@ impl Server {
             key: key.to_owned(),
             max_wait,
             first_pause: Duration::from_millis(500),
+            stop: Stop::default(),
+        }
+    }
+
+    /// Refuses to start `what` once a stop is asked.
+    pub fn check_stop(&self, what: &str) -> Result<(), AgentError> {
+        if self.stop.requested() {
+            Err(AgentError::Stopped(what.to_owned()))
+        } else {
+            Ok(())
         }
     }
 
@@ -126,7 +144,11 @@ impl Server {
                 "rollcall-agent: {what}: {last}; retrying in {:.1}s",
                 wait.as_secs_f64()
             );
-            tokio::time::sleep(jitter(wait)).await;
+            tokio::select! {
+                () = tokio::time::sleep(jitter(wait)) => {}
+                () = self.stop.requested_now() => {}
+            }
+            self.check_stop(&format!("retrying {what}"))?;
             pause = (pause * 2).min(MAX_PAUSE);
         }
     }
