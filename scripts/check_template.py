@@ -122,8 +122,9 @@ def check(template):
            f"ingest's upload routes are missing: {sorted(routes)}")
     expect(("GET", "/agent/v1/tasks") in routes and ("POST", "/agent/v1/tasks/{id}/result") in routes,
            f"ingest's task routes are missing: {sorted(routes)}")
-    expect(("GET", "/agent/v1/whoami") in routes and ("POST", "/agent/v1/health") in routes,
-           f"ingest's whoami or health route is missing: {sorted(routes)}")
+    expect(("GET", "/agent/v1/whoami") in routes and ("POST", "/agent/v1/health") in routes
+           and ("GET", "/agent/v1/resultsets") in routes,
+           f"ingest's whoami, resultsets or health route is missing: {sorted(routes)}")
 
     # The bucket.
     buckets = resources_of(template, "AWS::S3::Bucket")

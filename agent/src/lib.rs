@@ -18,6 +18,7 @@ pub mod server;
 pub mod setup;
 pub mod sources;
 pub mod state;
+pub mod status;
 pub mod stop;
 
 use std::time::Duration;

@@ -8,10 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use rollcall_agent::config::{Config, DEFAULT_CONFIG, state_path};
-use rollcall_agent::outbox::Outbox;
+use rollcall_agent::config::{Config, DEFAULT_CONFIG};
 use rollcall_agent::run::{self, Options};
-use rollcall_agent::state::State;
 use rollcall_agent::stop::Stop;
 use rollcall_agent::{AgentError, Server};
 
@@ -77,7 +75,8 @@ enum Command {
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         max_wait: Duration,
     },
-    /// The last runs, what was sent and when, what is pending, the outbox.
+    /// The last runs, what was sent and when, what is pending, the outbox, and what rollcall
+    /// holds of the school now.
     Status {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
@@ -177,7 +176,7 @@ async fn command(
             every,
             max_wait,
         } => watch(&path, every, max_wait).await,
-        Command::Status { config: path } => status(&path),
+        Command::Status { config: path } => status(&path).await,
         Command::Upload { file } => {
             let url = url.unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
             let key = key()?;
@@ -236,41 +235,8 @@ async fn watch(path: &Path, every: Duration, max_wait: Duration) -> Result<(), A
     }
 }
 
-fn status(path: &Path) -> Result<(), AgentError> {
+async fn status(path: &Path) -> Result<(), AgentError> {
     let config = load(path)?;
-    let state = State::load(&state_path(path)).map_err(|e| AgentError::Config(e.to_string()))?;
-    println!("rollcall: {}", config.url);
-    println!("source folder: {}", config.source.display());
-    println!("\nlast runs:");
-    for run in state.runs.iter().rev().take(5) {
-        let outcome = if run.succeeded { "ok" } else { "failed" };
-        let detail = run
-            .message
-            .clone()
-            .unwrap_or_else(|| format!("{} sent", run.sent.len()));
-        println!(
-            "  {} → {}  {outcome}: {detail}",
-            run.started_at, run.ended_at
-        );
-    }
-    println!("\nresult sets confirmed by rollcall:");
-    for (name, set) in &state.sets {
-        println!(
-            "  {name}: {} rows, version {}, sent {}",
-            set.rows.len(),
-            set.version,
-            set.sent_at
-        );
-    }
-    println!("\npending uploads: {}", state.pending.len());
-    for pending in &state.pending {
-        let names: Vec<&String> = pending.sets.keys().collect();
-        println!("  since {}: {names:?}", pending.started_at);
-    }
-    let counts = Outbox::new(config.outbox(path)).counts();
-    println!(
-        "\noutbox: {} tasks waiting for the MIS, {} results to report, {} done",
-        counts.pending, counts.results, counts.done
-    );
-    Ok(())
+    let server = Server::new(&config.url, &config.key, Duration::from_secs(10));
+    rollcall_agent::status::status(path, &config, &server, &mut std::io::stdout()).await
 }

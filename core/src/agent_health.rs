@@ -289,19 +289,34 @@ pub fn admin_view(
     now: Timestamp,
 ) -> Value {
     let last_seen = record.map(|r| r.received_at);
-    let mut uploads: Vec<&VersionRecord> = current.iter().collect();
-    uploads.sort_by(|a, b| a.result_set.cmp(&b.result_set));
     json!({
         "report": record.map(|r| r.report.to_json()),
         "lastSeen": rfc3339(last_seen),
         "secondsSinceSeen": last_seen.map(|seen| now.since(seen).as_seconds()),
         "silent": is_silent(last_seen, now),
-        "resultSets": uploads.iter().map(|v| json!({
-            "name": v.result_set,
-            "version": v.version,
-            "uploadedAt": v.confirmed_at.to_rfc3339(),
-        })).collect::<Vec<_>>(),
+        "resultSets": held_view(current, now),
     })
+}
+
+/// What rollcall holds of a school at `now`, by result set name: each current version, its
+/// row count, when an upload last confirmed it, until when it is current, whether it is
+/// stale and when it will be disposed of. No row is read.
+pub fn held_view(current: &[VersionRecord], now: Timestamp) -> Value {
+    let mut held: Vec<&VersionRecord> = current.iter().collect();
+    held.sort_by(|a, b| a.result_set.cmp(&b.result_set));
+    held.iter()
+        .map(|v| {
+            json!({
+                "name": v.result_set,
+                "version": v.version,
+                "rows": v.rows,
+                "uploadedAt": v.confirmed_at.to_rfc3339(),
+                "validUntil": v.valid_until.to_rfc3339(),
+                "stale": v.is_stale(now),
+                "disposalAt": v.disposal_at().to_rfc3339(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

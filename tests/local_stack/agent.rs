@@ -56,6 +56,7 @@ mod runs {
     use rollcall_agent::config::{Config, state_path};
     use rollcall_agent::run::{Options, Outcome, run};
     use rollcall_agent::state::State;
+    use rollcall_agent::status::status;
     use rollcall_agent::{AgentError, Server};
     use rollcall_core::synthetic;
     use serde_json::json;
@@ -206,6 +207,58 @@ mod runs {
         assert_eq!(full.sent.len(), 3);
         assert!(agent.state().runs.len() >= 4);
         drop(agent.dir);
+    }
+
+    #[tokio::test]
+    async fn status_shows_what_the_agent_recorded_and_what_rollcall_holds() {
+        let stack = Stack::start().await;
+        let school = stack.school(ESTAB).await;
+        let agent = Agent::new(&stack.base, &school.agent);
+        agent.run(Options::default()).await.unwrap();
+        // Another upload (a script) replaces the agent's Staff.
+        stack
+            .upload(
+                &school.agent,
+                &json!({"resultSets": {"Staff": [{"Id": "6", "Surname": "Bell"}]}}),
+            )
+            .await
+            .expect(StatusCode::OK);
+
+        let mut out = Vec::new();
+        status(&agent.config_path, &agent.config, &agent.server, &mut out)
+            .await
+            .unwrap();
+        let printed = String::from_utf8(out).unwrap();
+
+        assert!(printed.contains(&format!("school: {ESTAB}")), "{printed}");
+        assert!(printed.contains("ok: 3 sent"), "{printed}");
+        assert!(
+            printed.contains(&format!("rollcall holds for school {ESTAB}: 3 result sets")),
+            "{printed}"
+        );
+        assert!(printed.contains("Students: version 1, 2 rows"), "{printed}");
+        assert!(
+            printed.contains("Staff: version 2, 1 rows")
+                && printed.contains("the agent last confirmed version 1"),
+            "{printed}"
+        );
+
+        // Unreachable, the agent's own record still prints.
+        let offline = Server::new(
+            "http://127.0.0.1:9",
+            &school.agent,
+            Duration::from_millis(50),
+        );
+        let mut out = Vec::new();
+        status(&agent.config_path, &agent.config, &offline, &mut out)
+            .await
+            .unwrap();
+        let printed = String::from_utf8(out).unwrap();
+        assert!(printed.contains("ok: 3 sent"), "{printed}");
+        assert!(
+            printed.contains("rollcall could not say what it holds"),
+            "{printed}"
+        );
     }
 
     /// The stack's files, less the agent's health report (a failed run reports its error).

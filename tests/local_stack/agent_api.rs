@@ -335,6 +335,59 @@ async fn whoami_names_the_school_of_the_agent_key_and_no_other() {
     );
 }
 
+#[tokio::test]
+async fn the_agent_reads_what_rollcall_holds_of_its_own_school_only() {
+    // Arrange: school A uploaded 5 pupils; school B 7, a day earlier.
+    let world = World::build(A)
+        .data(synthetic::school(A, 5, 3).upload_body())
+        .school(B, Some(synthetic::school(B, 7, 4).upload_body()))
+        .start()
+        .await;
+    let stack = &world.stack;
+    let held = |key: String| async move {
+        stack
+            .send(
+                Method::GET,
+                "/agent/v1/resultsets",
+                Some(&format!("Bearer {key}")),
+                None,
+            )
+            .await
+    };
+
+    // Act
+    let mine = held(world.school.agent.clone())
+        .await
+        .expect(StatusCode::OK);
+    let theirs = held(world.school_of(B).agent.clone())
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    let students = |answer: &Value| {
+        answer["resultSets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "Students")
+            .cloned()
+            .expect("Students is held")
+    };
+    assert_eq!(mine["estab"], A);
+    assert_eq!(students(&mine)["rows"], 5);
+    assert_eq!(students(&mine)["version"], 1);
+    assert_eq!(students(&mine)["stale"], false);
+    assert!(students(&mine)["validUntil"].is_string());
+    assert!(students(&mine)["disposalAt"].is_string());
+    assert_eq!(theirs["estab"], B);
+    assert_eq!(students(&theirs)["rows"], 7);
+    let text = mine.to_string();
+    assert!(!text.contains("Forename"), "no row is read: {text}");
+    held(world.school.admin.clone())
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "this agent key is not registered");
+}
+
 fn health_report() -> Value {
     json!({
         "agentVersion": "1.4.0",
@@ -393,10 +446,10 @@ async fn the_agents_health_report_reaches_its_schools_admin_until_it_falls_silen
         .find(|s| s["name"] == "Students")
         .expect("the upload is listed")
         .clone();
-    assert_eq!(
-        students,
-        json!({"name": "Students", "version": 1, "uploadedAt": stack.clock_now().to_rfc3339()})
-    );
+    assert_eq!(students["version"], 1);
+    assert_eq!(students["rows"], 5);
+    assert_eq!(students["uploadedAt"], stack.clock_now().to_rfc3339());
+    assert_eq!(students["stale"], false);
 
     // Act: the agent reports; an hour later the admin reads it.
     stack.advance(Duration::minutes(10));

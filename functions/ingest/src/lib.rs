@@ -117,6 +117,7 @@ pub fn routes() -> Routes<IngestState> {
         .route("/agent/v1/tasks", get(tasks::open_tasks))
         .route("/agent/v1/tasks/{id}/result", post(tasks::report))
         .route("/agent/v1/whoami", get(agent::whoami))
+        .route("/agent/v1/resultsets", get(agent::held))
         .route("/agent/v1/health", post(agent::report_health))
 }
 
