@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! cargo run --release -p rollcall-agent --example read_ctf -- PATH
-//! cargo run --release -p rollcall-agent --example read_ctf -- --synthetic PUPILS PATH
+//! cargo run --release -p rollcall-agent --example read_ctf -- --synthetic PUPILS PATH [ESTAB]
 //! ```
 //!
-//! With `--synthetic`, a synthetic school of PUPILS pupils is first written to PATH as CTF 25.
+//! With `--synthetic`, a synthetic school of PUPILS pupils is first written to PATH as CTF 25,
+//! from school ESTAB (default 9992001; give the school an agent uploads for, to upload it).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -20,13 +21,17 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = match args.as_slice() {
         [path] => path.clone(),
-        [flag, pupils, path] if flag == "--synthetic" => {
+        [flag, pupils, path, rest @ ..] if flag == "--synthetic" && rest.len() <= 1 => {
             let pupils: usize = pupils.parse().context("PUPILS must be a number")?;
+            let estab = rest.first().map_or("9992001", String::as_str);
+            if estab.len() != 7 || !estab.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("ESTAB must be a school's seven-digit number, e.g. 9992001");
+            }
             let start = Instant::now();
-            let school = rollcall_core::synthetic::school("9992001", pupils, 1);
+            let school = rollcall_core::synthetic::school(estab, pupils, 1);
             let generated = start.elapsed();
             let start = Instant::now();
-            let xml = rollcall_core::synthetic::ctf::ctf(&school, 25, "999", "2001");
+            let xml = rollcall_core::synthetic::ctf::ctf(&school, 25, &estab[..3], &estab[3..]);
             let written = start.elapsed();
             std::fs::write(path, &xml).with_context(|| format!("writing {path}"))?;
             println!(
@@ -37,7 +42,7 @@ fn main() -> anyhow::Result<()> {
             );
             path.clone()
         }
-        _ => bail!("usage: read_ctf PATH | read_ctf --synthetic PUPILS PATH"),
+        _ => bail!("usage: read_ctf PATH | read_ctf --synthetic PUPILS PATH [ESTAB]"),
     };
     let file = File::open(&path).with_context(|| format!("opening {path}"))?;
     let before = peak_memory_kb();

@@ -13,6 +13,7 @@ pub mod config;
 pub mod files;
 pub mod health;
 pub mod outbox;
+pub mod progress;
 pub mod run;
 pub mod server;
 pub mod setup;

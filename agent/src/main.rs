@@ -3,6 +3,7 @@
 //! and why); 2 usage or configuration; 3 rollcall could not be reached after retries; 130
 //! stopped by Ctrl-C (after finishing the step it was in).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -157,7 +158,11 @@ async fn command(
             let config = load(&path)?;
             let mut server = Server::new(&config.url, &config.key, max_wait);
             server.stop = Stop::on_signals();
-            let options = Options { dry_run, full };
+            let options = Options {
+                dry_run,
+                full,
+                progress: std::io::stdout().is_terminal(),
+            };
             let outcome =
                 run::run(&path, &config, &server, options, &mut std::io::stdout()).await?;
             if !dry_run {
@@ -202,15 +207,11 @@ async fn watch(path: &Path, every: Duration, max_wait: Duration) -> Result<(), A
     let mut server = Server::new(&config.url, &config.key, max_wait);
     server.stop = Stop::on_signals();
     loop {
-        match run::run(
-            path,
-            &config,
-            &server,
-            Options::default(),
-            &mut std::io::stdout(),
-        )
-        .await
-        {
+        let options = Options {
+            progress: std::io::stdout().is_terminal(),
+            ..Options::default()
+        };
+        match run::run(path, &config, &server, options, &mut std::io::stdout()).await {
             Ok(outcome) => println!(
                 "run done: {} sent, {} unchanged; next in {}s",
                 outcome.sent.len(),

@@ -17,8 +17,9 @@ use rollcall_core::timestamp::Timestamp;
 
 use crate::config::{Config, state_path};
 use crate::outbox::Outbox;
+use crate::progress::Bar;
 use crate::server::{AgentError, Server};
-use crate::sources::{Extract, read_folder};
+use crate::sources::{Extract, read_folder_with};
 use crate::state::{Pending, Run, SentSet, State, content_hash, row_hashes};
 use crate::{BATCH_BYTES, STAGED_BATCH_BYTES, upload_body};
 
@@ -28,6 +29,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Send every result set, changed or not.
     pub full: bool,
+    /// Draw progress bars (stdout is a terminal).
+    pub progress: bool,
 }
 
 /// What a run did.
@@ -50,8 +53,18 @@ fn now() -> String {
 }
 
 /// Reads the source folder and hashes each result set.
-fn read(config: &Config) -> Result<(Extract, BTreeMap<String, String>), AgentError> {
-    let extract = read_folder(&config.source).map_err(|e| AgentError::Input(e.to_string()))?;
+fn read(
+    config: &Config,
+    progress: bool,
+) -> Result<(Extract, BTreeMap<String, String>), AgentError> {
+    let bar = Bar::new(progress, "reading", 0);
+    let read = read_folder_with(&config.source, &mut |file, files| {
+        bar.set_length(files as u64);
+        bar.doing(&file.file_name().unwrap_or_default().to_string_lossy());
+        bar.advance(1);
+    });
+    bar.finish();
+    let extract = read.map_err(|e| AgentError::Input(e.to_string()))?;
     if let Some(estab) = &config.estab {
         extract
             .check_school(estab)
@@ -123,7 +136,7 @@ async fn pass(
     state_file: &Path,
     out: &mut dyn Write,
 ) -> Result<Outcome, AgentError> {
-    let (extract, hashes) = read(config)?;
+    let (extract, hashes) = read(config, options.progress)?;
     for warning in &extract.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
@@ -157,8 +170,15 @@ async fn pass(
         .filter(|name| options.full || state.changed(name, &hashes[*name]))
         .cloned()
         .collect();
+    let bar = Bar::new(
+        options.progress && !changed.is_empty(),
+        "uploading",
+        changed.len() as u64,
+    );
+    let out = &mut bar.around(out);
     for batch in batches(&extract, &changed)? {
         server.check_stop(&format!("uploading {}", batch.join(", ")))?;
+        bar.doing(&batch.join(", "));
         let pending = Pending {
             idempotency_key: format!("rc-{}", random_hex::<16>()),
             sets: batch
@@ -172,12 +192,14 @@ async fn pass(
             .save(state_file)
             .map_err(|e| AgentError::Config(e.to_string()))?;
         send(server, &extract, &pending, state, state_file, out).await?;
+        bar.advance(batch.len() as u64);
         for name in &batch {
             outcome
                 .sent
                 .push((name.clone(), extract.sets[name].rows.len()));
         }
     }
+    bar.finish();
     let outbox = Outbox::new(config.outbox(config_path));
     server.check_stop("taking the school's tasks")?;
     outcome.tasks_written = outbox.take_tasks(server, state, state_file).await?;

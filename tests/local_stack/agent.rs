@@ -153,7 +153,7 @@ mod runs {
         let (dry, printed) = agent
             .run(Options {
                 dry_run: true,
-                full: false,
+                ..Options::default()
             })
             .await
             .unwrap();
@@ -201,6 +201,7 @@ mod runs {
             .run(Options {
                 dry_run: false,
                 full: true,
+                progress: true,
             })
             .await
             .unwrap();
@@ -436,7 +437,7 @@ mod runs {
         let (outcome, printed) = agent
             .run(Options {
                 dry_run: true,
-                full: false,
+                ..Options::default()
             })
             .await
             .unwrap();

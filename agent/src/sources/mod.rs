@@ -219,15 +219,26 @@ fn advice(error: &UploadError, places: &[String]) -> String {
 /// Reads every `.json`, `.csv` and `.xml` file of `folder` (in name order); other files are
 /// skipped with a warning.
 pub fn read_folder(folder: &Path) -> Result<Extract, SourceError> {
+    read_folder_with(folder, &mut |_, _| {})
+}
+
+/// [`read_folder`], calling `on_file(file, files)` before each file is read (`files`: how
+/// many the folder holds), to show progress.
+pub fn read_folder_with(
+    folder: &Path,
+    on_file: &mut dyn FnMut(&Path, usize),
+) -> Result<Extract, SourceError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
         .map_err(|e| SourceError::new(folder, "", format!("cannot read the folder: {e}")))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.is_file())
         .collect();
     files.sort();
+    let count = files.len();
     let mut extract = Extract::default();
     let mut transfers = Transfers::default();
     for file in files {
+        on_file(&file, count);
         let extension = file
             .extension()
             .and_then(|e| e.to_str())
