@@ -598,6 +598,27 @@ mod transfers {
             }
         }
         assert!(read.students.len() == 620);
+
+        // One CSV cell changed: exactly that result set goes, and partners read the change.
+        std::fs::write(
+            source.join("AttendCodes.csv"),
+            "Id,Mark,Description\n1,/,Present (AM)\n",
+        )
+        .unwrap();
+        let third = run(&config_path, &config, &server, Options::default(), &mut out)
+            .await
+            .unwrap();
+        let names: Vec<&str> = third.sent.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["AttendCodes"]);
+        let partner = stack.partner("codes-reader", &["Attendance"]).await;
+        stack
+            .grant(&school, "codes-reader", &["Attendance"])
+            .await
+            .expect(StatusCode::OK);
+        let token = stack.token("codes-reader", &partner, ESTAB).await;
+        let codes = served(&stack, &token, "AttendanceCodes", "AttendCodes").await;
+        assert_eq!(codes.len(), 1);
+        assert_eq!(codes[0]["Description"], "Present (AM)");
     }
 }
 
