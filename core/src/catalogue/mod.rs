@@ -57,6 +57,10 @@ pub struct ScopeInfo {
     /// Who the scope is about (`Students`, `Staff`, `School`, `Writeback`...).
     pub category: String,
     pub description: String,
+    /// Special-category data (UK GDPR Article 9: ethnicity, religion, health...) or as
+    /// sensitive (photographs, SEN, family circumstances): a school grants it only with an
+    /// explicit confirmation. From the catalogue's `special` list.
+    pub special: bool,
 }
 
 /// A partner endpoint under `/api/v1/School/{estab}/`.
@@ -375,6 +379,7 @@ impl Catalogue {
             .scopes
             .into_iter()
             .map(|(name, category, description)| ScopeInfo {
+                special: raw.special.contains(&name),
                 name,
                 category,
                 description,
@@ -384,6 +389,11 @@ impl Catalogue {
         if scopes.len() != scope_info.len() {
             return Err(CatalogueError::Invalid("a scope is listed twice".into()));
         }
+        check_known(
+            raw.special.iter().map(String::as_str),
+            &scopes,
+            "the special list",
+        )?;
         let mut result_sets = BTreeMap::new();
         for (name, raw_rs) in raw.result_set {
             let rs = ResultSet::build(name.clone(), raw_rs, &scopes)?;
@@ -447,6 +457,29 @@ impl Catalogue {
     /// Every scope with its category and description, in catalogue order.
     pub fn scope_info(&self) -> &[ScopeInfo] {
         &self.scope_info
+    }
+
+    /// The scope named `name`, as [`Catalogue::scope_info`] describes it.
+    pub fn scope(&self, name: &str) -> Option<&ScopeInfo> {
+        self.scope_info.iter().find(|s| s.name == name)
+    }
+
+    /// What granting `scope` releases, by result set (in name order): each field whose
+    /// scope expression names it (alone, or with the other scopes that expression needs).
+    pub fn fields_of_scope(&self, scope: &str) -> Vec<(&str, Vec<&str>)> {
+        self.result_sets
+            .values()
+            .filter(|rs| !rs.computed)
+            .filter_map(|rs| {
+                let fields: Vec<&str> = rs
+                    .fields
+                    .iter()
+                    .filter(|f| !is_computed_field(&f.name) && f.scope.scopes().any(|s| s == scope))
+                    .map(|f| f.name.as_str())
+                    .collect();
+                (!fields.is_empty()).then_some((rs.name.as_str(), fields))
+            })
+            .collect()
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -679,6 +712,8 @@ pub(crate) fn check_known<'a>(
 #[serde(deny_unknown_fields)]
 struct RawCatalogue {
     scopes: Vec<(String, String, String)>,
+    #[serde(default)]
+    special: Vec<String>,
     endpoint: Vec<endpoints::RawEndpoint>,
     #[serde(default)]
     writeback: Vec<writebacks::RawWriteback>,
@@ -733,6 +768,37 @@ mod tests {
         let stored: Vec<&String> = students.groups.iter().flat_map(|g| &g.fields).collect();
         assert!(stored.iter().all(|f| !is_computed_field(f)));
         assert!(stored.iter().any(|f| *f == "Id"));
+    }
+
+    #[test]
+    fn special_scopes_are_marked_and_say_what_they_release() {
+        let catalogue = Catalogue::get();
+        for special in ["StudentEthnicity", "StudentMedical", "SEN", "Photos"] {
+            assert!(catalogue.scope(special).unwrap().special, "{special}");
+        }
+        for plain in ["Student", "School", "Attendance"] {
+            assert!(!catalogue.scope(plain).unwrap().special, "{plain}");
+        }
+        let ethnicity = catalogue.fields_of_scope("StudentDemographic");
+        let students = ethnicity
+            .iter()
+            .find(|(set, _)| *set == "Students")
+            .unwrap();
+        assert!(students.1.contains(&"Ethnicity"), "{ethnicity:?}");
+        assert!(!students.1.contains(&"Forename"), "{ethnicity:?}");
+        assert!(catalogue.fields_of_scope("NoSuchScope").is_empty());
+    }
+
+    #[test]
+    fn a_special_scope_the_catalogue_does_not_list_is_refused() {
+        let text = r#"
+            scopes = [["School", "School", "The school."]]
+            special = ["Schol"]
+            endpoint = []
+            result_set = {}
+        "#;
+        let error = Catalogue::from_toml(text).unwrap_err().to_string();
+        assert!(error.contains("Schol"), "{error}");
     }
 
     #[test]

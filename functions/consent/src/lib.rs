@@ -25,6 +25,7 @@ mod admin;
 mod agent;
 mod management;
 mod optouts;
+mod partners;
 pub mod registry;
 mod secrets;
 mod token;
@@ -103,6 +104,7 @@ pub fn routes() -> Routes<ConsentState> {
     Routes::default()
         .route("/idaas/sts/STS/GetToken", post(token::get_token))
         .route("/admin/v1/requests", get(admin::requests))
+        .route("/admin/v1/partners", get(partners::partners))
         .route("/admin/v1/consents/{partner}", put(admin::grant))
         .route("/admin/v1/consents/{partner}/revoke", post(admin::revoke))
         .route("/admin/v1/access-log", get(admin::access_log))
