@@ -41,10 +41,13 @@ impl OptOuts {
 
     /// These opt-outs with every contact whose only links (`(pupil, contact)` pairs of
     /// StudentContacts) are to opted-out pupils: a partner that may not see a pupil may not
-    /// learn of the pupil's parents either.
+    /// learn of the pupil's parents either. A contact with no current link is judged on the
+    /// links it had last (`deleted`, with when each went), so dropping an opted-out pupil's
+    /// links does not free their parents.
     pub fn with_orphaned_contacts<'a>(
         mut self,
         links: impl IntoIterator<Item = (&'a str, &'a str)>,
+        deleted: impl IntoIterator<Item = (&'a str, &'a str, Timestamp)>,
     ) -> Self {
         if self.students.is_empty() {
             return self;
@@ -54,8 +57,26 @@ impl OptOuts {
             let visible = !self.students.contains(student);
             *visible_link.entry(contact).or_default() |= visible;
         }
+        let mut last: BTreeMap<&str, (Timestamp, bool)> = BTreeMap::new();
+        for (student, contact, at) in deleted {
+            if visible_link.contains_key(contact) {
+                continue;
+            }
+            let visible = !self.students.contains(student);
+            let entry = last.entry(contact).or_insert((at, false));
+            if at > entry.0 {
+                *entry = (at, false);
+            }
+            if at == entry.0 {
+                entry.1 |= visible;
+            }
+        }
         let orphans: Vec<String> = visible_link
             .into_iter()
+            .chain(
+                last.into_iter()
+                    .map(|(contact, (_, visible))| (contact, visible)),
+            )
             .filter(|(_, visible)| !visible)
             .map(|(contact, _)| contact.to_owned())
             .collect();
@@ -77,15 +98,37 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_whose_links_are_gone_is_judged_on_those_it_had_last() {
+        use crate::timestamp::Timestamp;
+        let (t1, t2) = (Timestamp::from_millis(1_000), Timestamp::from_millis(2_000));
+        // c1 lost its only link (to 7); c2 lost a link to 8 long ago, then its link to 7;
+        // c3 lost its link to 7 but is linked to 8 now; c4 lost links to 7 and 8 together.
+        let current = [("8", "c3")];
+        let deleted = [
+            ("7", "c1", t2),
+            ("8", "c2", t1),
+            ("7", "c2", t2),
+            ("7", "c3", t2),
+            ("7", "c4", t2),
+            ("8", "c4", t2),
+        ];
+        let effective = opt_outs().with_orphaned_contacts(current, deleted);
+        assert_eq!(
+            effective.contacts,
+            BTreeSet::from(["c1".to_owned(), "c2".to_owned()])
+        );
+    }
+
+    #[test]
     fn a_contact_linked_only_to_opted_out_pupils_is_opted_out_too() {
         let links = [("7", "c1"), ("7", "c2"), ("8", "c2"), ("8", "c3")];
-        let effective = opt_outs().with_orphaned_contacts(links);
+        let effective = opt_outs().with_orphaned_contacts(links, []);
         assert_eq!(effective.contacts, BTreeSet::from(["c1".to_owned()]));
         assert_eq!(
             effective.of(PersonKind::Staff),
             &BTreeSet::from(["12".to_owned()])
         );
-        let nobody = OptOuts::default().with_orphaned_contacts(links);
+        let nobody = OptOuts::default().with_orphaned_contacts(links, []);
         assert!(nobody.is_empty());
     }
 }

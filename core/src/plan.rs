@@ -27,7 +27,7 @@ use crate::catalogue::{
 use crate::dataset::{Deletion, IndexEntry, Row, row_hash};
 use crate::optout::OptOuts;
 use crate::scope::ScopeSet;
-use crate::timestamp::Timestamp;
+use crate::timestamp::{Duration, Timestamp};
 
 /// The parsed query of a partner call, as the plan needs it.
 #[derive(Debug, Clone, Default)]
@@ -114,17 +114,10 @@ pub struct Resolved {
     pub today: String,
     /// Per via mapping of the plan, the values it produced (filled in hop by hop).
     pub mapped: Vec<BTreeSet<String>>,
-    /// Per [`ReadPlan::people_conditions`] entry, the ids of the people meeting it.
-    pub meeting: Vec<BTreeSet<String>>,
-    /// Per [`ReadPlan::throughs`] entry, the ids of the rows about opted-out people only.
-    pub about_opted_out: Vec<BTreeSet<String>>,
-    /// As `meeting` and `about_opted_out`, judged on the rows of those sets together with
-    /// their tombstones ([`crate::dataset::Deletion::row`]): a deleted row is judged on
-    /// whom it was about and who met a condition when it was deleted, which the current
-    /// rows may no longer say (the upload that deleted an incident deleted its pupils'
-    /// rows too). Deletions are judged on these; left empty, none is listed.
-    pub meeting_then: Vec<BTreeSet<String>>,
-    pub about_opted_out_then: Vec<BTreeSet<String>>,
+    /// Per [`ReadPlan::people_conditions`] entry, the records of the people it reads.
+    pub people: Vec<PersonRecords>,
+    /// Per [`ReadPlan::throughs`] entry, whom each primary row is about.
+    pub links: Vec<Links>,
     /// Per (kind, field of the person's own record), the values of opted-out people; absent
     /// where they could not all be found (then every mention through that field is blanked).
     pub aliases: BTreeMap<(PersonKind, String), BTreeSet<String>>,
@@ -208,32 +201,131 @@ pub struct Through<'c> {
 }
 
 impl Through<'_> {
-    /// The linked ids whose rows all name opted-out people (and at least one does).
-    pub fn resolve(&self, rows: &[Row], opt_outs: &OptOuts) -> BTreeSet<String> {
+    /// Whom each primary row is about, from the through set's `current` rows and its
+    /// `deleted` rows (tombstones, with when each was deleted).
+    pub fn resolve(
+        &self,
+        current: &[Row],
+        deleted: &[(Row, Timestamp)],
+        opt_outs: &OptOuts,
+    ) -> Links {
         let people = opt_outs.of(self.kind);
-        let mut all_out: BTreeMap<String, bool> = BTreeMap::new();
-        for row in rows {
+        let mut links = Links::default();
+        for (row, deleted_at) in dated(current, deleted) {
             let Some(link) = text(row.get(self.link)) else {
                 continue;
             };
             let out = text(row.get(self.subject)).is_some_and(|id| people.contains(id.trim()));
-            *all_out.entry(link).or_insert(true) &= out;
+            links.0.entry(link).or_default().push((out, deleted_at));
         }
-        all_out
-            .into_iter()
-            .filter(|(_, out)| *out)
-            .map(|(link, _)| link)
-            .collect()
+        links
     }
 }
 
 impl PersonCondition<'_> {
-    /// The ids of the people of `rows` (their own records) who meet the condition.
-    pub fn resolve(&self, rows: &[Row], today: &str) -> BTreeSet<String> {
-        rows.iter()
-            .filter(|row| condition_holds(self.condition, row, today))
-            .filter_map(|row| text(row.get(ID)))
-            .collect()
+    /// The people's own records, `current` and `deleted` (tombstones, with when each was
+    /// deleted), as much of them as the condition reads.
+    pub fn resolve(&self, current: &[Row], deleted: &[(Row, Timestamp)]) -> PersonRecords {
+        let mut by_person: BTreeMap<String, Dated<Row>> = BTreeMap::new();
+        for (row, deleted_at) in dated(current, deleted) {
+            if let Some(id) = text(row.get(ID)) {
+                let kept: Row = [ID, self.condition.field.as_str()]
+                    .into_iter()
+                    .filter_map(|f| Some((f.to_owned(), row.get(f)?.clone())))
+                    .collect();
+                by_person.entry(id).or_default().push((kept, deleted_at));
+            }
+        }
+        PersonRecords {
+            condition: self.condition.clone(),
+            by_person,
+        }
+    }
+}
+
+/// Current rows (`None`) then deleted ones (when each was deleted).
+fn dated<'r>(
+    current: &'r [Row],
+    deleted: &'r [(Row, Timestamp)],
+) -> impl Iterator<Item = (&'r Row, Option<Timestamp>)> {
+    current
+        .iter()
+        .map(|row| (row, None))
+        .chain(deleted.iter().map(|(row, at)| (row, Some(*at))))
+}
+
+/// States of one thing, current (`None`) or as a tombstone kept them (deleted at `Some`).
+type Dated<T> = Vec<(T, Option<Timestamp>)>;
+
+/// The states one thing (a row's links, a person's records) had as of `when`. Now: the
+/// current ones, or with none, those deleted last (together). For a row deleted at `at`:
+/// those it still had then (current, or deleted with it or after), or with none, those
+/// deleted last before it. So a row whose links went before it is judged as it was shown
+/// in between.
+fn as_of<T>(states: &Dated<T>, when: When) -> Vec<&T> {
+    let (held, before): (fn(Option<Timestamp>, Timestamp) -> bool, _) = match when {
+        When::Now => (|d, _| d.is_none(), None),
+        When::Deleted(at) => (|d, at| d.is_none_or(|d| d >= at), Some(at)),
+    };
+    let at = before.unwrap_or(Timestamp::from_millis(i64::MAX));
+    let then: Vec<&T> = states
+        .iter()
+        .filter(|(_, d)| held(*d, at))
+        .map(|(s, _)| s)
+        .collect();
+    if !then.is_empty() {
+        return then;
+    }
+    let last = states
+        .iter()
+        .filter_map(|(_, d)| d.filter(|d| *d < at))
+        .max();
+    states
+        .iter()
+        .filter(|(_, d)| last.is_some() && *d == last)
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// Whom the rows of a primary set are about through another set (an incident's pupils):
+/// per primary id, each link's person opted out or not, current or deleted.
+#[derive(Debug, Clone, Default)]
+pub struct Links(BTreeMap<String, Dated<bool>>);
+
+impl Links {
+    /// Whether row `id` was, as of `when`, about opted-out people only (and someone).
+    fn about_opted_out_only(&self, id: &str, when: When) -> bool {
+        self.0.get(id).is_some_and(|states| {
+            let then = as_of(states, when);
+            !then.is_empty() && then.into_iter().all(|out| *out)
+        })
+    }
+}
+
+/// The own records of the people an option's condition reads, current or deleted.
+#[derive(Debug, Clone)]
+pub struct PersonRecords {
+    condition: Condition,
+    by_person: BTreeMap<String, Dated<Row>>,
+}
+
+impl PersonRecords {
+    /// Whether person `id`'s record met the condition as of `when`, on `today`: the current
+    /// record, or the one deleted last; for a row deleted at `at`, the record deleted with
+    /// it or first after it, else as now.
+    fn meets(&self, id: &str, when: When, today: &str) -> bool {
+        self.by_person.get(id).is_some_and(|records| {
+            let then = match when {
+                When::Now => None,
+                When::Deleted(at) => records
+                    .iter()
+                    .filter(|(_, d)| d.is_some_and(|d| d >= at))
+                    .min_by_key(|(_, d)| *d)
+                    .map(|(record, _)| record),
+            };
+            then.or_else(|| as_of(records, When::Now).into_iter().next())
+                .is_some_and(|record| condition_holds(&self.condition, record, today))
+        })
     }
 }
 
@@ -1082,15 +1174,15 @@ impl SetPlan<'_> {
     }
 
     /// Whether a deleted row may be listed in `<ResultSet>_deleted`: the tests of
-    /// [`SetPlan::admits`], on what the row held of [`tombstone_fields`] when it was deleted,
-    /// with the people it was about as [`Resolved::about_opted_out_then`] and
-    /// [`Resolved::meeting_then`] say. A deletion recorded without those fields (by an
-    /// older release) is never listed: it cannot be told whether the partner ever saw the
-    /// row.
+    /// [`SetPlan::admits`] as they stood when it was deleted: on what the row held of
+    /// [`tombstone_fields`], with the people it was about and their records as of then
+    /// ([`Links`], [`PersonRecords`]), and dates judged on the day it was deleted. A
+    /// deletion recorded without those fields (by an older release) is never listed: it
+    /// cannot be told whether the partner ever saw the row.
     pub fn admits_deletion(&self, deletion: &Deletion, resolved: &Resolved) -> bool {
         deletion
             .row()
-            .is_some_and(|row| self.admits_when(&row, resolved, When::Deleted))
+            .is_some_and(|row| self.admits_when(&row, resolved, When::Deleted(deletion.at)))
     }
 
     /// The row as answered: every emitted field (`null` where the MIS gave none), with every
@@ -1186,35 +1278,51 @@ impl SetPlan<'_> {
     }
 }
 
-/// Whether a row is judged as it is now, or as a deleted row ([`SetPlan::admits_deletion`]).
+/// Whether a row is judged as it is now, or as it was when deleted at a time
+/// ([`SetPlan::admits_deletion`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum When {
     Now,
-    Deleted,
+    Deleted(Timestamp),
 }
 
 fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved, when: When) -> bool {
-    let (about_opted_out, meeting) = match when {
-        When::Now => (&resolved.about_opted_out, &resolved.meeting),
-        When::Deleted => (&resolved.about_opted_out_then, &resolved.meeting_then),
+    let deletion_day;
+    let today = match when {
+        When::Now => resolved.today.as_str(),
+        When::Deleted(at) => {
+            deletion_day = date_of(&at.to_xod()).to_owned();
+            deletion_day.as_str()
+        }
     };
     match test {
-        RowTest::Filter(given) => filter_matches(given, row),
+        // A fixed relative date (`...ForToday`) means the day the row is judged on.
+        RowTest::Filter(given) => match (&given.filter.fixed, when) {
+            (Some(fixed), When::Deleted(at)) => match relative_date(fixed, at) {
+                Some(value) => filter_matches(
+                    &GivenFilter {
+                        filter: given.filter,
+                        value,
+                    },
+                    row,
+                ),
+                None => filter_matches(given, row),
+            },
+            _ => filter_matches(given, row),
+        },
         RowTest::Mapped { fields, via } => {
             let mapped = resolved.mapped.get(*via);
             fields
                 .iter()
                 .any(|f| text(row.get(f)).is_some_and(|v| mapped.is_some_and(|m| m.contains(&v))))
         }
-        RowTest::Condition(condition, keep) => {
-            condition_holds(condition, row, &resolved.today) == *keep
-        }
+        RowTest::Condition(condition, keep) => condition_holds(condition, row, today) == *keep,
         // Unresolved, no row can be judged, so none passes.
-        RowTest::NotAboutOptedOut { index } => about_opted_out
-            .get(*index)
-            .is_some_and(|hidden| text(row.get(ID)).is_none_or(|id| !hidden.contains(&id))),
-        RowTest::Person { of, index, keep } => meeting.get(*index).is_some_and(|meeting| {
-            text(row.get(*of)).is_some_and(|id| meeting.contains(&id)) == *keep
+        RowTest::NotAboutOptedOut { index } => resolved.links.get(*index).is_some_and(|links| {
+            text(row.get(ID)).is_none_or(|id| !links.about_opted_out_only(&id, when))
+        }),
+        RowTest::Person { of, index, keep } => resolved.people.get(*index).is_some_and(|people| {
+            text(row.get(*of)).is_some_and(|id| people.meets(&id, when, today)) == *keep
         }),
         // A hop judges its rows against its own input, put first by `take_from`.
         RowTest::Within { field } => text(row.get(*field))
@@ -1265,6 +1373,18 @@ fn condition_holds(condition: &Condition, row: &Row, today: &str) -> bool {
         Test::BeforeToday => !text.is_empty() && date_of(&text) < today,
         Test::AfterToday => !text.is_empty() && date_of(&text) > today,
     }
+}
+
+/// A relative date (`today`, `today-7`, `today+14`) on the day of `now`, `yyyy-mm-dd`;
+/// `None` for anything else.
+pub fn relative_date(spec: &str, now: Timestamp) -> Option<String> {
+    let offset = spec.strip_prefix("today")?;
+    let days: i64 = if offset.is_empty() {
+        0
+    } else {
+        offset.trim_start_matches('+').parse().ok()?
+    };
+    Some(date_of(&now.plus(Duration::days(days)).to_xod()).to_owned())
 }
 
 /// The `yyyy-mm-dd` part of an ISO 8601 value.

@@ -19,6 +19,7 @@ const ESTAB: &str = "9990031";
 const UNKNOWN_PUPIL: &str = "77777";
 
 /// The synthetic school's upload body, to add result sets to before it is uploaded.
+#[derive(Clone)]
 struct Data {
     body: Value,
     pupils: Vec<String>,
@@ -1274,7 +1275,7 @@ async fn a_deleted_row_of_a_pupil_who_left_is_listed_only_with_include_leavers()
 }
 
 #[tokio::test]
-async fn deleting_a_contact_of_opted_out_pupils_only_ends_changesets_rather_than_listing_it() {
+async fn a_deleted_contact_of_opted_out_pupils_only_is_not_listed_as_deleted() {
     // Arrange: a pupil with a contact of their own, opted out, and another pupil.
     let data = Data::new();
     let links = data.body["resultSets"]["StudentContacts"]
@@ -1327,14 +1328,223 @@ async fn deleting_a_contact_of_opted_out_pupils_only_ends_changesets_rather_than
         .await
         .expect(StatusCode::OK);
 
-    // Assert: the contacts hidden with the pupil were part of what the school shares (the
-    // opt-outs in force), and that changed, so the changeset is over rather than listing
-    // them; a partner starting again is told nothing of them.
-    w.get(&format!("Contacts?changedRows={hash}"))
+    // Assert: only the contacts the partner could see are listed; the opt-outs in force are
+    // the same (the hidden pupil's contacts are judged on the links they had last), so the
+    // changeset goes on.
+    let mut expected = shared.clone();
+    expected.sort();
+    assert_eq!(deleted(&w, "Contacts", &hash, "").await, expected);
+}
+
+/// The parameters of a date range of today.
+fn today_range() -> String {
+    format!("&DateFrom={0}&DateTo={0}", today())
+}
+
+/// `ConductForDateRange` over today, with `params`.
+fn conduct_today(params: &str) -> String {
+    format!("ConductForDateRange?{}{params}", &today_range()[1..])
+}
+
+/// Uploads `data` a minute after the stack's last change.
+async fn upload_later(w: &World, data: &Data) {
+    w.stack.advance(Duration::minutes(1));
+    w.stack
+        .upload(&w.school.agent, &data.body)
         .await
-        .expect_error(StatusCode::BAD_REQUEST, "changed what it shares with you");
-    let again = w.get("Contacts").await.expect(StatusCode::OK);
-    for contact in only_hidden.iter().chain(&shared) {
-        assert!(!mentions(&again, contact), "{contact}: {again}");
+        .expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_incident_whose_pupils_links_went_first_stays_hidden() {
+    // Arrange: incident 1 is the opted-out pupil's alone.
+    let mut data = Data::new();
+    let (hidden, shown) = (data.pupils[1].clone(), data.pupils[2].clone());
+    incidents(&mut data, &hidden, &shown);
+    let w = world("leaks-links-first", &["Conduct"], data).await;
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+
+    // Act: the MIS drops the incident's pupil rows a run before the incident itself.
+    let mut data = Data::new();
+    incidents(&mut data, &hidden, &shown);
+    data.rows("StudentConducts").retain(|l| l["Id"] != "sc-1");
+    upload_later(&w, &data).await;
+    let answer = w.get(&conduct_today("")).await.expect(StatusCode::OK);
+
+    // Assert: it is judged on the pupils it had last.
+    assert_eq!(ids(&answer, "Conducts"), ["2"], "{answer}");
+}
+
+#[tokio::test]
+async fn a_pinned_walk_does_not_show_an_incident_deleted_with_its_pupils() {
+    // Arrange: incidents 2 and 3 are shown one a page; 1 is the opted-out pupil's alone.
+    let mut data = Data::new();
+    let (hidden, shown) = (data.pupils[1].clone(), data.pupils[2].clone());
+    incidents(&mut data, &hidden, &shown);
+    let third = json!({"Id": "3", "ConductId": "Beh.3", "Date": format!("{}T12:00:00", today()),
+                       "Category": "Beh"});
+    data.rows("Conducts").push(third.clone());
+    data.rows("StudentConducts")
+        .push(json!({"Id": "sc-3", "StudentId": shown, "ConductId": "3", "Points": 1}));
+    let w = world("leaks-pinned-walk", &["Conduct"], data.clone()).await;
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+    let first = w
+        .get(&conduct_today("&pageSize=1"))
+        .await
+        .expect(StatusCode::OK);
+    let next = first["__pagination__"][0]["NextPage"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Act: incident 1 and its pupil's row are deleted mid-walk.
+    data.rows("Conducts").retain(|c| c["Id"] != "1");
+    data.rows("StudentConducts").retain(|l| l["Id"] != "sc-1");
+    upload_later(&w, &data).await;
+    let rest = w
+        .get(&format!(
+            "{}{}",
+            conduct_today(""),
+            next.replacen('?', "&", 1)
+        ))
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert
+    let mut walked = ids(&first, "Conducts");
+    walked.extend(ids(&rest, "Conducts"));
+    assert_eq!(walked, ["2", "3"], "{rest}");
+}
+
+#[tokio::test]
+async fn a_reused_incident_id_is_judged_on_the_pupils_it_had_when_deleted() {
+    // Arrange: incident 1 was the shown pupil's, was deleted, and is now the opted-out
+    // pupil's alone.
+    let mut data = Data::new();
+    let (hidden, shown) = (data.pupils[1].clone(), data.pupils[2].clone());
+    incidents(&mut data, &shown, &shown);
+    let w = world("leaks-reused-id", &["Conduct"], data).await;
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+    let mut gone = Data::new();
+    incidents(&mut gone, &shown, &shown);
+    gone.rows("Conducts").retain(|c| c["Id"] != "1");
+    gone.rows("StudentConducts").retain(|l| l["Id"] != "sc-1");
+    upload_later(&w, &gone).await;
+    let mut again = Data::new();
+    incidents(&mut again, &shown, &shown);
+    again.rows("StudentConducts")[0] =
+        json!({"Id": "sc-9", "StudentId": hidden, "ConductId": "1", "Points": 2});
+    upload_later(&w, &again).await;
+    let hash = changeset(&w, "ConductForDateRange", &today_range()).await;
+
+    // Act: the new incident 1 goes, with its pupil's row.
+    upload_later(&w, &gone).await;
+
+    // Assert
+    let answer = w
+        .get(&conduct_today(&format!("&changedRows={hash}")))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&answer, "Conducts_deleted"), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_leavers_rows_stay_hidden_when_the_leavers_record_is_deleted() {
+    // Arrange: an exclusion each for a leaver and a pupil on roll.
+    let mut data = Data::new();
+    let [leaver, on_roll] = [0, 1].map(|n| data.pupils[n].clone());
+    data.pupil(&leaver)
+        .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
+    let exclusion = |id: &str, pupil: &str| {
+        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
+               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
+    };
+    let exclusions = json!([exclusion("ex-1", &leaver), exclusion("ex-2", &on_roll)]);
+    data.add("StudentExclusions", exclusions.clone());
+    let w = world("leaks-leaver-gone", &["Student", "StudentExclusions"], data).await;
+
+    // Act: the MIS stops sending the leaver's record, but not the exclusion.
+    let mut data = Data::new();
+    data.rows("Students")
+        .retain(|row| row["Id"] != leaver.as_str());
+    data.add("StudentExclusions", exclusions);
+    upload_later(&w, &data).await;
+    let answer = w.get("StudentExclusions").await.expect(StatusCode::OK);
+
+    // Assert: the leaver is judged on the record they had last.
+    assert_eq!(ids(&answer, "StudentExclusions"), ["ex-2"], "{answer}");
+}
+
+#[tokio::test]
+async fn a_cancelled_admission_is_not_listed_once_its_entry_date_passes() {
+    // Arrange: a pupil due to start in two days, hidden without includePreAdmissions.
+    let mut data = Data::new();
+    let joiner = data.pupils[0].clone();
+    let in_two_days = T0.plus(Duration::days(2)).to_xod()[..10].to_owned();
+    data.pupil(&joiner)
+        .insert("EntryDate".into(), json!(format!("{in_two_days}T00:00:00")));
+    let w = world("leaks-cancelled-admission", &["Student"], data).await;
+    let hash = changeset(&w, "Students", "").await;
+
+    // Act: the admission is cancelled today; the partner continues three days later.
+    let mut data = Data::new();
+    data.rows("Students")
+        .retain(|row| row["Id"] != joiner.as_str());
+    upload_later(&w, &data).await;
+    w.stack.advance(Duration::days(3));
+    let token = w.stack.token(&w.partner, &w.management, &w.estab).await;
+    let answer = w
+        .stack
+        .read(
+            &token,
+            &format!("/api/v1/School/{}/Students?changedRows={hash}", w.estab),
+        )
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert: judged on the day it was deleted, when it was not yet on roll.
+    assert_eq!(ids(&answer, "Students_deleted"), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_contact_of_an_opted_out_pupil_stays_hidden_when_the_pupils_links_are_dropped() {
+    // Arrange: a pupil with a contact of their own, opted out.
+    let data = Data::new();
+    let links = data.body["resultSets"]["StudentContacts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let own = |pupil: &str| -> Vec<String> {
+        links
+            .iter()
+            .filter(|l| l["StudentId"] == pupil)
+            .map(|l| l["ContactId"].as_str().unwrap().to_owned())
+            .filter(|c| {
+                links
+                    .iter()
+                    .all(|l| l["ContactId"] != c.as_str() || l["StudentId"] == pupil)
+            })
+            .collect()
+    };
+    let hidden = data
+        .pupils
+        .iter()
+        .find(|p| !own(p).is_empty())
+        .unwrap()
+        .clone();
+    let contacts = own(&hidden);
+    let w = world("leaks-contact-unlinked", &["Student", "Contact"], data).await;
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+
+    // Act: the pupil's links are dropped (the contacts stay), the opt-out stands.
+    let mut data = Data::new();
+    data.rows("StudentContacts")
+        .retain(|l| l["StudentId"] != hidden.as_str());
+    upload_later(&w, &data).await;
+    let answer = w.get("Contacts?pageSize=2000").await.expect(StatusCode::OK);
+
+    // Assert
+    for contact in &contacts {
+        assert!(!mentions(&answer, contact), "{contact}: {answer}");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rollcall_core::catalogue::{Endpoint, Filter, FilterOp};
 use rollcall_core::plan::GivenFilter;
-use rollcall_core::timestamp::{Duration, Timestamp};
+use rollcall_core::timestamp::Timestamp;
 use rollcall_http::ApiError;
 use rollcall_http::request::QueryParams;
 
@@ -107,17 +107,9 @@ fn normalise(
     if !is_date(filter.op) {
         return Ok(value.to_owned());
     }
-    if let Some(offset) = value.strip_prefix("today") {
-        let days: i64 = if offset.is_empty() {
-            0
-        } else {
-            offset.trim_start_matches('+').parse().map_err(|_| {
-                ApiError::internal(anyhow::anyhow!("catalogue date default {value}"))
-            })?
-        };
-        return Ok(
-            rollcall_core::plan::date_of(&now.plus(Duration::days(days)).to_xod()).to_owned(),
-        );
+    if value.starts_with("today") {
+        return rollcall_core::plan::relative_date(value, now)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("catalogue date default {value}")));
     }
     let parsed = Timestamp::parse(value).map_err(|_| {
         ApiError::BadRequest(format!(

@@ -127,8 +127,7 @@ async fn answer(
         },
         token.estab.as_str(),
     )?;
-    let lists_deletions = query.changed_rows.is_some();
-    let resolved = resolve(state, &token.estab, &plan, &filters, lists_deletions, now).await?;
+    let resolved = resolve(state, &token.estab, &plan, &filters, now).await?;
     match &plan.view {
         ViewPlan::Stored => {
             stored(
@@ -532,15 +531,15 @@ async fn computed(
 }
 
 /// What the plan needs from stored data before rows can be judged: the values of its via
-/// mappings, whom rows are about through other sets, the people meeting its options'
-/// conditions and the aliases of opted-out people its mentions use; with `deletions`, also
-/// the same judged with those sets' tombstones, for `_deleted`.
+/// mappings, whom rows are about through other sets and the records of the people its
+/// options' conditions read (each from the current rows and the tombstones, so a row is
+/// judged as of when it is shown or was deleted), and the aliases of opted-out people its
+/// mentions use.
 async fn resolve(
     state: &ServeState,
     estab: &Estab,
     plan: &ReadPlan<'_>,
     filters: &Filters,
-    deletions: bool,
     now: Timestamp,
 ) -> ApiResult<Resolved> {
     let today = plan::date_of(&now.to_xod()).to_owned();
@@ -561,28 +560,14 @@ async fn resolve(
     let opt_outs = plan.primary().opt_outs();
     for through in &plan.throughs {
         let loaded = LoadedSet::current(state, estab, through.rs, &through.decrypt, now).await?;
-        resolved
-            .about_opted_out
-            .push(through.resolve(&loaded.rows, opt_outs));
-        if deletions {
-            let then = loaded.with_tombstones();
-            resolved
-                .about_opted_out_then
-                .push(through.resolve(&then, opt_outs));
-        }
+        let links = through.resolve(&loaded.rows, &loaded.tombstones(), opt_outs);
+        resolved.links.push(links);
     }
     for condition in &plan.people_conditions {
         let loaded =
             LoadedSet::current(state, estab, condition.rs, &condition.decrypt, now).await?;
-        resolved
-            .meeting
-            .push(condition.resolve(&loaded.rows, &resolved.today));
-        if deletions {
-            let then = loaded.with_tombstones();
-            resolved
-                .meeting_then
-                .push(condition.resolve(&then, &resolved.today));
-        }
+        let people = condition.resolve(&loaded.rows, &loaded.tombstones());
+        resolved.people.push(people);
     }
     for lookup in &plan.lookups {
         let loaded = LoadedSet::current(state, estab, lookup.rs, &lookup.decrypt, now).await?;
@@ -639,12 +624,19 @@ pub(crate) async fn opt_outs(
     }
     let groups = links.groups_holding(&["StudentId", "ContactId"]);
     let loaded = LoadedSet::current(state, &token.estab, links, &groups, now).await?;
-    let pairs: Vec<(String, String)> = loaded
-        .rows
+    let pair = |row: &Row| Some((text(row.get("StudentId"))?, text(row.get("ContactId"))?));
+    let pairs: Vec<(String, String)> = loaded.rows.iter().filter_map(pair).collect();
+    let deleted: Vec<(String, String, Timestamp)> = loaded
+        .tombstones()
         .iter()
-        .filter_map(|row| Some((text(row.get("StudentId"))?, text(row.get("ContactId"))?)))
+        .filter_map(|(row, at)| pair(row).map(|(s, c)| (s, c, *at)))
         .collect();
-    Ok(people.with_orphaned_contacts(pairs.iter().map(|(s, c)| (s.as_str(), c.as_str()))))
+    Ok(people.with_orphaned_contacts(
+        pairs.iter().map(|(s, c)| (s.as_str(), c.as_str())),
+        deleted
+            .iter()
+            .map(|(s, c, at)| (s.as_str(), c.as_str(), *at)),
+    ))
 }
 
 /// The deletions of the result set since `since` the plan admits (as it would the rows).

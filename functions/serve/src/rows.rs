@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use rollcall_core::catalogue::{Catalogue, ResultSet, ScopeGroup};
-use rollcall_core::dataset::{Deletion, Row};
+use rollcall_core::dataset::Row;
 use rollcall_core::model::{Estab, VersionRecord};
 use rollcall_core::plan::text;
 use rollcall_core::timestamp::Timestamp;
@@ -40,11 +40,15 @@ impl LoadedSet {
         Ok(Self { version, rows })
     }
 
-    /// The rows, then the rows deleted within the version's tombstone window as their
-    /// tombstones keep them.
-    pub fn with_tombstones(&self) -> Vec<Row> {
-        let deleted = self.version.index.deleted.iter().filter_map(Deletion::row);
-        self.rows.iter().cloned().chain(deleted).collect()
+    /// The rows deleted within the version's tombstone window, as their tombstones keep
+    /// them, with when each was deleted.
+    pub fn tombstones(&self) -> Vec<(Row, Timestamp)> {
+        self.version
+            .index
+            .deleted
+            .iter()
+            .filter_map(|d| Some((d.row()?, d.at)))
+            .collect()
     }
 
     /// The current version of `rs` with `groups` decrypted.
