@@ -1548,3 +1548,38 @@ async fn a_contact_of_an_opted_out_pupil_stays_hidden_when_the_pupils_links_are_
         assert!(!mentions(&answer, contact), "{contact}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn a_future_incident_deleted_early_is_not_listed_for_today_on_its_day() {
+    // Arrange: an incident dated in two days, with a pupil who is shown.
+    let mut data = Data::new();
+    let shown = data.pupils[2].clone();
+    let in_two_days = T0.plus(Duration::days(2)).to_xod()[..10].to_owned();
+    incidents(&mut data, &shown, &shown);
+    data.rows("Conducts")[0]["Date"] = json!(format!("{in_two_days}T10:00:00"));
+    let w = world("leaks-future-incident", &["Conduct"], data).await;
+    let hash = changeset(&w, "ConductForToday", "").await;
+
+    // Act: it is deleted today; the partner continues on its day.
+    let mut data = Data::new();
+    incidents(&mut data, &shown, &shown);
+    data.rows("Conducts").retain(|c| c["Id"] != "1");
+    data.rows("StudentConducts").retain(|l| l["Id"] != "sc-1");
+    upload_later(&w, &data).await;
+    w.stack.advance(Duration::days(2));
+    let token = w.stack.token(&w.partner, &w.management, &w.estab).await;
+    let answer = w
+        .stack
+        .read(
+            &token,
+            &format!(
+                "/api/v1/School/{}/ConductForToday?changedRows={hash}",
+                w.estab
+            ),
+        )
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert: on the day it was deleted it was not today's.
+    assert_eq!(ids(&answer, "Conducts_deleted"), Vec::<String>::new());
+}
