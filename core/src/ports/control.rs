@@ -247,12 +247,52 @@ pub trait TaskStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// Which entries of a school's access log to read: newest first, those of one partner or
+/// endpoint, at or after `from` and before `to`, after the page `cursor` ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    pub partner: Option<PartnerId>,
+    /// As recorded (the endpoint's path, e.g. `Students`).
+    pub endpoint: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Where the previous page ended ([`LogPage::next`]).
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+impl LogQuery {
+    pub fn with_limit(self, limit: usize) -> Self {
+        Self { limit, ..self }
+    }
+
+    /// The newest `limit` entries, unfiltered.
+    pub fn newest(limit: usize) -> Self {
+        Self {
+            partner: None,
+            endpoint: None,
+            from: None,
+            to: None,
+            cursor: None,
+            limit,
+        }
+    }
+}
+
+/// A page of the access log, and where the next one starts (`None`: this is the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPage {
+    pub entries: Vec<AccessEntry>,
+    /// Opaque to callers; only the store that issued it reads it.
+    pub next: Option<String>,
+}
+
 #[async_trait]
 pub trait AccessLog: Send + Sync {
     async fn append_access(&self, entry: &AccessEntry) -> Result<(), StoreError>;
-    /// The newest `limit` entries of a school's access log, newest first.
-    async fn access_log(&self, estab: &Estab, limit: usize)
-    -> Result<Vec<AccessEntry>, StoreError>;
+    /// The entries of a school's access log `query` selects, newest first, at most
+    /// `query.limit`. A cursor this store did not issue is `NotFound`.
+    async fn access_log(&self, estab: &Estab, query: &LogQuery) -> Result<LogPage, StoreError>;
     /// The newest `limit` entries of one partner at a school since `since`, newest first.
     async fn partner_access(
         &self,

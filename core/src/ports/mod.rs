@@ -13,8 +13,8 @@ mod control;
 
 pub use control::{
     AccessLog, AgentHealthStore, ConsentStore, ControlPorts, ControlStore, Disposal,
-    IdempotencyStore, OptOutStore, PUBLICATION_CHUNK, PartnerStore, Publication, Registry,
-    SchoolStore, StagedUploadStore, TaskStore, TokenStore, VersionStore,
+    IdempotencyStore, LogPage, LogQuery, OptOutStore, PUBLICATION_CHUNK, PartnerStore, Publication,
+    Registry, SchoolStore, StagedUploadStore, TaskStore, TokenStore, VersionStore,
 };
 
 use crate::envelope::{DataKey, KeyContext, PlainKey};

@@ -1,14 +1,14 @@
-//! The school admin API: who asks for what, grants and narrowing, revocation, the access log.
+//! The school admin API: who asks for what, grants and narrowing, revocation.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::consent::validate_grant;
 use rollcall_core::model::{Consent, Partner, PartnerId};
 use rollcall_core::timestamp::{Duration, Timestamp};
 use rollcall_http::credentials::AdminSchool;
-use rollcall_http::request::{BodyShape, JsonBody, QueryParams};
+use rollcall_http::request::{BodyShape, JsonBody};
 use rollcall_http::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,8 +17,6 @@ use crate::{ConsentState, secrets};
 
 /// How far in the past a revocation's `endDate` may be (clock skew between school and us).
 const END_DATE_TOLERANCE: Duration = Duration::minutes(5);
-const DEFAULT_LOG_ENTRIES: u64 = 100;
-const MAX_LOG_ENTRIES: u64 = 1000;
 
 /// A consent's state as the school and the partner see it.
 pub(crate) fn status(consent: Option<&Consent>, now: Timestamp) -> &'static str {
@@ -219,35 +217,4 @@ pub(crate) async fn revoke(
         "version": consent.version,
         "status": status(Some(&consent), now),
     })))
-}
-
-pub(crate) async fn access_log(
-    State(state): State<ConsentState>,
-    AdminSchool(school): AdminSchool,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
-    let params = QueryParams::parse(query.as_deref())?;
-    let limit = params.bounded("limit", DEFAULT_LOG_ENTRIES, MAX_LOG_ENTRIES)?;
-    let entries = state
-        .access_log
-        .access_log(&school.estab, limit as usize)
-        .await?;
-    let entries: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            let mut entry = json!({
-                "at": e.at.to_rfc3339(),
-                "partner": e.partner,
-                "endpoint": e.endpoint,
-                "status": e.refused.as_ref().map_or(200, |r| r.status),
-                "scopesUsed": e.scopes_used,
-                "rows": e.rows,
-            });
-            if let Some(refused) = &e.refused {
-                entry["refused"] = json!(refused.reason);
-            }
-            entry
-        })
-        .collect();
-    Ok(Json(json!({ "accessLog": entries })))
 }

@@ -21,6 +21,7 @@
 //! - `secrets`: per-school partner secrets, issued, hashed and sealed.
 //! - [`registry`]: registering schools and partners (the operator's CLI).
 
+mod access_log;
 mod admin;
 mod agent;
 mod management;
@@ -107,7 +108,7 @@ pub fn routes() -> Routes<ConsentState> {
         .route("/admin/v1/partners", get(partners::partners))
         .route("/admin/v1/consents/{partner}", put(admin::grant))
         .route("/admin/v1/consents/{partner}/revoke", post(admin::revoke))
-        .route("/admin/v1/access-log", get(admin::access_log))
+        .route("/admin/v1/access-log", get(access_log::access_log))
         .route("/admin/v1/agent", get(agent::agent))
         .route(
             "/admin/v1/opt-outs/{partner}",

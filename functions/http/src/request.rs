@@ -152,6 +152,11 @@ impl QueryParams {
         })
     }
 
+    /// The names given, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+
     /// The value of `name`; when it is given twice, the last one.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -19,8 +19,8 @@ use rollcall_core::model::{
 };
 use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{
-    ControlStore, DataKeyGenerator, DataKeyUnwrapper, KeyError, ObjectStore, PUBLICATION_CHUNK,
-    Publication, StoreError,
+    ControlStore, DataKeyGenerator, DataKeyUnwrapper, KeyError, LogPage, LogQuery, ObjectStore,
+    PUBLICATION_CHUNK, Publication, StoreError,
 };
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::KeyHash;
@@ -340,13 +340,43 @@ pub async fn access_log(adapters: &Adapters) {
     };
     store.append_access(&second).await.unwrap();
     assert_eq!(
-        store.access_log(&estab, 10).await.unwrap(),
-        vec![second.clone(), entry.clone()]
+        log(store, &estab, LogQuery::newest(10)).await,
+        LogPage {
+            entries: vec![second.clone(), entry.clone()],
+            next: None
+        }
     );
+    let first = log(store, &estab, LogQuery::newest(1)).await;
+    assert_eq!(first.entries, vec![second.clone()]);
+    let rest = store
+        .access_log(
+            &estab,
+            &LogQuery {
+                cursor: first.next.clone(),
+                ..LogQuery::newest(1)
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(
-        store.access_log(&estab, 1).await.unwrap(),
-        vec![second.clone()]
+        rest,
+        LogPage {
+            entries: vec![entry.clone()],
+            next: None
+        }
     );
+    assert!(matches!(
+        store
+            .access_log(
+                &estab,
+                &LogQuery {
+                    cursor: Some("not-a-cursor".into()),
+                    ..LogQuery::newest(1)
+                },
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 
     // One partner's entries since a time, newest first; another partner's are not among them.
     let other = AccessEntry {
@@ -377,8 +407,104 @@ pub async fn access_log(adapters: &Adapters) {
     );
     assert_eq!(
         store.partner_access(&estab, &partner, T0, 2).await.unwrap(),
-        vec![later, second]
+        vec![later.clone(), second.clone()]
     );
+
+    // Filters: a partner, an endpoint in any case, a time window [from, to); paged by cursor.
+    let query = |partner: Option<&PartnerId>, endpoint: Option<&str>, from, to| LogQuery {
+        partner: partner.cloned(),
+        endpoint: endpoint.map(str::to_owned),
+        from,
+        to,
+        ..LogQuery::newest(10)
+    };
+    assert_eq!(
+        entries(store, &estab, query(Some(&other.partner), None, None, None)).await,
+        vec![other.clone()]
+    );
+    assert_eq!(
+        entries(
+            store,
+            &estab,
+            query(None, Some("SCHOOL.STUDENTS"), None, None)
+        )
+        .await,
+        vec![later.clone(), other.clone(), second.clone(), entry.clone()]
+    );
+    assert!(
+        entries(store, &estab, query(None, Some("school.staff"), None, None))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        entries(
+            store,
+            &estab,
+            query(
+                None,
+                None,
+                Some(T0.plus(Duration::minutes(2))),
+                Some(T0.plus(Duration::minutes(5)))
+            )
+        )
+        .await,
+        vec![other.clone()]
+    );
+    assert_eq!(
+        entries(
+            store,
+            &estab,
+            query(
+                Some(&partner),
+                None,
+                Some(T0),
+                Some(T0.plus(Duration::minutes(1)))
+            )
+        )
+        .await,
+        vec![second.clone(), entry.clone()]
+    );
+    let mut walked = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .access_log(
+                &estab,
+                &LogQuery {
+                    cursor: cursor.clone(),
+                    ..query(Some(&partner), None, None, None)
+                }
+                .with_limit(1),
+            )
+            .await
+            .unwrap();
+        walked.extend(page.entries);
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(walked, vec![later, second, entry]);
+    // Another school's log is its own.
+    let elsewhere = Estab::parse("2000003").unwrap();
+    assert!(
+        store
+            .access_log(&elsewhere, &LogQuery::newest(10))
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+}
+
+/// A page of a school's access log (the store must answer).
+async fn log(store: &dyn ControlStore, estab: &Estab, query: LogQuery) -> LogPage {
+    store.access_log(estab, &query).await.unwrap()
+}
+
+/// The entries of [`log`].
+async fn entries(store: &dyn ControlStore, estab: &Estab, query: LogQuery) -> Vec<AccessEntry> {
+    log(store, estab, query).await.entries
 }
 
 fn version(estab: &Estab, result_set: &str, version: u64) -> VersionRecord {

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use rollcall_core::model::{AccessEntry, Estab, PartnerId, Refused};
-use rollcall_core::ports::{AccessLog, StoreError};
+use rollcall_core::ports::{AccessLog, LogPage, LogQuery, StoreError};
 use rollcall_core::secret::random_hex;
 use rollcall_core::timestamp::Timestamp;
 
@@ -58,16 +58,71 @@ impl AccessLog for DynamoControlStore {
         self.put_item(item).await
     }
 
-    async fn access_log(
-        &self,
-        estab: &Estab,
-        limit: usize,
-    ) -> Result<Vec<AccessEntry>, StoreError> {
-        self.query_prefix(school_pk(estab), "ACCESS#", false, Some(limit))
-            .await?
-            .iter()
-            .map(access_from)
-            .collect()
+    async fn access_log(&self, estab: &Estab, query: &LogQuery) -> Result<LogPage, StoreError> {
+        let lower = query.from.map_or_else(
+            || "ACCESS#".to_owned(),
+            |from| format!("ACCESS#{:015}", from.millis()),
+        );
+        // An entry of the millisecond `to` sorts after `ACCESS#<to>`, so `to` is excluded.
+        let mut upper = query.to.map_or_else(
+            || "ACCESS#~".to_owned(),
+            |to| format!("ACCESS#{:015}", to.millis()),
+        );
+        if let Some(cursor) = &query.cursor {
+            if !cursor.starts_with("ACCESS#") || cursor.len() > 80 {
+                return Err(StoreError::NotFound(format!(
+                    "access-log cursor `{cursor}`"
+                )));
+            }
+            upper = upper.min(cursor.clone());
+        }
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(school_pk(estab)))
+            .expression_attribute_values(":lo", s(lower))
+            .expression_attribute_values(":hi", s(upper))
+            .consistent_read(true)
+            .scan_index_forward(false);
+        if let Some(partner) = &query.partner {
+            request = request
+                .filter_expression("partner = :partner")
+                .expression_attribute_values(":partner", s(partner.as_str()));
+        }
+        let mut found: Vec<(String, AccessEntry)> = Vec::new();
+        let mut pages = request.into_paginator().send();
+        'pages: while let Some(page) = pages.next().await {
+            let page = page.map_err(StoreError::unavailable)?;
+            for item in page.items.unwrap_or_default() {
+                let sk = text(&item, "sk")?;
+                // BETWEEN includes the cursor's own entry, which the last page answered.
+                if query.cursor.as_ref() == Some(&sk) {
+                    continue;
+                }
+                let entry = access_from(&item)?;
+                let endpoint_matches = query
+                    .endpoint
+                    .as_ref()
+                    .is_none_or(|e| e.eq_ignore_ascii_case(&entry.endpoint));
+                if endpoint_matches {
+                    found.push((sk, entry));
+                    if found.len() > query.limit {
+                        break 'pages;
+                    }
+                }
+            }
+        }
+        let more = found.len() > query.limit;
+        found.truncate(query.limit);
+        let next = more
+            .then(|| found.last().map(|(sk, _)| sk.clone()))
+            .flatten();
+        Ok(LogPage {
+            entries: found.into_iter().map(|(_, entry)| entry).collect(),
+            next,
+        })
     }
 
     async fn partner_access(

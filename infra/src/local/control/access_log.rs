@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use rollcall_core::model::{AccessEntry, Estab, PartnerId, Refused};
-use rollcall_core::ports::{AccessLog, StoreError};
+use rollcall_core::ports::{AccessLog, LogPage, LogQuery, StoreError};
 use rollcall_core::timestamp::Timestamp;
 use rusqlite::{Row, params};
 
@@ -54,20 +54,50 @@ impl AccessLog for SqliteControlStore {
         .await
     }
 
-    async fn access_log(
-        &self,
-        estab: &Estab,
-        limit: usize,
-    ) -> Result<Vec<AccessEntry>, StoreError> {
-        let estab = estab.clone();
+    async fn access_log(&self, estab: &Estab, query: &LogQuery) -> Result<LogPage, StoreError> {
+        let cursor = match &query.cursor {
+            Some(text) => Some(
+                text.parse::<i64>()
+                    .map_err(|_| StoreError::NotFound(format!("access-log cursor `{text}`")))?,
+            ),
+            None => None,
+        };
+        let (estab, query) = (estab.clone(), query.clone());
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason FROM access_log WHERE estab = ?1 ORDER BY seq DESC LIMIT ?2",
+                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason, seq
+                 FROM access_log
+                 WHERE estab = ?1
+                   AND (?2 IS NULL OR partner = ?2)
+                   AND (?3 IS NULL OR endpoint = ?3 COLLATE NOCASE)
+                   AND (?4 IS NULL OR at >= ?4)
+                   AND (?5 IS NULL OR at < ?5)
+                   AND (?6 IS NULL OR seq < ?6)
+                 ORDER BY seq DESC LIMIT ?7",
             )?;
-            let rows = stmt
-                .query_map(params![estab.as_str(), limit as i64], access_from_row)?
+            let mut rows = stmt
+                .query_map(
+                    params![
+                        estab.as_str(),
+                        query.partner.as_ref().map(PartnerId::as_str),
+                        query.endpoint,
+                        query.from.map(Timestamp::millis),
+                        query.to.map(Timestamp::millis),
+                        cursor,
+                        query.limit as i64 + 1,
+                    ],
+                    |row| Ok((access_from_row(row)?, row.get::<_, i64>(8)?)),
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+            let more = rows.len() > query.limit;
+            rows.truncate(query.limit);
+            let next = more
+                .then(|| rows.last().map(|(_, seq)| seq.to_string()))
+                .flatten();
+            Ok(LogPage {
+                entries: rows.into_iter().map(|(entry, _)| entry).collect(),
+                next,
+            })
         })
         .await
     }
