@@ -263,14 +263,19 @@ type Dated<T> = Vec<(T, Option<Timestamp>)>;
 /// deleted last before it. So a row whose links went before it is judged as it was shown
 /// in between.
 fn as_of<T>(states: &Dated<T>, when: When) -> Vec<&T> {
-    let (held, before): (fn(Option<Timestamp>, Timestamp) -> bool, _) = match when {
-        When::Now => (|d, _| d.is_none(), None),
-        When::Deleted(at) => (|d, at| d.is_none_or(|d| d >= at), Some(at)),
+    // The moment judged (`None`: now); a state deleted at or after it was still held then.
+    let moment = match when {
+        When::Now => None,
+        When::Deleted(at) => Some(at),
     };
-    let at = before.unwrap_or(Timestamp::from_millis(i64::MAX));
+    let held = |deleted: Option<Timestamp>| match (deleted, moment) {
+        (None, _) => true,
+        (Some(deleted), Some(at)) => deleted >= at,
+        (Some(_), None) => false,
+    };
     let then: Vec<&T> = states
         .iter()
-        .filter(|(_, d)| held(*d, at))
+        .filter(|(_, d)| held(*d))
         .map(|(s, _)| s)
         .collect();
     if !then.is_empty() {
@@ -278,7 +283,8 @@ fn as_of<T>(states: &Dated<T>, when: When) -> Vec<&T> {
     }
     let last = states
         .iter()
-        .filter_map(|(_, d)| d.filter(|d| *d < at))
+        .filter_map(|(_, d)| *d)
+        .filter(|d| moment.is_none_or(|at| *d < at))
         .max();
     states
         .iter()
