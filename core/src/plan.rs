@@ -216,6 +216,7 @@ impl Through<'_> {
                 continue;
             };
             let out = text(row.get(self.subject)).is_some_and(|id| people.contains(id.trim()));
+            let link = link.trim().to_owned();
             links.0.entry(link).or_default().push((out, deleted_at));
         }
         links
@@ -233,6 +234,7 @@ impl PersonCondition<'_> {
                     .into_iter()
                     .filter_map(|f| Some((f.to_owned(), row.get(f)?.clone())))
                     .collect();
+                let id = id.trim().to_owned();
                 by_person.entry(id).or_default().push((kept, deleted_at));
             }
         }
@@ -301,7 +303,7 @@ pub struct Links(BTreeMap<String, Dated<bool>>);
 impl Links {
     /// Whether row `id` was, as of `when`, about opted-out people only (and someone).
     fn about_opted_out_only(&self, id: &str, when: When) -> bool {
-        self.0.get(id).is_some_and(|states| {
+        self.0.get(id.trim()).is_some_and(|states| {
             let then = as_of(states, when);
             !then.is_empty() && then.into_iter().all(|out| *out)
         })
@@ -320,7 +322,8 @@ impl PersonRecords {
     /// record, or the one deleted last; for a row deleted at `at`, the record deleted with
     /// it or first after it, else as now.
     fn meets(&self, id: &str, when: When, today: &str) -> bool {
-        self.by_person.get(id).is_some_and(|records| {
+        // Ids are compared as opt-outs compare them, without surrounding spaces.
+        self.by_person.get(id.trim()).is_some_and(|records| {
             let then = match when {
                 When::Now => None,
                 When::Deleted(at) => records

@@ -1583,3 +1583,36 @@ async fn a_future_incident_deleted_early_is_not_listed_for_today_on_its_day() {
     // Assert: on the day it was deleted it was not today's.
     assert_eq!(ids(&answer, "Conducts_deleted"), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_leavers_rows_stay_hidden_whatever_spaces_surround_their_id() {
+    // Arrange: a leaver's exclusions, the id written with spaces or a tab around it.
+    let mut data = Data::new();
+    let leaver = data.pupils[0].clone();
+    data.pupil(&leaver)
+        .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
+    let exclusion = |id: &str, pupil: String| {
+        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
+               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
+    };
+    data.add(
+        "StudentExclusions",
+        json!([
+            exclusion("ex-1", leaver.clone()),
+            exclusion("ex-2", format!(" {leaver}")),
+            exclusion("ex-3", format!("{leaver}\t")),
+        ]),
+    );
+    let w = world(
+        "leaks-padded-leaver",
+        &["Student", "StudentExclusions"],
+        data,
+    )
+    .await;
+
+    // Act
+    let answer = w.get("StudentExclusions").await.expect(StatusCode::OK);
+
+    // Assert
+    assert_eq!(answer["StudentExclusions"], json!([]), "{answer}");
+}

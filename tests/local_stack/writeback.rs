@@ -359,3 +359,50 @@ async fn the_agent_writes_a_task_to_its_outbox_once_and_reports_its_result() {
     let last = pass().await;
     assert_eq!((last.tasks_written, last.results_reported), (0, 0));
 }
+
+#[tokio::test]
+async fn a_detention_about_an_opted_out_or_unknown_pupil_is_refused_as_the_others_are() {
+    // Arrange: the first pupil is opted out for this partner.
+    let w = world(&["Student", "WritebackConduct"]).await;
+    let pupils = w.pupils();
+    let (hidden, shown) = (&pupils[0], &pupils[1]);
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+    const DETENTION: &str = "/api/v1/Writeback/?id=efw.Detention";
+
+    // Act and assert: the opted-out pupil is refused as an unknown one, wherever the body
+    // names them (a field, a list in a nested record, a padded id).
+    for body in [
+        json!({"StudentId": hidden, "Date": w.today(), "Reason": "Late"}),
+        json!({"StudentId": "99999", "Date": w.today()}),
+        json!({"Detentions": [{"PupilIds": [shown, format!(" {hidden} ")]}]}),
+    ] {
+        let answer = unchanged!(w, w.post(DETENTION, &body).await);
+        answer.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "is not a pupil of school");
+    }
+    assert!(open_tasks(&w).await.is_empty());
+    w.post(
+        DETENTION,
+        &json!({"StudentId": shown, "Date": w.today(), "Reason": "Late"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(open_tasks(&w).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_detention_refusal_names_no_id_without_the_consent_to_read_pupils() {
+    let w = world(&["WritebackConduct"]).await;
+    let answer = unchanged!(
+        w,
+        w.post(
+            "/api/v1/Writeback/?id=efw.Detention",
+            &json!({"StudentId": "99999"})
+        )
+        .await
+    );
+    answer.expect_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "one or more are not a pupil",
+    );
+    assert!(!answer.message().contains("99999"), "{}", answer.message());
+}

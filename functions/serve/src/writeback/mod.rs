@@ -10,6 +10,8 @@
 mod body;
 mod validate;
 
+use std::collections::BTreeSet;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
@@ -28,7 +30,7 @@ use serde_json::{Map, Value, json};
 
 use crate::rows::{field_values, stored_ids};
 use crate::{ServeState, access_log};
-use validate::{Checked, Known};
+use validate::{Checked, Known, Named};
 
 /// The largest write-back body (conduct media files travel inside it).
 pub const MAX_WRITEBACK_BYTES: usize = 5 * 1024 * 1024;
@@ -233,7 +235,26 @@ async fn check(
             };
             validate::conduct(object, &known, estab.as_str())
         }
-        WritebackBody::Object => validate::object(object),
+        // A free-form body is checked for the people it names, wherever they are.
+        WritebackBody::Object => {
+            let named = validate::people_named(object);
+            let names = |kind| named.iter().any(|(_, k, _)| *k == kind);
+            let known = Known {
+                students: if names(Named::Student) {
+                    students().await?
+                } else {
+                    BTreeSet::new()
+                },
+                staff: if names(Named::Staff) {
+                    let staff = stored_ids(state, estab, "Staff", now).await?;
+                    plan.known(PersonKind::Staff, staff)
+                } else {
+                    BTreeSet::new()
+                },
+                ..naming
+            };
+            validate::object(object, &known, estab.as_str())
+        }
     };
     checked.map_err(|problems| {
         ApiError::Unprocessable(format!(

@@ -281,7 +281,11 @@ pub(crate) fn conduct(
 }
 
 /// Any non-empty JSON object, passed on as it is (the agent knows its shape).
-pub(crate) fn object(body: &Map<String, Value>) -> Result<Checked, Problems> {
+pub(crate) fn object(
+    body: &Map<String, Value>,
+    known: &Known,
+    estab: &str,
+) -> Result<Checked, Problems> {
     let mut problems = Problems::default();
     if body.is_empty() {
         problems.add(
@@ -290,10 +294,97 @@ pub(crate) fn object(body: &Map<String, Value>) -> Result<Checked, Problems> {
         );
         return Err(problems);
     }
+    for (place, kind, id) in people_named(body) {
+        let (people, named, what) = match kind {
+            Named::Student => (&known.students, known.name_students, "a pupil"),
+            Named::Staff => (&known.staff, known.name_staff, "a member of staff"),
+        };
+        if !people.contains(id.trim()) {
+            refuse_unknown(
+                named,
+                (&place, what),
+                format!("`{id}` is not {what} of school {estab}"),
+                format!(
+                    "one or more are not {what} of school {estab} you may write about; check \
+                     them against your own records"
+                ),
+                &mut problems,
+            );
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     Ok(Checked {
         records: 1,
         payload: Value::Object(body.clone()),
     })
+}
+
+/// The kind of person a key of a free-form body names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Named {
+    Student,
+    Staff,
+}
+
+/// Which kind of person a key names, by its name in any case, singular or plural:
+/// `StudentId`, `PupilIds`, `StaffId`, `TeacherId`...
+fn person_key(key: &str) -> Option<Named> {
+    let key = key.to_ascii_lowercase();
+    let key = key.strip_suffix('s').unwrap_or(&key);
+    if key.ends_with("studentid") || key.ends_with("pupilid") {
+        Some(Named::Student)
+    } else if key.ends_with("staffid") || key.ends_with("teacherid") {
+        Some(Named::Staff)
+    } else {
+        None
+    }
+}
+
+/// Every person a free-form body names, at any depth, with where: each value (text, a
+/// number, a list of them, or a comma-separated list) under a key [`person_key`] knows.
+pub(crate) fn people_named(body: &Map<String, Value>) -> Vec<(String, Named, String)> {
+    fn walk(
+        place: &str,
+        value: &Value,
+        kind: Option<Named>,
+        out: &mut Vec<(String, Named, String)>,
+    ) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    let here = if place.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{place}.{key}")
+                    };
+                    walk(&here, value, person_key(key), out);
+                }
+            }
+            Value::Array(items) => {
+                for (n, item) in items.iter().enumerate() {
+                    walk(&format!("{place}[{n}]"), item, kind, out);
+                }
+            }
+            Value::String(text) => {
+                if let Some(kind) = kind {
+                    for id in text.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+                        out.push((place.to_owned(), kind, id.to_owned()));
+                    }
+                }
+            }
+            Value::Number(number) => {
+                if let Some(kind) = kind {
+                    out.push((place.to_owned(), kind, number.to_string()));
+                }
+            }
+            Value::Bool(_) | Value::Null => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", &Value::Object(body.clone()), None, &mut out);
+    out
 }
 
 /// Refuses an id that is not among `people` (the school's pupils or staff, named `what`).
