@@ -31,6 +31,7 @@ pub mod agent_health;
 pub mod catalogue;
 pub mod changeset;
 pub mod consent;
+pub mod cursor;
 pub mod dataset;
 pub mod envelope;
 pub mod idempotency;

@@ -247,6 +247,19 @@ async fn the_access_log_filters_pages_and_downloads_as_csv() {
         .await
         .expect(StatusCode::OK);
     assert_eq!(at_b["accessLog"], serde_json::json!([]));
+    // A's cursor is sealed to A: it says nothing of where A's log stands, and B cannot use it.
+    let a_page = log(stack, admin, "?limit=1").await.expect(StatusCode::OK);
+    let a_cursor = a_page["nextCursor"].as_str().unwrap();
+    log(
+        stack,
+        &world.school_of(B).admin,
+        &format!("?cursor={}", urlencode(a_cursor)),
+    )
+    .await
+    .expect_error(
+        StatusCode::BAD_REQUEST,
+        "`cursor` is not one this access log gave",
+    );
 }
 
 fn urlencode(text: &str) -> String {

@@ -7,6 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::catalogue::Catalogue;
+use rollcall_core::cursor::{open_cursor, seal_cursor};
 use rollcall_core::model::{AccessEntry, PartnerId};
 use rollcall_core::ports::{LogPage, LogQuery, StoreError};
 use rollcall_core::timestamp::Timestamp;
@@ -33,19 +34,32 @@ pub(crate) async fn access_log(
 ) -> ApiResult<Response> {
     let params = QueryParams::parse(query.as_deref())?;
     let csv = wants_csv(&params, &headers)?;
-    let query = log_query(&params)?;
-    let page = state
+    let estab = school.estab.as_str();
+    let unknown_cursor = || {
+        ApiError::BadRequest(
+            "`cursor` is not one this access log gave; use the `nextCursor` of the previous \
+             page, or leave it out to start from the newest entry"
+                .to_owned(),
+        )
+    };
+    let mut query = log_query(&params)?;
+    query.cursor = match params.get("cursor") {
+        Some(cursor) => {
+            Some(open_cursor(&school.row_hash_key, estab, cursor).ok_or_else(unknown_cursor)?)
+        }
+        None => None,
+    };
+    let mut page = state
         .access_log
         .access_log(&school.estab, &query)
         .await
         .map_err(|error| match error {
-            StoreError::NotFound(_) => ApiError::BadRequest(
-                "`cursor` is not one this access log gave; use the `nextCursor` of the \
-                 previous page, or leave it out to start from the newest entry"
-                    .to_owned(),
-            ),
+            StoreError::NotFound(_) => unknown_cursor(),
             other => other.into(),
         })?;
+    page.next = page
+        .next
+        .map(|position| seal_cursor(&school.row_hash_key, estab, &position));
     if csv {
         return Ok(csv_page(&page));
     }
@@ -110,7 +124,7 @@ fn log_query(params: &QueryParams) -> ApiResult<LogQuery> {
         endpoint,
         from,
         to,
-        cursor: params.get("cursor").map(str::to_owned),
+        cursor: None,
         limit: params.bounded("limit", DEFAULT_ENTRIES, MAX_ENTRIES)? as usize,
     })
 }
