@@ -320,10 +320,11 @@ pub struct PersonRecords {
 impl PersonRecords {
     /// Whether person `id`'s record met the condition as of `when`, on `today`: the current
     /// record, or the one deleted last; for a row deleted at `at`, the record deleted with
-    /// it or first after it, else as now.
-    fn meets(&self, id: &str, when: When, today: &str) -> bool {
+    /// it or first after it, else as now. `None` when rollcall holds no record of them (never
+    /// sent, or deleted longer ago than tombstones are kept): nothing can be said of them.
+    fn meets(&self, id: &str, when: When, today: &str) -> Option<bool> {
         // Ids are compared as opt-outs compare them, without surrounding spaces.
-        self.by_person.get(id.trim()).is_some_and(|records| {
+        self.by_person.get(id.trim()).map(|records| {
             let then = match when {
                 When::Now => None,
                 When::Deleted(at) => records
@@ -1330,8 +1331,10 @@ fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved, when: When) -> boo
         RowTest::NotAboutOptedOut { index } => resolved.links.get(*index).is_some_and(|links| {
             text(row.get(ID)).is_none_or(|id| !links.about_opted_out_only(&id, when))
         }),
+        // A row about someone rollcall holds no record of passes no such test: whether they
+        // left (or have not started) cannot be told, so they are treated as hidden.
         RowTest::Person { of, index, keep } => resolved.people.get(*index).is_some_and(|people| {
-            text(row.get(*of)).is_some_and(|id| people.meets(&id, when, today)) == *keep
+            text(row.get(*of)).and_then(|id| people.meets(&id, when, today)) == Some(*keep)
         }),
         // A hop judges its rows against its own input, put first by `take_from`.
         RowTest::Within { field } => text(row.get(*field))

@@ -214,6 +214,9 @@ fn every_stored_set(catalogue: &Catalogue, today: &str) -> Value {
                     let key = (rs.name.clone(), field.name.clone());
                     let value = if let Some(value) = fixed.get(&key) {
                         json!(value)
+                    } else if field.name == "Id" && rs.name == "Students" && n == 1 {
+                        // The pupil (on roll) every other set's rows are about.
+                        json!(VALUE)
                     } else if field.name == "Id" {
                         json!(n.to_string())
                     } else if field.name == "PersonType" {

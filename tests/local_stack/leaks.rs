@@ -1616,3 +1616,41 @@ async fn a_leavers_rows_stay_hidden_whatever_spaces_surround_their_id() {
     // Assert
     assert_eq!(answer["StudentExclusions"], json!([]), "{answer}");
 }
+
+#[tokio::test]
+async fn rows_about_a_pupil_rollcall_holds_no_record_of_need_include_leavers() {
+    // Arrange: an exclusion of a pupil the school's Students does not hold (a leaver the MIS
+    // no longer exports, or whose record went longer ago than tombstones are kept).
+    let mut data = Data::new();
+    let on_roll = data.pupils[1].clone();
+    let exclusion = |id: &str, pupil: &str| {
+        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
+               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
+    };
+    data.add(
+        "StudentExclusions",
+        json!([
+            exclusion("ex-1", UNKNOWN_PUPIL),
+            exclusion("ex-2", &on_roll)
+        ]),
+    );
+    let w = world(
+        "leaks-unknown-pupil",
+        &["Student", "StudentExclusions"],
+        data,
+    )
+    .await;
+
+    // Act
+    let default = w.get("StudentExclusions").await.expect(StatusCode::OK);
+    let with = w
+        .get("StudentExclusions?options=includeLeavers")
+        .await
+        .expect(StatusCode::OK);
+
+    // Assert: whether they left cannot be told, so they are treated as having left.
+    assert_eq!(ids(&default, "StudentExclusions"), ["ex-2"]);
+    let mut all = ids(&with, "StudentExclusions");
+    all.sort();
+    assert_eq!(all, ["ex-1", "ex-2"]);
+}
