@@ -1524,6 +1524,80 @@ impl WritebackPlan {
 mod tests {
     use super::*;
 
+    fn at(minute: i64) -> Timestamp {
+        Timestamp::from_millis(1_790_000_000_000 + minute * 60_000)
+    }
+
+    #[test]
+    fn a_rows_links_are_judged_as_of_when_it_is_shown_or_was_deleted() {
+        // Incident 1: its only pupil (opted out) was unlinked at minute 5.
+        // Incident 2: a shown pupil, unlinked at 5; then an opted-out one, unlinked at 9.
+        // Incident 3: an opted-out pupil now, a shown one unlinked at 5.
+        let links = Links(BTreeMap::from([
+            ("1".to_owned(), vec![(true, Some(at(5)))]),
+            (
+                "2".to_owned(),
+                vec![(false, Some(at(5))), (true, Some(at(9)))],
+            ),
+            ("3".to_owned(), vec![(true, None), (false, Some(at(5)))]),
+        ]));
+        // Now: on current links, or with none, those that went last.
+        assert!(links.about_opted_out_only("1", When::Now));
+        assert!(links.about_opted_out_only("2", When::Now));
+        assert!(links.about_opted_out_only("3", When::Now));
+        assert!(
+            !links.about_opted_out_only("4", When::Now),
+            "no links: about nobody"
+        );
+        // Deleted: on the links it still had then, or with none, those that went last before.
+        assert!(links.about_opted_out_only("2", When::Deleted(at(9))));
+        assert!(!links.about_opted_out_only("2", When::Deleted(at(5))));
+        assert!(links.about_opted_out_only("2", When::Deleted(at(7))));
+        assert!(
+            !links.about_opted_out_only("2", When::Deleted(at(3))),
+            "both held at 3"
+        );
+        assert!(links.about_opted_out_only("1", When::Deleted(at(8))));
+    }
+
+    #[test]
+    fn a_persons_record_is_read_as_of_when_the_row_is_judged() {
+        let condition = Condition {
+            field: "LeavingDate".into(),
+            test: Test::BeforeToday,
+            of: Some("StudentId".into()),
+        };
+        let record = |leaving: &str| -> Row {
+            [("LeavingDate".to_owned(), Value::String(leaving.to_owned()))]
+                .into_iter()
+                .collect()
+        };
+        // Pupil a: on roll now. Pupil b: left, record deleted at minute 5. Pupil c: on roll
+        // now, but a leaver's record was deleted at 5 (re-admitted under the same id).
+        let people = PersonRecords {
+            condition,
+            by_person: BTreeMap::from([
+                ("a".to_owned(), vec![(record(""), None)]),
+                ("b".to_owned(), vec![(record("2020-07-20"), Some(at(5)))]),
+                (
+                    "c".to_owned(),
+                    vec![(record(""), None), (record("2020-07-20"), Some(at(5)))],
+                ),
+            ]),
+        };
+        let today = "2026-12-06";
+        assert_eq!(people.meets("a", When::Now, today), Some(false));
+        assert_eq!(
+            people.meets(" b ", When::Now, today),
+            Some(true),
+            "ids are trimmed"
+        );
+        assert_eq!(people.meets("c", When::Now, today), Some(false));
+        assert_eq!(people.meets("c", When::Deleted(at(4)), today), Some(true));
+        assert_eq!(people.meets("c", When::Deleted(at(6)), today), Some(false));
+        assert_eq!(people.meets("nobody", When::Now, today), None);
+    }
+
     fn kept(set: &str) -> BTreeSet<&'static str> {
         let catalogue = Catalogue::get();
         tombstone_fields(catalogue, catalogue.stored_set(set).unwrap())
