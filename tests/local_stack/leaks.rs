@@ -54,6 +54,23 @@ impl Data {
         self.sets().insert(set.to_owned(), rows);
     }
 
+    /// The contacts linked to `pupil` and to no other pupil.
+    fn own_contacts(&self, pupil: &str) -> Vec<String> {
+        let links = self.body["resultSets"]["StudentContacts"]
+            .as_array()
+            .unwrap();
+        links
+            .iter()
+            .filter(|l| l["StudentId"] == pupil)
+            .map(|l| l["ContactId"].as_str().unwrap().to_owned())
+            .filter(|c| {
+                links
+                    .iter()
+                    .all(|l| l["ContactId"] != c.as_str() || l["StudentId"] == pupil)
+            })
+            .collect()
+    }
+
     /// The rows of a result set, to change in place.
     fn rows(&mut self, set: &str) -> &mut Vec<Value> {
         self.sets()
@@ -87,6 +104,12 @@ impl Data {
             .and_then(Value::as_object_mut)
             .unwrap()
     }
+}
+
+/// A fixed-term exclusion `id` of `pupil`.
+fn exclusion(id: &str, pupil: &str) -> Value {
+    json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
+           "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
 }
 
 /// `data` uploaded (every field of it stored, none ignored), `partner` registered asking for
@@ -599,10 +622,6 @@ async fn a_leavers_exclusions_and_school_history_are_answered_only_with_include_
     let [leaver, on_roll] = [0, 1].map(|n| data.pupils[n].clone());
     data.pupil(&leaver)
         .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
-    let exclusion = |id: &str, pupil: &str| {
-        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
-               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
-    };
     data.add(
         "StudentExclusions",
         json!([exclusion("ex-1", &leaver), exclusion("ex-2", &on_roll)]),
@@ -1235,10 +1254,6 @@ async fn a_deleted_row_of_a_pupil_who_left_is_listed_only_with_include_leavers()
     let [leaver, on_roll] = [0, 1].map(|n| data.pupils[n].clone());
     data.pupil(&leaver)
         .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
-    let exclusion = |id: &str, pupil: &str| {
-        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
-               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
-    };
     data.add(
         "StudentExclusions",
         json!([exclusion("ex-1", &leaver), exclusion("ex-2", &on_roll)]),
@@ -1278,26 +1293,7 @@ async fn a_deleted_row_of_a_pupil_who_left_is_listed_only_with_include_leavers()
 async fn a_deleted_contact_of_opted_out_pupils_only_is_not_listed_as_deleted() {
     // Arrange: a pupil with a contact of their own, opted out, and another pupil.
     let data = Data::new();
-    let links = data.body["resultSets"]["StudentContacts"]
-        .as_array()
-        .unwrap();
-    let contacts_of = |pupil: &str| -> Vec<String> {
-        links
-            .iter()
-            .filter(|l| l["StudentId"] == pupil)
-            .map(|l| l["ContactId"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let own_contacts = |pupil: &str| -> Vec<String> {
-        contacts_of(pupil)
-            .into_iter()
-            .filter(|c| {
-                links
-                    .iter()
-                    .all(|l| l["ContactId"] != c.as_str() || l["StudentId"] == pupil)
-            })
-            .collect()
-    };
+    let own_contacts = |pupil: &str| data.own_contacts(pupil);
     let hidden = data
         .pupils
         .iter()
@@ -1455,10 +1451,6 @@ async fn a_leavers_rows_stay_hidden_when_the_leavers_record_is_deleted() {
     let [leaver, on_roll] = [0, 1].map(|n| data.pupils[n].clone());
     data.pupil(&leaver)
         .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
-    let exclusion = |id: &str, pupil: &str| {
-        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
-               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
-    };
     let exclusions = json!([exclusion("ex-1", &leaver), exclusion("ex-2", &on_roll)]);
     data.add("StudentExclusions", exclusions.clone());
     let w = world("leaks-leaver-gone", &["Student", "StudentExclusions"], data).await;
@@ -1510,22 +1502,7 @@ async fn a_cancelled_admission_is_not_listed_once_its_entry_date_passes() {
 async fn a_contact_of_an_opted_out_pupil_stays_hidden_when_the_pupils_links_are_dropped() {
     // Arrange: a pupil with a contact of their own, opted out.
     let data = Data::new();
-    let links = data.body["resultSets"]["StudentContacts"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let own = |pupil: &str| -> Vec<String> {
-        links
-            .iter()
-            .filter(|l| l["StudentId"] == pupil)
-            .map(|l| l["ContactId"].as_str().unwrap().to_owned())
-            .filter(|c| {
-                links
-                    .iter()
-                    .all(|l| l["ContactId"] != c.as_str() || l["StudentId"] == pupil)
-            })
-            .collect()
-    };
+    let own = |pupil: &str| data.own_contacts(pupil);
     let hidden = data
         .pupils
         .iter()
@@ -1591,16 +1568,12 @@ async fn a_leavers_rows_stay_hidden_whatever_spaces_surround_their_id() {
     let leaver = data.pupils[0].clone();
     data.pupil(&leaver)
         .insert("LeavingDate".into(), json!("2020-07-20T00:00:00"));
-    let exclusion = |id: &str, pupil: String| {
-        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
-               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
-    };
     data.add(
         "StudentExclusions",
         json!([
-            exclusion("ex-1", leaver.clone()),
-            exclusion("ex-2", format!(" {leaver}")),
-            exclusion("ex-3", format!("{leaver}\t")),
+            exclusion("ex-1", &leaver),
+            exclusion("ex-2", &format!(" {leaver}")),
+            exclusion("ex-3", &format!("{leaver}\t")),
         ]),
     );
     let w = world(
@@ -1623,10 +1596,6 @@ async fn rows_about_a_pupil_rollcall_holds_no_record_of_need_include_leavers() {
     // no longer exports, or whose record went longer ago than tombstones are kept).
     let mut data = Data::new();
     let on_roll = data.pupils[1].clone();
-    let exclusion = |id: &str, pupil: &str| {
-        json!({"Id": id, "StudentId": pupil, "ExclusionType": "Fixed term",
-               "StartDate": "2026-03-02T00:00:00", "EndDate": "2026-03-04T00:00:00"})
-    };
     data.add(
         "StudentExclusions",
         json!([
