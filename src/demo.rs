@@ -267,7 +267,9 @@ curl -s -X PUT {base}/admin/v1/consents/{partner} -H 'Authorization: Bearer {adm
 curl -s {base}/admin/v1/access-log -H 'Authorization: Bearer {admin}'
 # 5. {everything}, granted every scope, can call every endpoint
 curl -s -X POST {base}/idaas/sts/STS/GetToken -H 'Content-Type: application/json' \
-  -d '{{"relyingParty": "{everything}", "thirdPartyId": "XporterOnDemand", "estab": "{estab}", "password": "{everything_password}"}}'"#,
+  -d '{{"relyingParty": "{everything}", "thirdPartyId": "XporterOnDemand", "estab": "{estab}", "password": "{everything_password}"}}'
+# 6. the school's data protection lead decides and proves it all in a browser:
+#    open {base}/admin/ and sign in with the admin key {admin}"#,
         everything = EVERYTHING,
         everything_password = demo
             .partners

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rollcall::demo::{self, DemoFile};
-use rollcall_consent::registry::{register_partner, register_school};
+use rollcall_consent::registry::{register_partner, register_school, replace_admin_key};
 use rollcall_core::ports::{Clock, Ports, SystemClock};
 use rollcall_infra::aws::{AwsPorts, AwsSettings, provision_emulator};
 use rollcall_infra::local::{LocalPorts, LocalUploadSigner};
@@ -92,6 +92,12 @@ enum SchoolCommand {
         #[arg(long)]
         name: String,
     },
+    /// Gives a school a new admin key and prints it (shown only once). The old key stops
+    /// working at once, and every signed-in session of the school's consent page ends.
+    RotateAdminKey {
+        #[arg(long)]
+        estab: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +160,17 @@ async fn main() -> anyhow::Result<()> {
                 new.admin_key.expose_secret()
             );
             println!("These keys are shown only once; rollcall keeps only their hashes.");
+        }
+        Command::School(SchoolCommand::RotateAdminKey { estab }) => {
+            let control = &ports.control;
+            let key =
+                replace_admin_key(control.schools.as_ref(), control.registry.as_ref(), &estab)
+                    .await?;
+            println!("new admin key for school {estab}: {}", key.expose_secret());
+            println!(
+                "The old key no longer works, and every signed-in session of the consent page has ended. \
+                 This key is shown only once."
+            );
         }
         Command::Partner(PartnerCommand::Add { id, name, scopes }) => {
             let now = ports.clock.now();

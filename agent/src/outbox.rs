@@ -7,12 +7,16 @@
 //!   "why"}`;
 //! - `outbox/done/`: where both files go once the result is reported to rollcall.
 //!
+//! The school's own refresh tasks (kind `Refresh`, no partner) never go to the outbox: the
+//! agent itself sends the result sets they name on the same run and reports the outcome.
+//!
 //! A task is written once: the state file records it, and a task whose file is in the outbox
 //! or in `done/` is never written again, even if the agent stopped before recording it.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::files::{move_into, write_atomic};
 use crate::server::{AgentError, Server};
@@ -20,6 +24,40 @@ use crate::state::State;
 
 pub struct Outbox {
     dir: PathBuf,
+}
+
+/// The school asking for result sets again: `sets` (`None`: all of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refresh {
+    pub id: String,
+    pub sets: Option<BTreeSet<String>>,
+}
+
+impl Refresh {
+    fn of(task: &Value) -> Option<Self> {
+        let school_task = task["partner"].is_null() && task["kind"] == "Refresh";
+        let id = task["id"].as_str().filter(|_| school_task)?;
+        let sets: BTreeSet<String> = (task["payload"]["resultSets"].as_array().into_iter())
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect();
+        Some(Self {
+            id: id.to_owned(),
+            sets: (!sets.is_empty()).then_some(sets),
+        })
+    }
+
+    pub fn wants(&self, set: &str) -> bool {
+        self.sets.as_ref().is_none_or(|sets| sets.contains(set))
+    }
+}
+
+/// What taking the school's tasks gave: write-backs written to the outbox, and refreshes
+/// for the agent itself.
+#[derive(Debug, Clone, Default)]
+pub struct Taken {
+    pub written: usize,
+    pub refreshes: Vec<Refresh>,
 }
 
 /// How many files wait in each part of the outbox.
@@ -43,20 +81,25 @@ impl Outbox {
         self.dir.join("done").join(format!("{id}.json"))
     }
 
-    /// Writes each open task not written before; answers how many were written.
+    /// Writes each open write-back not written before; answers how many were written, and
+    /// the school's refreshes.
     pub async fn take_tasks(
         &self,
         server: &Server,
         state: &mut State,
         state_file: &Path,
-    ) -> Result<usize, AgentError> {
+    ) -> Result<Taken, AgentError> {
         let answer = server
             .call("the school's tasks", |client| {
                 client.get(server.url("/agent/v1/tasks"))
             })
             .await?;
-        let mut written = 0;
+        let mut taken = Taken::default();
         for task in answer.body["tasks"].as_array().into_iter().flatten() {
+            if let Some(refresh) = Refresh::of(task) {
+                taken.refreshes.push(refresh);
+                continue;
+            }
             let Some(id) = task["id"].as_str().filter(|id| safe_id(id)) else {
                 eprintln!(
                     "rollcall-agent: a task with an unusable id was skipped: {}",
@@ -81,9 +124,58 @@ impl Outbox {
             state
                 .save(state_file)
                 .map_err(|e| AgentError::Config(e.to_string()))?;
-            written += 1;
+            taken.written += 1;
         }
-        Ok(written)
+        Ok(taken)
+    }
+
+    /// Reports each refresh done: the sets it asked for were sent on this run, or some are
+    /// not among the school's exports at all.
+    pub async fn report_refreshes(
+        &self,
+        server: &Server,
+        refreshes: &[Refresh],
+        sent: &[String],
+        exported: &BTreeSet<String>,
+    ) -> Result<(), AgentError> {
+        for refresh in refreshes {
+            let missing: Vec<&String> = (refresh.sets.iter().flatten())
+                .filter(|set| !exported.contains(*set))
+                .collect();
+            let body = match missing.is_empty() {
+                true => json!({
+                    "succeeded": true,
+                    "result": { "sent": sent.iter().filter(|s| refresh.wants(s)).collect::<Vec<_>>() },
+                }),
+                false => json!({
+                    "succeeded": false,
+                    "message": format!(
+                        "the agent's source folder holds no {}: the MIS export does not include it",
+                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                }),
+            };
+            let path = format!("/agent/v1/tasks/{}/result", refresh.id);
+            match server
+                .call("a refresh's result", |client| {
+                    client.post(server.url(&path)).json(&body)
+                })
+                .await
+            {
+                // Reported before: a run that stopped after reporting it.
+                Ok(_) => {}
+                Err(AgentError::Refused { status, .. })
+                    if status == reqwest::StatusCode::CONFLICT => {}
+                Err(AgentError::Refused { message, .. }) => {
+                    eprintln!(
+                        "rollcall-agent: refresh {}: rollcall refused its result: {message}",
+                        refresh.id
+                    );
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
     }
 
     /// Reports every result the MIS side left in `results/`; answers how many were reported.

@@ -1,6 +1,7 @@
 //! One pass of the agent: read the source folder; upload the result sets whose content changed
-//! since rollcall last confirmed them (every one with `--full`); take the school's tasks into
-//! the outbox and report the results the MIS side left there.
+//! since rollcall last confirmed them (every one with `--full`); take the school's tasks
+//! (write-backs into the outbox; refreshes the school asked for, whose sets it sends again
+//! now and reports done); report the results the MIS side left in the outbox.
 //!
 //! Never lose, never duplicate: before an upload is sent, its idempotency key and the content
 //! it carries are written to the state file; once rollcall answers, the result sets are
@@ -170,42 +171,92 @@ async fn pass(
         .filter(|name| options.full || state.changed(name, &hashes[*name]))
         .cloned()
         .collect();
-    let bar = Bar::new(
-        options.progress && !changed.is_empty(),
-        "uploading",
-        changed.len() as u64,
-    );
-    let out = &mut bar.around(out);
-    for batch in batches(&extract, &changed)? {
-        server.check_stop(&format!("uploading {}", batch.join(", ")))?;
-        bar.doing(&batch.join(", "));
-        let pending = Pending {
-            idempotency_key: format!("rc-{}", random_hex::<16>()),
-            sets: batch
-                .iter()
-                .map(|name| (name.clone(), hashes[name].clone()))
-                .collect(),
-            started_at: now(),
-        };
-        state.pending.push(pending.clone());
-        state
-            .save(state_file)
-            .map_err(|e| AgentError::Config(e.to_string()))?;
-        send(server, &extract, &pending, state, state_file, out).await?;
-        bar.advance(batch.len() as u64);
-        for name in &batch {
-            outcome
-                .sent
-                .push((name.clone(), extract.sets[name].rows.len()));
-        }
-    }
-    bar.finish();
+    let uploads = Uploads {
+        server,
+        extract: &extract,
+        hashes: &hashes,
+        state_file,
+        progress: options.progress,
+    };
+    uploads.send(&changed, state, &mut outcome, out).await?;
     let outbox = Outbox::new(config.outbox(config_path));
     server.check_stop("taking the school's tasks")?;
-    outcome.tasks_written = outbox.take_tasks(server, state, state_file).await?;
+    let taken = outbox.take_tasks(server, state, state_file).await?;
+    outcome.tasks_written = taken.written;
+    if !taken.refreshes.is_empty() {
+        // What the school asked for again and this run has not sent yet.
+        let again: Vec<String> = (extract.sets.keys())
+            .filter(|name| taken.refreshes.iter().any(|r| r.wants(name)))
+            .filter(|name| !changed.contains(name))
+            .cloned()
+            .collect();
+        uploads.send(&again, state, &mut outcome, out).await?;
+        outcome.unchanged.retain(|name| !again.contains(name));
+        let sent: Vec<String> = outcome.sent.iter().map(|(name, _)| name.clone()).collect();
+        let exported = extract.sets.keys().cloned().collect();
+        (outbox.report_refreshes(server, &taken.refreshes, &sent, &exported)).await?;
+    }
     server.check_stop("reporting the MIS's results")?;
     outcome.results_reported = outbox.report_results(server).await?;
     Ok(outcome)
+}
+
+/// Sending result sets of one extract, each upload recorded as pending before it is sent.
+struct Uploads<'a> {
+    server: &'a Server,
+    extract: &'a Extract,
+    hashes: &'a BTreeMap<String, String>,
+    state_file: &'a Path,
+    progress: bool,
+}
+
+impl Uploads<'_> {
+    async fn send(
+        &self,
+        names: &[String],
+        state: &mut State,
+        outcome: &mut Outcome,
+        out: &mut dyn Write,
+    ) -> Result<(), AgentError> {
+        let bar = Bar::new(
+            self.progress && !names.is_empty(),
+            "uploading",
+            names.len() as u64,
+        );
+        let out = &mut bar.around(out);
+        for batch in batches(self.extract, names)? {
+            self.server
+                .check_stop(&format!("uploading {}", batch.join(", ")))?;
+            bar.doing(&batch.join(", "));
+            let pending = Pending {
+                idempotency_key: format!("rc-{}", random_hex::<16>()),
+                sets: (batch.iter())
+                    .map(|name| (name.clone(), self.hashes[name].clone()))
+                    .collect(),
+                started_at: now(),
+            };
+            state.pending.push(pending.clone());
+            state
+                .save(self.state_file)
+                .map_err(|e| AgentError::Config(e.to_string()))?;
+            send(
+                self.server,
+                self.extract,
+                &pending,
+                state,
+                self.state_file,
+                out,
+            )
+            .await?;
+            bar.advance(batch.len() as u64);
+            for name in &batch {
+                let rows = self.extract.sets[name].rows.len();
+                outcome.sent.push((name.clone(), rows));
+            }
+        }
+        bar.finish();
+        Ok(())
+    }
 }
 
 /// Uploads left pending by an earlier run: again with the same key where their content is

@@ -12,12 +12,15 @@
 //! - [`dataset`]: upload validation, row hashes and diffing, scope-group split and assembly.
 //! - [`consent`]: what may be granted; whether a consent is in force.
 //! - [`envelope`]: AES-256-GCM envelope encryption of stored objects.
+//! - [`included`]: who a partner's answer included (ids only), as the access log keeps it.
 //! - [`idempotency`]: `Idempotency-Key`s on the agent's uploads: claims, stored answers, replays.
 //! - [`model`]: ids and control records (schools, partners, consents, tokens, versions).
 //! - [`secret`]: issued secrets and the hashes stored in their place.
 //! - [`xod`]: the partner wire format (error body, answer object, pagination).
 //! - [`vault`]: versions at rest: sealing a version's objects, opening them group by group.
 //! - [`walk`]: page pins that keep a paginated walk on the version it started on.
+//! - [`subject_access`]: which stored rows are about one person, for the school's export.
+//! - [`session`]: the consent page's signed-in sessions (sealed cookies) and CSRF tokens.
 //! - [`staging`]: large uploads put to a pre-signed URL and ingested from the object.
 //! - [`ports`]: object store, key service, upload URL signer and clock traits, and the control
 //!   store's ports, one per aggregate (`ports::control` says who uses which).
@@ -35,13 +38,16 @@ pub mod cursor;
 pub mod dataset;
 pub mod envelope;
 pub mod idempotency;
+pub mod included;
 pub mod model;
 pub mod optout;
 pub mod plan;
 pub mod ports;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod staging;
+pub mod subject_access;
 pub mod synthetic;
 pub mod task;
 pub mod timestamp;

@@ -217,6 +217,10 @@ pub struct AccessEntry {
     pub rows: u64,
     /// Set when the call was refused: what the partner was answered instead of data.
     pub refused: Option<Refused>,
+    /// Who the answer included, ids only ([`crate::included`]'s text form; empty for none).
+    /// Not shown in the log itself: a subject access export searches it.
+    #[serde(skip)]
+    pub people: String,
 }
 
 /// A refused partner call: the HTTP status and the message the partner received (which says

@@ -23,6 +23,9 @@ pub struct OptOutRecord {
     pub partner: PartnerId,
     pub people: OptOuts,
     pub updated_at: Timestamp,
+    /// Counts the writes: a change is written only over the version it was made from, so
+    /// two changes at once cannot lose one another.
+    pub version: u64,
 }
 
 impl OptOuts {

@@ -25,6 +25,7 @@ use crate::catalogue::{
     Writeback, WritebackBody, is_computed_field,
 };
 use crate::dataset::{Deletion, IndexEntry, Row, row_hash};
+use crate::included::Included;
 use crate::optout::OptOuts;
 use crate::scope::ScopeSet;
 use crate::timestamp::{Duration, Timestamp};
@@ -352,13 +353,29 @@ pub enum ViewPlan<'c> {
     /// when the person is opted out (nothing is read).
     Personal {
         hidden: bool,
-        /// The person's id, the via mapping's input.
+        /// The person's kind and id, the via mapping's input.
+        kind: PersonKind,
         subject: String,
         via: ViaPlan<'c>,
         lessons: Box<SetPlan<'c>>,
         /// The field of a lesson the mapping's values match (`Id` or `ClassId`).
         lesson_field: &'c str,
     },
+}
+
+impl ViewPlan<'_> {
+    /// The one person a personal view is about (their timetable), whom its answer includes.
+    pub fn person(&self) -> Option<(PersonKind, &str)> {
+        match self {
+            ViewPlan::Personal {
+                hidden: false,
+                kind,
+                subject,
+                ..
+            } => Some((*kind, subject.as_str())),
+            _ => None,
+        }
+    }
 }
 
 /// The decision for one partner call.
@@ -1020,6 +1037,7 @@ fn view_plan<'c>(
             );
             ViewPlan::Personal {
                 hidden: opt_outs.of(kind).contains(subject),
+                kind,
                 subject: subject.clone(),
                 via: ViaPlan { hops: vec![hop] },
                 lessons: Box::new(lessons),
@@ -1172,6 +1190,45 @@ impl SetPlan<'_> {
                 }
             }
         })
+    }
+
+    /// Notes in `included` who the answered `row` (as stored, before [`SetPlan::project`])
+    /// is about, and whom the answer names by id: its subjects (even where the answer leaves
+    /// their id out), and the people its emitted id mentions name, as scrubbed. A mention
+    /// by another field (a staff code) or by name is not matched to a person.
+    pub fn note_people(&self, row: &Row, resolved: &Resolved, included: &mut Included) {
+        for subject in &self.rs.people.subjects {
+            let Some(id) = text(row.get(&subject.field)) else {
+                continue;
+            };
+            let kind = match &subject.reference {
+                Reference::Kind(kind) => Some(*kind),
+                Reference::Typed { type_field } => {
+                    text(row.get(type_field)).and_then(|t| PersonKind::of_person_type(&t))
+                }
+            };
+            match kind {
+                Some(kind) => included.add(kind, &id),
+                None => PersonKind::ALL.iter().for_each(|k| included.add(*k, &id)),
+            }
+        }
+        for mention in &self.rs.people.mentions {
+            let emitted = self.emit.iter().any(|f| f.name == mention.field);
+            if !emitted || mention.alias.is_some() {
+                continue;
+            }
+            let value = row
+                .get(&mention.field)
+                .map(|v| self.scrub(mention, v.clone(), resolved));
+            let Some(value) = text(value.as_ref()) else {
+                continue;
+            };
+            match mention.shape {
+                Shape::One => included.add(mention.kind, &value),
+                Shape::List => list(&value).for_each(|id| included.add(mention.kind, id)),
+                Shape::Name | Shape::Count => {}
+            }
+        }
     }
 
     fn row_kind_released(&self, row: &Row) -> bool {

@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::envelope::KeyContext;
+use crate::envelope::{self, KeyContext};
 use crate::model::{Estab, PartnerId};
+use crate::ports::{DataKeyGenerator, DataKeyUnwrapper, KeyError};
 use crate::secret::random_hex;
 use crate::timestamp::{Duration, Timestamp};
 
@@ -16,13 +17,20 @@ pub const TASK_LIFETIME: Duration = Duration::days(30);
 /// The key-service context of a school's write-back payloads.
 pub const TASK_KEY_CONTEXT: &str = "Writebacks";
 
-/// One write-back on its way to the MIS.
+/// The kind of the school's own task asking its agent to send result sets again
+/// (`POST /admin/v1/refresh`); its payload is `{"resultSets": [...]}`, empty for all.
+pub const REFRESH: &str = "Refresh";
+
+/// One task for the school's agent: a partner's write-back on its way to the MIS, or the
+/// school's own request (a refresh).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
     pub estab: Estab,
     /// The tracking id: `{yyyyMMddHHmmss}.{32 hex}`, so ids sort by the time they were queued.
     pub id: String,
-    pub partner: PartnerId,
+    /// The partner whose write-back it is; `None` for the school's own task, which no
+    /// partner can see and no consent bounds.
+    pub partner: Option<PartnerId>,
     /// The catalogue id of the write-back (`Writeback.Attendance`, ...).
     pub kind: String,
     /// The scopes the consent in force must still grant when the agent takes the task.
@@ -73,7 +81,7 @@ impl Task {
     /// A new queued task with a fresh tracking id.
     pub fn new(
         estab: Estab,
-        partner: PartnerId,
+        partner: Option<PartnerId>,
         kind: &str,
         scopes: &str,
         payload: Vec<u8>,
@@ -90,6 +98,59 @@ impl Task {
             expires_at: now.plus(TASK_LIFETIME),
             state: TaskState::Queued,
         }
+    }
+
+    /// Seals `payload` as the task's, under a fresh data key of the school's task context.
+    pub async fn seal(
+        &mut self,
+        generator: &dyn DataKeyGenerator,
+        payload: &Value,
+    ) -> Result<(), KeyError> {
+        let key = generator.generate(&key_context(&self.estab)).await?;
+        let plain = serde_json::to_vec(payload).expect("JSON values serialise");
+        self.payload = envelope::seal(
+            &key.plaintext,
+            &key.wrapped,
+            &payload_aad(&self.estab, &self.id),
+            &plain,
+        );
+        Ok(())
+    }
+}
+
+/// Why a task's payload did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// It does not open as this task's, or is not JSON: never expected of a stored task.
+    #[error("task {0}'s payload does not open")]
+    Corrupt(String),
+}
+
+impl Task {
+    /// The task's payload, opened.
+    pub async fn open_payload(
+        &self,
+        unwrapper: &dyn DataKeyUnwrapper,
+    ) -> Result<Value, PayloadError> {
+        let corrupt = || PayloadError::Corrupt(self.id.clone());
+        let wrapped = envelope::wrapped_key(&self.payload).map_err(|_| corrupt())?;
+        let key = unwrapper.unwrap(&key_context(&self.estab), wrapped).await?;
+        let plain = envelope::open(&key, &payload_aad(&self.estab, &self.id), &self.payload)
+            .map_err(|_| corrupt())?;
+        serde_json::from_slice(&plain).map_err(|_| corrupt())
+    }
+
+    /// The result sets a school's refresh asks for; `None`: all of them.
+    pub fn refresh_sets(payload: &Value) -> Option<std::collections::BTreeSet<String>> {
+        let sets: std::collections::BTreeSet<String> = payload["resultSets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect();
+        (!sets.is_empty()).then_some(sets)
     }
 }
 

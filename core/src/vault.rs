@@ -131,6 +131,22 @@ impl OpenVersion {
         Ok(rows)
     }
 
+    /// The rows with the fields of `groups` (and nothing else), in index order.
+    pub async fn rows(
+        &self,
+        objects: &dyn ObjectStore,
+        groups: &[&str],
+    ) -> Result<Vec<Row>, VaultError> {
+        let mut rows: Vec<Row> = vec![Row::new(); self.index.rows.len()];
+        for group in groups {
+            let parts = self.group(objects, group).await?;
+            for (row, part) in rows.iter_mut().zip(parts) {
+                row.extend(part);
+            }
+        }
+        Ok(rows)
+    }
+
     /// What the rows `ids` hold of `fields`, by id: read from the groups holding those
     /// fields only. Kept as the tombstones of rows an upload deleted.
     pub async fn tombstones(

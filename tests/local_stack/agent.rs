@@ -210,6 +210,89 @@ mod runs {
         drop(agent.dir);
     }
 
+    async fn admin(
+        stack: &Stack,
+        admin: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> crate::support::Answer {
+        stack
+            .send(
+                method,
+                path,
+                Some(&format!("Bearer {admin}")),
+                body.map(|b| b.to_string().into_bytes()),
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_refresh_the_school_asks_for_is_sent_on_the_agents_next_run() {
+        use reqwest::Method;
+        let stack = Stack::start().await;
+        let school = stack.school(ESTAB).await;
+        let agent = Agent::new(&stack.base, &school.agent);
+        agent.run(Options::default()).await.unwrap();
+
+        // One refresh, asked twice: the second answers the first.
+        let refresh = |sets: serde_json::Value| {
+            admin(
+                &stack,
+                &school.admin,
+                Method::POST,
+                "/admin/v1/refresh",
+                Some(json!({ "resultSets": sets })),
+            )
+        };
+        let first = refresh(json!(["Students"]))
+            .await
+            .expect(StatusCode::ACCEPTED);
+        let again = refresh(json!(["Students"])).await.expect(StatusCode::OK);
+        assert_eq!(again["task"], first["task"]);
+        assert_eq!(again["deduplicated"], true);
+        // A wider one replaces the waiting one and covers both.
+        let wider = refresh(json!(["Staff"])).await.expect(StatusCode::ACCEPTED);
+        assert_eq!(wider["resultSets"], json!(["Staff", "Students"]));
+        let view = admin(&stack, &school.admin, Method::GET, "/admin/v1/agent", None)
+            .await
+            .expect(StatusCode::OK);
+        let open: Vec<&serde_json::Value> =
+            view["openRefreshes"].as_array().unwrap().iter().collect();
+        assert_eq!(open.len(), 1, "{view}");
+        assert_eq!(open[0]["task"], wider["task"]);
+        // A set the agent does not send is refused, and nothing is queued.
+        refresh(json!(["Students", "Homework"])).await.expect_error(
+            StatusCode::BAD_REQUEST,
+            "`Homework` is not a result set the agent sends",
+        );
+
+        // Act: the folder has not changed, yet the refreshed sets are sent again.
+        let (outcome, _) = agent.run(Options::default()).await.unwrap();
+
+        // Assert
+        assert_eq!(sent(&outcome), ["Staff", "Students"]);
+        assert_eq!(outcome.unchanged, ["AttendCodes"]);
+        let view = admin(&stack, &school.admin, Method::GET, "/admin/v1/agent", None)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(view["openRefreshes"], json!([]), "{view}");
+        let (next, _) = agent.run(Options::default()).await.unwrap();
+        assert!(next.sent.is_empty(), "done once: {:?}", next.sent);
+
+        // A refresh of a set the MIS export lacks fails and says so; everything else is sent.
+        refresh(json!(["Contacts"]))
+            .await
+            .expect(StatusCode::ACCEPTED);
+        let (outcome, _) = agent.run(Options::default()).await.unwrap();
+        assert!(outcome.sent.is_empty());
+        let all = refresh(json!([])).await.expect(StatusCode::ACCEPTED);
+        assert_eq!(all["resultSets"], "all");
+        let (outcome, _) = agent.run(Options::default()).await.unwrap();
+        assert_eq!(sent(&outcome), ["AttendCodes", "Staff", "Students"]);
+        drop(agent.dir);
+    }
+
     #[tokio::test]
     async fn status_shows_what_the_agent_recorded_and_what_rollcall_holds() {
         let stack = Stack::start().await;

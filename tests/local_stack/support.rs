@@ -147,11 +147,16 @@ impl Stack {
 
     /// Registers a partner; answers its management secret.
     pub async fn partner(&self, id: &str, scopes: &[&str]) -> String {
+        self.named_partner(id, "Test Partner", scopes).await
+    }
+
+    /// [`Stack::partner`] with the name the school sees.
+    pub async fn named_partner(&self, id: &str, name: &str, scopes: &[&str]) -> String {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
         let new = register_partner(
             self.ports.control.registry.as_ref(),
             id,
-            "Test Partner",
+            name,
             &scopes,
             self.clock_now(),
         )

@@ -226,8 +226,13 @@ pub trait OptOutStore: Send + Sync {
         estab: &Estab,
         partner: &PartnerId,
     ) -> Result<Option<OptOutRecord>, StoreError>;
-    /// Replaces a school's opt-outs for one partner.
-    async fn put_opt_outs(&self, record: &OptOutRecord) -> Result<(), StoreError>;
+    /// Replaces a school's opt-outs for one partner, if the stored record's version is still
+    /// `expected` (`None`: no record yet); `Conflict` if it moved meanwhile.
+    async fn put_opt_outs(
+        &self,
+        record: &OptOutRecord,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -310,6 +315,10 @@ pub trait Registry: Send + Sync {
     async fn insert_school(&self, school: &School) -> Result<(), StoreError>;
     /// `Conflict` if the partner exists.
     async fn insert_partner(&self, partner: &Partner) -> Result<(), StoreError>;
+    /// Gives `school` (as stored, but for its admin key's hash) a new admin key, if its
+    /// admin key's hash is still `old`: the old key no longer finds it. `Conflict` if the key
+    /// changed meanwhile.
+    async fn replace_admin_key(&self, school: &School, old: &KeyHash) -> Result<(), StoreError>;
 }
 
 /// What the purge deletes: versions (it finds them all), and every record whose lifetime has

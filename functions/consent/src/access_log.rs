@@ -129,7 +129,7 @@ fn log_query(params: &QueryParams) -> ApiResult<LogQuery> {
     })
 }
 
-fn wants_csv(params: &QueryParams, headers: &HeaderMap) -> ApiResult<bool> {
+pub(crate) fn wants_csv(params: &QueryParams, headers: &HeaderMap) -> ApiResult<bool> {
     match params.get("format") {
         Some(format) if format.eq_ignore_ascii_case("csv") => Ok(true),
         Some(format) if format.eq_ignore_ascii_case("json") => Ok(false),
@@ -143,7 +143,7 @@ fn wants_csv(params: &QueryParams, headers: &HeaderMap) -> ApiResult<bool> {
     }
 }
 
-fn entry_json(e: &AccessEntry) -> Value {
+pub(crate) fn entry_json(e: &AccessEntry) -> Value {
     let mut entry = json!({
         "at": e.at.to_rfc3339(),
         "partner": e.partner,
@@ -202,6 +202,7 @@ fn csv_page(page: &LogPage) -> Response {
                 header::CONTENT_DISPOSITION,
                 "attachment; filename=\"access-log.csv\"",
             ),
+            (header::CACHE_CONTROL, "no-store"),
         ],
         body,
     )
@@ -218,7 +219,7 @@ fn csv_page(page: &LogPage) -> Response {
 
 /// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) gets a leading
 /// quote: a refusal message repeats what a partner sent.
-fn guard_formula(cell: &str) -> String {
+pub(crate) fn guard_formula(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {

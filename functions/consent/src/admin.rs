@@ -67,23 +67,27 @@ impl FromRequestParts<ConsentState> for KnownPartner {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound("name a partner in the path".to_owned()))?;
-        let not_found = || {
-            ApiError::NotFound(format!(
-                "no partner `{}` is registered; GET /admin/v1/requests lists the partners \
-                 asking for access",
-                id.chars().take(64).collect::<String>()
-            ))
-        };
-        let id = PartnerId::parse(&id).map_err(|_| not_found())?;
-        let partner = state.partners.partner(&id).await?.ok_or_else(not_found)?;
-        Ok(Self(partner))
+        known_partner(state, &id).await.map(Self)
     }
+}
+
+/// The registered partner `id`, or 404 saying where the partners are listed.
+pub(crate) async fn known_partner(state: &ConsentState, id: &str) -> ApiResult<Partner> {
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "no partner `{}` is registered; GET /admin/v1/requests lists the partners \
+             asking for access",
+            id.chars().take(64).collect::<String>()
+        ))
+    };
+    let id = PartnerId::parse(id).map_err(|_| not_found())?;
+    state.partners.partner(&id).await?.ok_or_else(not_found)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GrantBody {
-    scopes: Vec<String>,
+    pub scopes: Vec<String>,
 }
 
 impl BodyShape for GrantBody {
@@ -152,7 +156,7 @@ pub(crate) async fn grant(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RevokeBody {
-    end_date: Option<String>,
+    pub end_date: Option<String>,
 }
 
 impl BodyShape for RevokeBody {

@@ -7,15 +7,21 @@
 //! - `POST /idaas/sts/STS/GetToken` (XoD; `password` = the per-school secret)
 //! - `GET /admin/v1/requests`, `PUT /admin/v1/consents/{partner}`,
 //!   `POST /admin/v1/consents/{partner}/revoke`, `GET /admin/v1/access-log`,
-//!   `GET`/`PUT /admin/v1/opt-outs/{partner}`, `GET /admin/v1/agent`
+//!   `GET`/`PUT /admin/v1/opt-outs/{partner}`, `GET /admin/v1/agent`,
+//!   `GET /admin/v1/subjects/{kind}/{id}`, `POST /admin/v1/refresh`,
+//!   `GET /admin/v1/refresh/{task}`
 //!   (`Authorization: Bearer <admin key>`)
 //! - `GET /partner/v1/schools` (`Authorization: Bearer <management secret>`)
+//! - the consent page: `/admin/` and the screens under it (a session cookie; see `page`)
 //!
 //! # Layout
 //! - [`routes`]: the route table, listed once; [`ConsentState`]: the ports consent holds.
 //! - `admin`: requests, grants and narrowing, revocation, the access log; the path's partner.
 //! - `optouts`: a school's per-person opt-outs for one partner.
 //! - `agent`: the school's view of its agent (its latest health report, uploads per set).
+//! - `subjects`: subject access exports (everything held about one person, and who read it).
+//! - `refresh`: the school asking its agent to send result sets again (one open task).
+//! - `page`: the consent page at `/admin/` (sign-in, sessions, screens over the handlers above).
 //! - `token`: XoD GetToken.
 //! - `management`: the partner's management API (its schools and their secrets).
 //! - `secrets`: per-school partner secrets, issued, hashed and sealed.
@@ -26,9 +32,12 @@ mod admin;
 mod agent;
 mod management;
 mod optouts;
+mod page;
 mod partners;
+mod refresh;
 pub mod registry;
 mod secrets;
+mod subjects;
 mod token;
 
 use std::sync::Arc;
@@ -38,7 +47,8 @@ use axum::extract::FromRef;
 use axum::routing::{get, post, put};
 use rollcall_core::ports::{
     AccessLog, AgentHealthStore, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper,
-    OptOutStore, PartnerStore, Ports, SchoolStore, TokenStore, VersionStore,
+    ObjectStore, OptOutStore, PartnerStore, Ports, SchoolStore, TaskStore, TokenStore,
+    VersionStore,
 };
 use rollcall_http::Routes;
 use rollcall_http::credentials::{PartnerKeys, SchoolKeys};
@@ -60,7 +70,12 @@ pub struct ConsentState {
     access_log: Arc<dyn AccessLog>,
     agent_health: Arc<dyn AgentHealthStore>,
     versions: Arc<dyn VersionStore>,
-    /// Seals per-school partner secrets (their own key-service context).
+    /// The school's own agent tasks (refreshes).
+    tasks: Arc<dyn TaskStore>,
+    /// Stored extracts, read for subject access exports only.
+    objects: Arc<dyn ObjectStore>,
+    /// Seals per-school partner secrets (their own key-service context); unwraps the data
+    /// keys of stored extracts for subject access exports.
     key_generator: Arc<dyn DataKeyGenerator>,
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
     clock: Arc<dyn Clock>,
@@ -78,6 +93,8 @@ impl ConsentState {
             access_log: control.access_log.clone(),
             agent_health: control.agent_health.clone(),
             versions: control.versions.clone(),
+            tasks: control.tasks.clone(),
+            objects: ports.objects.clone(),
             key_generator: ports.key_generator.clone(),
             key_unwrapper: ports.key_unwrapper.clone(),
             clock: ports.clock.clone(),
@@ -102,7 +119,7 @@ impl FromRef<ConsentState> for PartnerKeys {
 
 /// The consent function's routes, listed once.
 pub fn routes() -> Routes<ConsentState> {
-    Routes::default()
+    let routes = Routes::default()
         .route("/idaas/sts/STS/GetToken", post(token::get_token))
         .route("/admin/v1/requests", get(admin::requests))
         .route("/admin/v1/partners", get(partners::partners))
@@ -110,11 +127,15 @@ pub fn routes() -> Routes<ConsentState> {
         .route("/admin/v1/consents/{partner}/revoke", post(admin::revoke))
         .route("/admin/v1/access-log", get(access_log::access_log))
         .route("/admin/v1/agent", get(agent::agent))
+        .route("/admin/v1/subjects/{kind}/{id}", get(subjects::subject))
+        .route("/admin/v1/refresh", post(refresh::refresh))
+        .route("/admin/v1/refresh/{task}", get(refresh::refresh_status))
         .route(
             "/admin/v1/opt-outs/{partner}",
             get(optouts::get).put(optouts::put),
         )
-        .route("/partner/v1/schools", get(management::schools))
+        .route("/partner/v1/schools", get(management::schools));
+    page::routes(routes)
 }
 
 pub fn router(state: ConsentState) -> Router {

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::State;
+use rollcall_core::model::{Estab, PartnerId};
 use rollcall_core::optout::{OptOutRecord, OptOuts};
+use rollcall_core::ports::StoreError;
 use rollcall_http::credentials::AdminSchool;
 use rollcall_http::request::{BodyShape, JsonBody};
 use rollcall_http::{ApiError, ApiResult};
@@ -24,11 +26,11 @@ const SHAPE: &str = r#"{"studentIds": [...], "staffIds": [...], "contactIds": [.
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct OptOutBody {
     #[serde(default)]
-    student_ids: Vec<Value>,
+    pub student_ids: Vec<Value>,
     #[serde(default)]
-    staff_ids: Vec<Value>,
+    pub staff_ids: Vec<Value>,
     #[serde(default)]
-    contact_ids: Vec<Value>,
+    pub contact_ids: Vec<Value>,
 }
 
 impl BodyShape for OptOutBody {
@@ -39,7 +41,7 @@ impl BodyShape for OptOutBody {
     );
 }
 
-fn ids(name: &str, values: Vec<Value>) -> ApiResult<BTreeSet<String>> {
+pub(crate) fn ids(name: &str, values: Vec<Value>) -> ApiResult<BTreeSet<String>> {
     if values.len() > MAX_PEOPLE {
         return Err(ApiError::Unprocessable(format!(
             "{name} lists {} people; at most {MAX_PEOPLE} may be opted out for one partner",
@@ -75,25 +77,67 @@ pub(crate) async fn put(
     KnownPartner(partner): KnownPartner,
     JsonBody(request): JsonBody<OptOutBody>,
 ) -> ApiResult<Json<Value>> {
-    let record = OptOutRecord {
-        estab: school.estab.clone(),
-        partner: partner.id.clone(),
-        people: OptOuts {
-            students: ids("studentIds", request.student_ids)?,
-            staff: ids("staffIds", request.staff_ids)?,
-            contacts: ids("contactIds", request.contact_ids)?,
-        },
-        updated_at: state.clock.now(),
+    let people = OptOuts {
+        students: ids("studentIds", request.student_ids)?,
+        staff: ids("staffIds", request.staff_ids)?,
+        contacts: ids("contactIds", request.contact_ids)?,
     };
-    state.opt_outs.put_opt_outs(&record).await?;
-    tracing::info!(
-        partner = %partner.id,
-        students = record.people.students.len(),
-        staff = record.people.staff.len(),
-        contacts = record.people.contacts.len(),
-        "opt-outs replaced"
-    );
+    let record = update(&state, &school.estab, &partner.id, |current| {
+        *current = people.clone();
+    })
+    .await?;
     Ok(answer(&record))
+}
+
+/// How often a change is made again when another landed first (each after a short, random
+/// pause that grows, so changes made at the same moment fall apart).
+const TRIES: u64 = 30;
+
+/// Applies `change` to the partner's opt-outs as stored now, and writes the result over the
+/// version it was made from: when another change landed first, it is made again on that one,
+/// so two changes at once never lose one another.
+pub(crate) async fn update(
+    state: &ConsentState,
+    estab: &Estab,
+    partner: &PartnerId,
+    change: impl Fn(&mut OptOuts),
+) -> ApiResult<OptOutRecord> {
+    for attempt in 0..TRIES {
+        if attempt > 0 {
+            let [jitter] = rollcall_core::secret::random_bytes::<1>();
+            let pause = u64::from(jitter) % (2 * attempt + 1);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        let current = state.opt_outs.opt_outs(estab, partner).await?;
+        let expected = current.as_ref().map(|r| r.version);
+        let mut people = current.map(|r| r.people).unwrap_or_default();
+        change(&mut people);
+        let record = OptOutRecord {
+            estab: estab.clone(),
+            partner: partner.clone(),
+            people,
+            updated_at: state.clock.now(),
+            version: expected.unwrap_or(0) + 1,
+        };
+        match state.opt_outs.put_opt_outs(&record, expected).await {
+            Ok(()) => {
+                tracing::info!(
+                    %partner,
+                    students = record.people.students.len(),
+                    staff = record.people.staff.len(),
+                    contacts = record.people.contacts.len(),
+                    "opt-outs changed"
+                );
+                return Ok(record);
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the opt-outs were changing while this change was made; nothing was changed, try again"
+            .to_owned(),
+    ))
 }
 
 /// `GET /admin/v1/opt-outs/{partner}`.
@@ -111,6 +155,7 @@ pub(crate) async fn get(
             partner: partner.id,
             people: OptOuts::default(),
             updated_at: rollcall_core::timestamp::Timestamp::from_millis(0),
+            version: 0,
         });
     Ok(answer(&record))
 }

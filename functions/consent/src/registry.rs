@@ -4,7 +4,7 @@
 use rollcall_core::catalogue::Catalogue;
 use rollcall_core::consent::validate_scopes;
 use rollcall_core::model::{Estab, Partner, PartnerId, School};
-use rollcall_core::ports::{Registry, StoreError};
+use rollcall_core::ports::{Registry, SchoolStore, StoreError};
 use rollcall_core::secret::{KeyHash, SecretKind, new_secret, random_bytes};
 use rollcall_core::timestamp::Timestamp;
 use secrecy::SecretString;
@@ -59,6 +59,35 @@ pub async fn register_school(
         agent_key,
         admin_key,
     })
+}
+
+/// Gives a registered school a new admin key and answers it (shown once). The old key stops
+/// working at once, and with it every signed-in session of the consent page (a session is
+/// sealed under a key derived from the admin key's hash).
+pub async fn replace_admin_key(
+    schools: &dyn SchoolStore,
+    registry: &dyn Registry,
+    estab: &str,
+) -> Result<SecretString, RegisterError> {
+    let estab = Estab::parse(estab).map_err(|e| RegisterError::Invalid(e.to_string()))?;
+    let school = (schools.school(&estab).await)
+        .map_err(RegisterError::Store)?
+        .ok_or_else(|| RegisterError::Invalid(format!("school {estab} is not registered")))?;
+    let admin_key = new_secret(SecretKind::AdminKey);
+    let replaced = School {
+        admin_key_hash: KeyHash::of_secret(&admin_key),
+        ..school.clone()
+    };
+    registry
+        .replace_admin_key(&replaced, &school.admin_key_hash)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => RegisterError::Exists(format!(
+                "school {estab}'s admin key was replaced by someone else meanwhile; run it again"
+            )),
+            other => RegisterError::Store(other),
+        })?;
+    Ok(admin_key)
 }
 
 pub async fn register_partner(

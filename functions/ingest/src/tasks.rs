@@ -4,11 +4,10 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use rollcall_core::envelope;
 use rollcall_core::model::School;
 use rollcall_core::ports::StoreError;
 use rollcall_core::scope::EndpointScope;
-use rollcall_core::task::{self, OPEN, QUEUED, Task, TaskState};
+use rollcall_core::task::{self, OPEN, PayloadError, QUEUED, Task, TaskState};
 use rollcall_core::timestamp::Timestamp;
 use rollcall_http::credentials::AgentSchool;
 use rollcall_http::request::{BodyShape, JsonBody};
@@ -55,20 +54,23 @@ pub(crate) async fn open_tasks(
     Ok(Json(json!({ "tasks": handed })))
 }
 
-/// Why a task may no longer reach the MIS, if it may not.
+/// Why a task may no longer reach the MIS, if it may not. The school's own tasks are bounded
+/// by no consent.
 async fn withdrawn(state: &IngestState, task: &Task, now: Timestamp) -> ApiResult<Option<String>> {
-    let consent = state.consents.consent(&task.estab, &task.partner).await?;
+    let Some(partner) = &task.partner else {
+        return Ok(None);
+    };
+    let consent = state.consents.consent(&task.estab, partner).await?;
     let scope = EndpointScope::parse(&task.scopes).map_err(ApiError::internal)?;
     Ok(match consent {
         Some(c) if c.in_force(now) && scope.is_satisfied_by(&c.scopes) => None,
         Some(c) if c.in_force(now) => Some(format!(
-            "the school no longer grants {} to {}; the write-back was not delivered",
-            task.scopes, task.partner
+            "the school no longer grants {} to {partner}; the write-back was not delivered",
+            task.scopes
         )),
         _ => Some(format!(
-            "the school's consent for {} ended before its agent took the write-back; it was \
-             not delivered",
-            task.partner
+            "the school's consent for {partner} ended before its agent took the write-back; it \
+             was not delivered"
         )),
     })
 }
@@ -86,18 +88,16 @@ async fn fail(state: &IngestState, task: &Task, message: String, now: Timestamp)
 }
 
 async fn unseal(state: &IngestState, task: &Task) -> ApiResult<Value> {
-    let wrapped = envelope::wrapped_key(&task.payload).map_err(ApiError::internal)?;
-    let key = state
-        .key_unwrapper
-        .unwrap(&task::key_context(&task.estab), wrapped)
-        .await?;
-    let plain = envelope::open(
-        &key,
-        &task::payload_aad(&task.estab, &task.id),
-        &task.payload,
-    )
-    .map_err(ApiError::internal)?;
-    serde_json::from_slice(&plain).map_err(ApiError::internal)
+    task.open_payload(state.key_unwrapper.as_ref())
+        .await
+        .map_err(payload_error)
+}
+
+fn payload_error(error: PayloadError) -> ApiError {
+    match error {
+        PayloadError::Key(key) => key.into(),
+        corrupt => ApiError::internal(corrupt),
+    }
 }
 
 #[derive(Deserialize)]

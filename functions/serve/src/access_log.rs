@@ -2,6 +2,7 @@
 //! school sees probing (a refused scope, an opted-out id, a pin of another walk) as well as
 //! reads. Entries hold what was asked and answered in outline, never school data.
 
+use rollcall_core::included::Included;
 use rollcall_core::model::{AccessEntry, Consent, Refused, Token};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::timestamp::Timestamp;
@@ -20,9 +21,11 @@ pub(crate) async fn answered(
     endpoint: &str,
     scopes_used: ScopeSet,
     rows: u64,
+    included: &Included,
     now: Timestamp,
 ) -> ApiResult<()> {
-    let entry = entry(token, endpoint, scopes_used, rows, None, now);
+    let mut entry = entry(token, endpoint, scopes_used, rows, None, now);
+    entry.people = included.encode();
     state.access_log.append_access(&entry).await?;
     Ok(())
 }
@@ -75,6 +78,7 @@ fn entry(
         scopes_used,
         rows,
         refused,
+        people: String::new(),
     }
 }
 

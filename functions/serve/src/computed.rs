@@ -40,6 +40,7 @@ pub(crate) async fn compute(
             via,
             lessons,
             lesson_field,
+            ..
         } => {
             let input = BTreeSet::from([subject.clone()]);
             let selected = map_through(state, estab, via, input, &resolved.today, now).await?;

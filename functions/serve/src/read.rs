@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use rollcall_core::catalogue::{Catalogue, Endpoint, ID};
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::{Deletion, Row, partner_row_hash_key};
+use rollcall_core::included::Included;
 use rollcall_core::model::{Estab, Token, VersionRecord};
 use rollcall_core::optout::OptOuts;
 use rollcall_core::plan::{self, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text};
@@ -62,6 +63,8 @@ struct Answer {
     body: Value,
     rows: u64,
     scopes_used: ScopeSet,
+    /// Who the answer included (ids only), for the access log.
+    included: Included,
     freshness: Option<Freshness>,
 }
 
@@ -87,6 +90,7 @@ async fn read(
         &answer.endpoint,
         answer.scopes_used.clone(),
         answer.rows,
+        &answer.included,
         now,
     )
     .await?;
@@ -204,6 +208,7 @@ async fn stored(
                     body: json!({ "__DbStatus__": [not_held_status(&token.estab, primary.name, why)] }),
                     rows: 0,
                     scopes_used: plan.endpoint_scopes.clone(),
+                    included: Included::default(),
                     freshness: Some(Freshness::not_held(primary.name, why)),
                 });
             }
@@ -227,6 +232,7 @@ async fn stored(
             body: json!({ "__DbStatus__": [db_status(&record, now)] }),
             rows: 0,
             scopes_used: plan.endpoint_scopes.clone(),
+            included: Included::default(),
             freshness: Some(freshness),
         });
     }
@@ -261,11 +267,15 @@ async fn stored(
         .iter()
         .map(|&p| index[p].id.as_str())
         .collect();
+    let mut included = Included::default();
     let mut answered: Vec<(String, Vec<Row>)> = vec![(
         primary.name.to_owned(),
         page_positions
             .iter()
-            .map(|&p| primary.answer(&loaded.rows[p], &index[p], stamp, resolved))
+            .map(|&p| {
+                primary.note_people(&loaded.rows[p], resolved, &mut included);
+                primary.answer(&loaded.rows[p], &index[p], stamp, resolved)
+            })
             .collect(),
     )];
     let (rows, scopes_used) = with_related_sets(
@@ -277,7 +287,7 @@ async fn stored(
         granted,
         (&partner_key, now),
         &mut freshness,
-        &mut answered,
+        (&mut answered, &mut included),
     )
     .await?;
     let mut changes = None;
@@ -293,7 +303,7 @@ async fn stored(
             .max()
             .unwrap_or(Timestamp::from_millis(0));
         if since.is_some() && query.page == 1 {
-            answered.push(deleted_rows(primary, &deleted));
+            answered.push(deleted_rows(primary, &deleted, resolved, &mut included));
         }
         changes = Some(changes_block(query, &binding, &school_key, snapshot));
     }
@@ -306,6 +316,7 @@ async fn stored(
         body,
         rows,
         scopes_used,
+        included,
         freshness: Some(freshness),
     })
 }
@@ -359,7 +370,7 @@ async fn with_related_sets(
     granted: &ScopeSet,
     (partner_key, now): (&[u8], Timestamp),
     freshness: &mut Freshness,
-    answered: &mut Vec<(String, Vec<Row>)>,
+    (answered, included): (&mut Vec<(String, Vec<Row>)>, &mut Included),
 ) -> ApiResult<(u64, ScopeSet)> {
     for set in &plan.sets[1..] {
         let rows = related_rows(
@@ -368,8 +379,8 @@ async fn with_related_sets(
             set,
             page_ids,
             resolved,
-            partner_key,
-            now,
+            (partner_key, now),
+            included,
         )
         .await?
         .unwrap_or_else(|why| {
@@ -424,6 +435,7 @@ async fn primary_not_held(
     let partner_key = partner_row_hash_key(held.school_key, token.partner.as_str());
     let mut freshness = Freshness::not_held(primary.name, held.why);
     let mut answered = vec![(primary.name.to_owned(), vec![])];
+    let mut included = Included::default();
     let (rows, scopes_used) = with_related_sets(
         state,
         token,
@@ -433,7 +445,7 @@ async fn primary_not_held(
         granted,
         (&partner_key, now),
         &mut freshness,
-        &mut answered,
+        (&mut answered, &mut included),
     )
     .await?;
     let mut body = xod::answer(answered, meta_at(now), page.block);
@@ -447,6 +459,7 @@ async fn primary_not_held(
         body,
         rows,
         scopes_used,
+        included,
         freshness: Some(freshness),
     })
 }
@@ -459,8 +472,8 @@ async fn related_rows(
     set: &SetPlan<'_>,
     page_ids: &BTreeSet<&str>,
     resolved: &Resolved,
-    partner_key: &[u8],
-    now: Timestamp,
+    (partner_key, now): (&[u8], Timestamp),
+    included: &mut Included,
 ) -> ApiResult<Result<Vec<Row>, NotHeld>> {
     if !set.released {
         return Ok(Ok(vec![]));
@@ -483,7 +496,10 @@ async fn related_rows(
                 text(row.get(link)).is_some_and(|v| page_ids.contains(v.as_str()))
             }) && set.admits(row, resolved)
         })
-        .map(|(row, entry)| set.answer(row, entry, stamp, resolved))
+        .map(|(row, entry)| {
+            set.note_people(row, resolved, included);
+            set.answer(row, entry, stamp, resolved)
+        })
         .collect()))
 }
 
@@ -514,11 +530,19 @@ async fn computed(
         query.page_size,
         &query.carry(None, filters),
     )?;
+    let mut included = Included::default();
     let page_rows: Vec<Row> = rows[page.rows.clone()]
         .iter()
-        .map(|row| set.project(row, resolved))
+        .map(|row| {
+            set.note_people(row, resolved, &mut included);
+            set.project(row, resolved)
+        })
         .collect();
     let count = page_rows.len() as u64;
+    // A personal view's rows do not name their person; the answer is about them.
+    if let Some((kind, person)) = view.person().filter(|_| count > 0) {
+        included.add(kind, person);
+    }
     let scopes_used = plan.scopes_used(granted, &[page_rows.as_slice()]);
     let meta = computed.source.as_ref().map_or_else(|| meta_at(now), meta);
     Ok(Answer {
@@ -526,6 +550,7 @@ async fn computed(
         body: xod::answer(vec![(set.name.to_owned(), page_rows)], meta, page.block),
         rows: count,
         scopes_used,
+        included,
         freshness: computed.source.as_ref().map(Freshness::of),
     })
 }
@@ -657,11 +682,19 @@ fn deleted_since<'v>(
         .collect()
 }
 
-/// `<ResultSet>_deleted`, as `{"Id": ...}` rows.
-fn deleted_rows(set: &SetPlan<'_>, deleted: &[&Deletion]) -> (String, Vec<Row>) {
+/// `<ResultSet>_deleted`, as `{"Id": ...}` rows; who they were about is noted in `included`.
+fn deleted_rows(
+    set: &SetPlan<'_>,
+    deleted: &[&Deletion],
+    resolved: &Resolved,
+    included: &mut Included,
+) -> (String, Vec<Row>) {
     let rows = deleted
         .iter()
         .map(|d| {
+            if let Some(kept) = d.row() {
+                set.note_people(&kept, resolved, included);
+            }
             let mut row = Row::new();
             row.insert(ID.to_owned(), Value::String(d.id.clone()));
             row

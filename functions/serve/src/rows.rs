@@ -30,13 +30,8 @@ impl LoadedSet {
     ) -> ApiResult<Self> {
         let version =
             OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
-        let mut rows: Vec<Row> = vec![Row::new(); version.index.rows.len()];
-        for group in groups {
-            let parts = version.group(state.objects.as_ref(), &group.id).await?;
-            for (row, part) in rows.iter_mut().zip(parts) {
-                row.extend(part);
-            }
-        }
+        let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+        let rows = version.rows(state.objects.as_ref(), &ids).await?;
         Ok(Self { version, rows })
     }
 

@@ -206,7 +206,47 @@ pub async fn schools(adapters: &Adapters) {
     );
     let b = school("2000002");
     store.insert_school(&b).await.unwrap();
-    assert_eq!(store.schools().await.unwrap(), vec![a.clone(), b]);
+    assert_eq!(store.schools().await.unwrap(), vec![a.clone(), b.clone()]);
+
+    // A new admin key: the school is found by it, and no longer by the old one.
+    let rotated = School {
+        admin_key_hash: KeyHash::of(b"a new admin key"),
+        ..a.clone()
+    };
+    store
+        .replace_admin_key(&rotated, &a.admin_key_hash)
+        .await
+        .unwrap();
+    assert_eq!(store.school(&a.estab).await.unwrap(), Some(rotated.clone()));
+    assert_eq!(
+        store
+            .school_by_admin_key(&rotated.admin_key_hash)
+            .await
+            .unwrap(),
+        Some(rotated.clone())
+    );
+    assert_eq!(
+        store.school_by_admin_key(&a.admin_key_hash).await.unwrap(),
+        None
+    );
+    // Replaced over a key that is no longer its own: refused, nothing changes.
+    let again = School {
+        admin_key_hash: KeyHash::of(b"a third key"),
+        ..a.clone()
+    };
+    assert!(matches!(
+        store.replace_admin_key(&again, &a.admin_key_hash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.school(&a.estab).await.unwrap(), Some(rotated));
+    assert_eq!(
+        store
+            .school_by_admin_key(&again.admin_key_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.school(&b.estab).await.unwrap(), Some(b));
 }
 
 /// Partners: created once, found by id and by management secret hash.
@@ -326,12 +366,15 @@ pub async fn access_log(adapters: &Adapters) {
         scopes_used: scopes(&["Student"]),
         rows: 3,
         refused: None,
+        // Who the answer included is kept as written.
+        people: "s:1001~1003;c:A%2CB".into(),
     };
     store.append_access(&entry).await.unwrap();
-    // A refused call is kept with its status and reason.
+    // A refused call is kept with its status and reason, and included nobody.
     let second = AccessEntry {
         rows: 0,
         scopes_used: scopes(&[]),
+        people: String::new(),
         refused: Some(Refused::new(
             403,
             "Ethnicity of Students needs StudentDemographic",
@@ -1090,17 +1133,18 @@ pub async fn tasks(adapters: &Adapters) {
     let partner = PartnerId::parse("acme-app").unwrap();
     let first = Task::new(
         estab.clone(),
-        partner.clone(),
+        Some(partner.clone()),
         "Writeback.Attendance",
         "WritebackAttendance",
         vec![1, 2, 3],
         T0,
     );
+    // The school's own task: no partner, no scopes.
     let second = Task::new(
         estab.clone(),
-        partner.clone(),
-        "Writeback.Conduct",
-        "WritebackConduct",
+        None,
+        rollcall_core::task::REFRESH,
+        "",
         vec![4],
         T0.plus(Duration::seconds(1)),
     );
@@ -1188,8 +1232,14 @@ pub async fn opt_outs(adapters: &Adapters) {
             contacts: Default::default(),
         },
         updated_at: T0,
+        version: 1,
     };
-    store.put_opt_outs(&record).await.unwrap();
+    store.put_opt_outs(&record, None).await.unwrap();
+    // Written once only as the first: a second first write finds it there.
+    assert!(matches!(
+        store.put_opt_outs(&record, None).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(
         store.opt_outs(&estab, &partner).await.unwrap(),
         Some(record.clone())
@@ -1199,9 +1249,19 @@ pub async fn opt_outs(adapters: &Adapters) {
     let replaced = OptOutRecord {
         people: OptOuts::default(),
         updated_at: T0.plus(Duration::minutes(1)),
-        ..record
+        version: 2,
+        ..record.clone()
     };
-    store.put_opt_outs(&replaced).await.unwrap();
+    store.put_opt_outs(&replaced, Some(1)).await.unwrap();
+    // A change made from version 1 while version 2 is stored is refused and changes nothing.
+    let stale = OptOutRecord {
+        version: 2,
+        ..record.clone()
+    };
+    assert!(matches!(
+        store.put_opt_outs(&stale, Some(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(
         store.opt_outs(&estab, &partner).await.unwrap(),
         Some(replaced)

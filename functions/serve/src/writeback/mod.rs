@@ -18,7 +18,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, Stat
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::catalogue::{Catalogue, PersonKind, Writeback, WritebackAnswer, WritebackBody};
-use rollcall_core::envelope;
+use rollcall_core::included::Included;
 use rollcall_core::model::{Estab, Token};
 use rollcall_core::plan::{self, WritebackPlan};
 use rollcall_core::task::{self, Task, TaskState};
@@ -182,6 +182,8 @@ async fn queue_checked(
         &writeback.id,
         scopes_used,
         checked.records,
+        // A write-back answers no school data about anyone.
+        &Included::default(),
         now,
     )
     .await?;
@@ -274,23 +276,14 @@ async fn queue(
 ) -> ApiResult<Task> {
     let mut task = Task::new(
         token.estab.clone(),
-        token.partner.clone(),
+        Some(token.partner.clone()),
         &writeback.id,
         &writeback.scopes_text,
         Vec::new(),
         now,
     );
-    let key = state
-        .key_generator
-        .generate(&task::key_context(&task.estab))
+    task.seal(state.key_generator.as_ref(), &checked.payload)
         .await?;
-    let plain = serde_json::to_vec(&checked.payload).expect("JSON values serialise");
-    task.payload = envelope::seal(
-        &key.plaintext,
-        &key.wrapped,
-        &task::payload_aad(&task.estab, &task.id),
-        &plain,
-    );
     state.tasks.insert_task(&task).await?;
     Ok(task)
 }
@@ -381,7 +374,7 @@ pub(crate) async fn status(
         .tasks
         .task(&token.estab, &id)
         .await?
-        .filter(|t| t.partner == token.partner)
+        .filter(|t| t.partner.as_ref() == Some(&token.partner))
         .ok_or_else(not_found)?;
     let (finished_at, result, error) = match &task.state {
         TaskState::Succeeded { at, result } => (Some(*at), result.clone(), Value::Null),

@@ -30,6 +30,10 @@ pub(super) fn access_from(item: &Item) -> Result<AccessEntry, StoreError> {
             }),
             None => None,
         },
+        people: match item.get("people") {
+            Some(_) => text(item, "people")?,
+            None => String::new(),
+        },
     })
 }
 
@@ -54,6 +58,9 @@ impl AccessLog for DynamoControlStore {
         if let Some(refused) = &entry.refused {
             item.insert("refused_status".into(), n(refused.status));
             item.insert("refused_reason".into(), s(&refused.reason));
+        }
+        if !entry.people.is_empty() {
+            item.insert("people".into(), s(&entry.people));
         }
         self.put_item(item).await
     }

@@ -6,7 +6,7 @@ use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::{OptOutStore, StoreError};
 
 use super::DynamoControlStore;
-use super::codec::{json, key_item, n, parsed, school_pk, time};
+use super::codec::{conditional, json, key_item, n, number, parsed, school_pk, time};
 
 #[async_trait]
 impl OptOutStore for DynamoControlStore {
@@ -30,10 +30,19 @@ impl OptOutStore for DynamoControlStore {
                 contacts: parsed(&item, "contacts")?,
             },
             updated_at: time(&item, "updated_at")?,
+            // Written before opt-outs were versioned: the first version.
+            version: match item.get("version") {
+                Some(_) => number(&item, "version")? as u64,
+                None => 1,
+            },
         }))
     }
 
-    async fn put_opt_outs(&self, record: &OptOutRecord) -> Result<(), StoreError> {
+    async fn put_opt_outs(
+        &self,
+        record: &OptOutRecord,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
         let mut item = key_item(
             school_pk(&record.estab),
             &format!("OPTOUT#{}", record.partner),
@@ -42,6 +51,26 @@ impl OptOutStore for DynamoControlStore {
         item.insert("staff".into(), json(&record.people.staff));
         item.insert("contacts".into(), json(&record.people.contacts));
         item.insert("updated_at".into(), n(record.updated_at.millis()));
-        self.put_item(item).await
+        item.insert("version".into(), n(record.version));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = match expected {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            // A record written before opt-outs were versioned is version 1.
+            Some(1) => request
+                .condition_expression("attribute_not_exists(version) OR version = :expected")
+                .expression_attribute_values(":expected", n(1)),
+            Some(version) => request
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(version)),
+        };
+        request
+            .send()
+            .await
+            .map_err(|e| conditional(e, "the opt-outs changed meanwhile"))?;
+        Ok(())
     }
 }

@@ -6,7 +6,10 @@ use rollcall_core::model::{Partner, School};
 use rollcall_core::ports::{Registry, StoreError};
 
 use super::DynamoControlStore;
-use super::codec::pointer;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use rollcall_core::secret::KeyHash;
+
+use super::codec::{pointer, s};
 use super::partners::partner_item;
 use super::schools::school_item;
 
@@ -33,6 +36,36 @@ impl Registry for DynamoControlStore {
             )?,
         ];
         self.transact(actions, "the school exists").await
+    }
+
+    async fn replace_admin_key(&self, school: &School, old: &KeyHash) -> Result<(), StoreError> {
+        let estab = school.estab.as_str();
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::unavailable(e);
+        let replace_school = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(school_item(school)))
+            .condition_expression("admin_key_hash = :old")
+            .expression_attribute_values(":old", s(old.as_str()))
+            .build()
+            .map_err(build)?;
+        let old_pointer = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(format!("ADMINKEY#{}", old.as_str())))
+            .key("sk", s("#KEY"))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let new_pointer = pointer(
+            format!("ADMINKEY#{}", school.admin_key_hash.as_str()),
+            estab,
+        );
+        let actions = vec![
+            TransactWriteItem::builder().put(replace_school).build(),
+            TransactWriteItem::builder().delete(old_pointer).build(),
+            self.put(new_pointer, "attribute_not_exists(pk)")?,
+        ];
+        self.transact(actions, "the school's admin key changed meanwhile")
+            .await
     }
 
     async fn insert_partner(&self, partner: &Partner) -> Result<(), StoreError> {

@@ -20,7 +20,10 @@ pub(super) fn task_item(t: &Task) -> Item {
     item.insert("gsi1sk".into(), s(format!("{:015}", t.expires_at.millis())));
     item.insert("estab".into(), s(t.estab.as_str()));
     item.insert("id".into(), s(&t.id));
-    item.insert("partner".into(), s(t.partner.as_str()));
+    // The school's own task has no partner.
+    if let Some(partner) = &t.partner {
+        item.insert("partner".into(), s(partner.as_str()));
+    }
     item.insert("kind".into(), s(&t.kind));
     item.insert("scopes".into(), s(&t.scopes));
     item.insert("payload".into(), b(&t.payload));
@@ -36,7 +39,10 @@ pub(super) fn task_from(item: &Item) -> Result<Task, StoreError> {
     Ok(Task {
         estab: id(Estab::parse(&text(item, "estab")?), "estab")?,
         id: text(item, "id")?,
-        partner: id(PartnerId::parse(&text(item, "partner")?), "partner")?,
+        partner: match item.get("partner") {
+            Some(_) => Some(id(PartnerId::parse(&text(item, "partner")?), "partner")?),
+            None => None,
+        },
         kind: text(item, "kind")?,
         scopes: text(item, "scopes")?,
         payload: bytes(item, "payload")?,

@@ -27,6 +27,7 @@ pub(super) fn access_from_row(row: &Row<'_>) -> rusqlite::Result<AccessEntry> {
             }),
             _ => None,
         },
+        people: row.get(8)?,
     })
 }
 
@@ -36,8 +37,8 @@ impl AccessLog for SqliteControlStore {
         let e = entry.clone();
         self.call(move |c| {
             c.execute(
-                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason, people)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     e.estab.as_str(),
                     e.partner.as_str(),
@@ -47,6 +48,7 @@ impl AccessLog for SqliteControlStore {
                     e.rows as i64,
                     e.refused.as_ref().map(|r| i64::from(r.status)),
                     e.refused.as_ref().map(|r| r.reason.clone()),
+                    e.people,
                 ],
             )?;
             Ok(())
@@ -65,7 +67,7 @@ impl AccessLog for SqliteControlStore {
         let (estab, query) = (estab.clone(), query.clone());
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason, seq
+                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason, people, seq
                  FROM access_log
                  WHERE estab = ?1
                    AND (?2 IS NULL OR partner = ?2)
@@ -86,7 +88,7 @@ impl AccessLog for SqliteControlStore {
                         cursor,
                         query.limit as i64 + 1,
                     ],
-                    |row| Ok((access_from_row(row)?, row.get::<_, i64>(8)?)),
+                    |row| Ok((access_from_row(row)?, row.get::<_, i64>(9)?)),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let more = rows.len() > query.limit;
@@ -112,7 +114,7 @@ impl AccessLog for SqliteControlStore {
         let (estab, partner) = (estab.clone(), partner.clone());
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason FROM access_log
+                "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason, people FROM access_log
                  WHERE estab = ?1 AND partner = ?2 AND at >= ?3 ORDER BY seq DESC LIMIT ?4",
             )?;
             let rows = stmt

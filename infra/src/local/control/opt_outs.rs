@@ -9,8 +9,8 @@ use rollcall_core::ports::{OptOutStore, StoreError};
 use rollcall_core::timestamp::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::SqliteControlStore;
 use super::codec::parse_col;
+use super::{DbError, SqliteControlStore};
 
 #[async_trait]
 impl OptOutStore for SqliteControlStore {
@@ -22,7 +22,7 @@ impl OptOutStore for SqliteControlStore {
         let (estab, partner) = (estab.clone(), partner.clone());
         self.call(move |c| {
             Ok(c.query_row(
-                "SELECT students, staff, contacts, updated_at FROM opt_outs
+                "SELECT students, staff, contacts, updated_at, version FROM opt_outs
                  WHERE estab = ?1 AND partner = ?2",
                 params![estab.as_str(), partner.as_str()],
                 |row| {
@@ -38,6 +38,7 @@ impl OptOutStore for SqliteControlStore {
                             contacts: ids(2)?,
                         },
                         updated_at: Timestamp::from_millis(row.get(3)?),
+                        version: row.get::<_, i64>(4)? as u64,
                     })
                 },
             )
@@ -46,12 +47,29 @@ impl OptOutStore for SqliteControlStore {
         .await
     }
 
-    async fn put_opt_outs(&self, record: &OptOutRecord) -> Result<(), StoreError> {
+    async fn put_opt_outs(
+        &self,
+        record: &OptOutRecord,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
         let r = record.clone();
         self.call(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO opt_outs (estab, partner, students, staff, contacts, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            let tx = c.transaction()?;
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM opt_outs WHERE estab = ?1 AND partner = ?2",
+                    [r.estab.as_str(), r.partner.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if stored.map(|v| v as u64) != expected {
+                return Err(DbError::Store(StoreError::Conflict(format!(
+                    "the opt-outs changed meanwhile (expected version {expected:?}, found {stored:?})"
+                ))));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO opt_outs (estab, partner, students, staff, contacts, updated_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     r.estab.as_str(),
                     r.partner.as_str(),
@@ -59,8 +77,10 @@ impl OptOutStore for SqliteControlStore {
                     serde_json::to_string(&r.people.staff)?,
                     serde_json::to_string(&r.people.contacts)?,
                     r.updated_at.millis(),
+                    r.version as i64,
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await

@@ -4,13 +4,14 @@
 use async_trait::async_trait;
 use rollcall_core::model::{Partner, School};
 use rollcall_core::ports::{Registry, StoreError};
+use rollcall_core::secret::KeyHash;
 
 use rusqlite::params;
 
-use super::SqliteControlStore;
 use super::codec::scopes_to_text;
 use super::partners::PARTNER_COLUMNS;
 use super::schools::SCHOOL_COLUMNS;
+use super::{DbError, SqliteControlStore};
 
 #[async_trait]
 impl Registry for SqliteControlStore {
@@ -28,6 +29,27 @@ impl Registry for SqliteControlStore {
                     s.created_at.millis()
                 ],
             )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replace_admin_key(&self, school: &School, old: &KeyHash) -> Result<(), StoreError> {
+        let (estab, new, old) = (
+            school.estab.clone(),
+            school.admin_key_hash.clone(),
+            old.clone(),
+        );
+        self.call(move |c| {
+            let changed = c.execute(
+                "UPDATE schools SET admin_key_hash = ?1 WHERE estab = ?2 AND admin_key_hash = ?3",
+                params![new.as_str(), estab.as_str(), old.as_str()],
+            )?;
+            if changed == 0 {
+                return Err(DbError::Store(StoreError::Conflict(format!(
+                    "school {estab}'s admin key changed meanwhile, or it is not registered"
+                ))));
+            }
             Ok(())
         })
         .await

@@ -133,6 +133,12 @@ CREATE TABLE agent_health (
     report TEXT NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE access_log ADD COLUMN people TEXT NOT NULL DEFAULT '';
+"#,
+    r#"
+ALTER TABLE opt_outs ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

@@ -17,7 +17,11 @@ pub(super) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
         estab: parse_col(Estab::parse(&row.get::<_, String>(0)?))?,
         id: row.get(1)?,
-        partner: parse_col(PartnerId::parse(&row.get::<_, String>(2)?))?,
+        partner: match row.get::<_, String>(2)? {
+            // The school's own task.
+            none if none.is_empty() => None,
+            id => Some(parse_col(PartnerId::parse(&id))?),
+        },
         kind: row.get(3)?,
         scopes: row.get(4)?,
         payload: row.get(5)?,
@@ -37,7 +41,7 @@ impl TaskStore for SqliteControlStore {
                 params![
                     t.estab.as_str(),
                     t.id,
-                    t.partner.as_str(),
+                    t.partner.as_ref().map_or("", PartnerId::as_str),
                     t.kind,
                     t.scopes,
                     t.payload,
