@@ -18,6 +18,8 @@
 //! - [`secret`]: issued secrets and the hashes stored in their place.
 //! - [`xod`]: the partner wire format (error body, answer object, pagination).
 //! - [`vault`]: versions at rest: sealing a version's objects, opening them group by group.
+//! - [`read_cache`]: data keys and opened versions kept between reads: one school per entry,
+//!   bounded, time-limited, zeroized.
 //! - [`walk`]: page pins that keep a paginated walk on the version it started on.
 //! - [`subject_access`]: which stored rows are about one person, for the school's export.
 //! - [`session`]: the consent page's signed-in sessions (sealed cookies) and CSRF tokens.
@@ -43,6 +45,7 @@ pub mod model;
 pub mod optout;
 pub mod plan;
 pub mod ports;
+pub mod read_cache;
 pub mod scope;
 pub mod secret;
 pub mod session;

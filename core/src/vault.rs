@@ -3,12 +3,16 @@
 //! group as associated data; read back group by group, so a read decrypts only what it needs.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
 
 use crate::catalogue::ResultSet;
 use crate::dataset::{Row, RowIndex, split_groups};
 use crate::envelope::{self, DataKey, EnvelopeError, KeyContext, PlainKey, object_aad};
 use crate::model::{Estab, INDEX_GROUP, VersionRecord, version_prefix};
 use crate::ports::{DataKeyUnwrapper, KeyError, ObjectStore, StoreError};
+use crate::read_cache::{Rows, RowsKey, VersionCache, VersionKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -87,12 +91,16 @@ pub async fn remove_objects(objects: &dyn ObjectStore, keys: &[String]) {
     }
 }
 
-/// A stored version opened for reading: its data key unwrapped once, its index read.
+/// A stored version opened for reading: its data key unwrapped once, its index read. The
+/// index and key are shared with [`ReadCache`]'s copy when it came from there.
 pub struct OpenVersion {
     pub record: VersionRecord,
-    pub index: RowIndex,
-    key: PlainKey,
+    pub index: Arc<RowIndex>,
+    key: Arc<PlainKey>,
 }
+
+/// What a reading function keeps of opened versions between calls ([`crate::read_cache`]).
+pub type ReadCache = VersionCache<(Arc<RowIndex>, Arc<PlainKey>)>;
 
 impl OpenVersion {
     pub async fn open(
@@ -111,7 +119,58 @@ impl OpenVersion {
         let plaintext = open_object(&key, &record, INDEX_GROUP, &object_key, &sealed)?;
         let index = serde_json::from_slice(&plaintext)
             .map_err(|_| VaultError::Corrupt(object_key.clone()))?;
-        Ok(Self { record, index, key })
+        Ok(Self {
+            record,
+            index: Arc::new(index),
+            key: Arc::new(key),
+        })
+    }
+
+    /// [`OpenVersion::open`], or the copy `cache` kept of the same version. `record` is the
+    /// control store's, read for this call: only the immutable objects are cached.
+    pub async fn open_cached(
+        objects: &dyn ObjectStore,
+        unwrapper: &dyn DataKeyUnwrapper,
+        cache: &ReadCache,
+        record: VersionRecord,
+    ) -> Result<Self, VaultError> {
+        let key = VersionKey {
+            estab: record.estab.clone(),
+            object: record.object_key(INDEX_GROUP),
+        };
+        if let Some((index, data_key)) = cache.version(&key) {
+            return Ok(Self {
+                record,
+                index,
+                key: data_key,
+            });
+        }
+        let opened = Self::open(objects, unwrapper, record).await?;
+        cache.keep_version(key, (opened.index.clone(), opened.key.clone()));
+        Ok(opened)
+    }
+
+    /// The rows of one scope group, in index order, and the size of their JSON.
+    async fn group_sized(
+        &self,
+        objects: &dyn ObjectStore,
+        group: &str,
+    ) -> Result<(Vec<Row>, usize), VaultError> {
+        let object_key = self.record.object_key(group);
+        let sealed = objects.get(&object_key).await?;
+        let plaintext = Zeroizing::new(open_object(
+            &self.key,
+            &self.record,
+            group,
+            &object_key,
+            &sealed,
+        )?);
+        let rows: Vec<Row> = serde_json::from_slice(&plaintext)
+            .map_err(|_| VaultError::Corrupt(object_key.clone()))?;
+        if rows.len() != self.index.rows.len() {
+            return Err(VaultError::Corrupt(object_key));
+        }
+        Ok((rows, plaintext.len()))
     }
 
     /// The rows of one scope group, in index order.
@@ -120,15 +179,7 @@ impl OpenVersion {
         objects: &dyn ObjectStore,
         group: &str,
     ) -> Result<Vec<Row>, VaultError> {
-        let object_key = self.record.object_key(group);
-        let sealed = objects.get(&object_key).await?;
-        let plaintext = open_object(&self.key, &self.record, group, &object_key, &sealed)?;
-        let rows: Vec<Row> = serde_json::from_slice(&plaintext)
-            .map_err(|_| VaultError::Corrupt(object_key.clone()))?;
-        if rows.len() != self.index.rows.len() {
-            return Err(VaultError::Corrupt(object_key));
-        }
-        Ok(rows)
+        Ok(self.group_sized(objects, group).await?.0)
     }
 
     /// The rows with the fields of `groups` (and nothing else), in index order.
@@ -137,13 +188,47 @@ impl OpenVersion {
         objects: &dyn ObjectStore,
         groups: &[&str],
     ) -> Result<Vec<Row>, VaultError> {
+        Ok(self.rows_sized(objects, groups).await?.0)
+    }
+
+    async fn rows_sized(
+        &self,
+        objects: &dyn ObjectStore,
+        groups: &[&str],
+    ) -> Result<(Vec<Row>, usize), VaultError> {
         let mut rows: Vec<Row> = vec![Row::new(); self.index.rows.len()];
+        let mut bytes = 0;
         for group in groups {
-            let parts = self.group(objects, group).await?;
+            let (parts, size) = self.group_sized(objects, group).await?;
+            bytes += size;
+            if groups.len() == 1 {
+                return Ok((parts, bytes));
+            }
             for (row, part) in rows.iter_mut().zip(parts) {
                 row.extend(part);
             }
         }
+        Ok((rows, bytes))
+    }
+
+    /// [`OpenVersion::rows`], or the copy `cache` kept of the same groups of this version.
+    pub async fn rows_cached(
+        &self,
+        objects: &dyn ObjectStore,
+        cache: &ReadCache,
+        groups: &[&str],
+    ) -> Result<Arc<Rows>, VaultError> {
+        let key = RowsKey {
+            estab: self.record.estab.clone(),
+            object: self.record.object_key(INDEX_GROUP),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        if let Some(rows) = cache.rows(&key) {
+            return Ok(rows);
+        }
+        let (rows, bytes) = self.rows_sized(objects, groups).await?;
+        let rows = Arc::new(Rows::new(rows));
+        cache.keep_rows(key, rows.clone(), bytes);
         Ok(rows)
     }
 

@@ -125,6 +125,19 @@ impl Stack {
         }
     }
 
+    /// Starts the functions afresh over the same store, as a new Lambda instance would:
+    /// nothing a function kept in memory (its read cache) survives. Large uploads' local
+    /// bucket route is not served again.
+    pub async fn restart(&mut self) {
+        self.server.abort();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.base = format!("http://{}", listener.local_addr().unwrap());
+        let app = rollcall::local_stack(&self.ports, None);
+        self.server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+    }
+
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
     }

@@ -254,7 +254,7 @@ async fn prepare(
         None => None,
     };
     let mut diff = diff(
-        previous.as_ref().map(|p| &p.index),
+        previous.as_ref().map(|p| p.index.as_ref()),
         rs,
         rows,
         &school.row_hash_key,

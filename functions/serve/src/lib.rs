@@ -48,6 +48,8 @@ use rollcall_core::ports::{
     AccessLog, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, OptOutStore,
     Ports, SchoolStore, TaskStore, TokenStore, VersionStore,
 };
+use rollcall_core::read_cache::{DEFAULT_ROWS_BUDGET, KeyCache};
+use rollcall_core::vault::ReadCache;
 use rollcall_http::Routes;
 use rollcall_http::credentials::PartnerGate;
 
@@ -67,7 +69,10 @@ pub struct ServeState {
     tasks: Arc<dyn TaskStore>,
     access_log: Arc<dyn AccessLog>,
     objects: Arc<dyn ObjectStore>,
+    /// The key service behind a [`KeyCache`]: many reads of a version cost one call.
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
+    /// Opened versions and decrypted rows kept between reads ([`rollcall_core::read_cache`]).
+    cache: Arc<ReadCache>,
     /// Seals write-back payloads only (the key policy limits it to that context).
     key_generator: Arc<dyn DataKeyGenerator>,
     clock: Arc<dyn Clock>,
@@ -86,7 +91,8 @@ impl ServeState {
             tasks: control.tasks.clone(),
             access_log: control.access_log.clone(),
             objects: ports.objects.clone(),
-            key_unwrapper: ports.key_unwrapper.clone(),
+            key_unwrapper: Arc::new(KeyCache::new(ports.key_unwrapper.clone())),
+            cache: Arc::new(ReadCache::new(read_cache_budget())),
             key_generator: ports.key_generator.clone(),
             clock: ports.clock.clone(),
             writeback_wait: WRITEBACK_WAIT,
@@ -98,6 +104,15 @@ impl ServeState {
         self.writeback_wait = wait;
         self
     }
+}
+
+/// The bound on the read cache's memory: `ROLLCALL_READ_CACHE_MB` (0 turns it off), else
+/// [`DEFAULT_ROWS_BUDGET`].
+fn read_cache_budget() -> usize {
+    std::env::var("ROLLCALL_READ_CACHE_MB")
+        .ok()
+        .and_then(|mb| mb.trim().parse::<usize>().ok())
+        .map_or(DEFAULT_ROWS_BUDGET, |mb| mb << 20)
 }
 
 /// Every partner route checks its token through this ([`rollcall_http::credentials`]).

@@ -4,11 +4,13 @@
 //! never this module's.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use rollcall_core::catalogue::{Catalogue, ResultSet, ScopeGroup};
 use rollcall_core::dataset::Row;
 use rollcall_core::model::{Estab, VersionRecord};
 use rollcall_core::plan::text;
+use rollcall_core::read_cache::Rows;
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
 use rollcall_http::{ApiError, ApiResult};
@@ -18,7 +20,7 @@ use crate::ServeState;
 /// A stored version opened, with the rows of the groups decrypted.
 pub(crate) struct LoadedSet {
     pub version: OpenVersion,
-    pub rows: Vec<Row>,
+    pub rows: Arc<Rows>,
 }
 
 impl LoadedSet {
@@ -28,10 +30,9 @@ impl LoadedSet {
         record: VersionRecord,
         groups: &[&ScopeGroup],
     ) -> ApiResult<Self> {
-        let version =
-            OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
+        let version = open(state, record).await?;
         let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-        let rows = version.rows(state.objects.as_ref(), &ids).await?;
+        let rows = (version.rows_cached(state.objects.as_ref(), &state.cache, &ids)).await?;
         Ok(Self { version, rows })
     }
 
@@ -68,9 +69,20 @@ pub(crate) async fn stored_ids(
 ) -> ApiResult<BTreeSet<String>> {
     let rs = stored(set);
     let record = current_version(state, estab, rs, now).await?;
-    let version =
-        OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
-    Ok(version.index.rows.into_iter().map(|row| row.id).collect())
+    let version = open(state, record).await?;
+    Ok(version
+        .index
+        .rows
+        .iter()
+        .map(|row| row.id.clone())
+        .collect())
+}
+
+/// Opens a version through the read cache.
+async fn open(state: &ServeState, record: VersionRecord) -> ApiResult<OpenVersion> {
+    let objects = state.objects.as_ref();
+    let unwrapper = state.key_unwrapper.as_ref();
+    Ok(OpenVersion::open_cached(objects, unwrapper, &state.cache, record).await?)
 }
 
 /// The values of one field over a stored set's current rows; only that field's group is

@@ -1,0 +1,337 @@
+//! What a reading function keeps between calls, so that a partner's read pays neither a
+//! key-service call nor the decryption and parse of a whole result set each time:
+//! - [`KeyCache`]: data keys the key service unwrapped, by (context, wrapped key);
+//! - [`VersionCache`]: opened versions (their index and data key) and the decrypted rows of
+//!   the scope groups a read plan asked for, by (school, version's objects, groups).
+//!
+//! Neither decides anything about what a partner may see: a cached entry is exactly what
+//! [`crate::vault`] would have opened again (a stored version never changes), handed to the
+//! same read plan. The rules every entry follows:
+//! - **One school.** Each entry holds one school's data, and its key starts with that school;
+//!   a read finds only entries of the school its credential names. Rows are cached per set of
+//!   groups, so a read is handed exactly the groups its plan asked for, never more.
+//! - **Bounded.** [`KeyCache`] by count, [`VersionCache`] by an estimate of the memory its rows
+//!   take; when full, expired entries go first, then the oldest.
+//! - **Time-limited.** An entry is dropped [`ENTRY_LIFETIME`] after it was loaded, however
+//!   often it is used, so pupils' data does not stay in memory longer than reads need it.
+//! - **Zeroized.** Data keys are [`PlainKey`]s; cached rows are [`Rows`], whose strings (keys
+//!   and values) are overwritten when the last reader drops them. Numbers and booleans inside
+//!   `serde_json` values are freed without being overwritten.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use zeroize::Zeroize;
+
+use crate::dataset::Row;
+use crate::envelope::{KeyContext, PlainKey};
+use crate::model::Estab;
+use crate::ports::{DataKeyUnwrapper, KeyError};
+
+/// How long an entry is kept after it was loaded.
+pub const ENTRY_LIFETIME: Duration = Duration::from_secs(60);
+
+/// How many data keys [`KeyCache`] keeps at most.
+pub const MAX_KEYS: usize = 1024;
+
+/// The default bound on [`VersionCache`]'s estimated memory: 128 MiB, a quarter of the serve
+/// function's 512 MB.
+pub const DEFAULT_ROWS_BUDGET: usize = 128 << 20;
+
+/// A map whose entries cost something, bounded in total cost and in age.
+struct Bounded<K, V> {
+    entries: HashMap<K, Slot<V>>,
+    cost: usize,
+    budget: usize,
+    lifetime: Duration,
+}
+
+struct Slot<V> {
+    value: V,
+    cost: usize,
+    loaded: Instant,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Bounded<K, V> {
+    fn new(budget: usize, lifetime: Duration) -> Self {
+        Self {
+            entries: HashMap::new(),
+            cost: 0,
+            budget,
+            lifetime,
+        }
+    }
+
+    fn get(&mut self, key: &K, now: Instant) -> Option<V> {
+        let slot = self.entries.get(key)?;
+        if now.duration_since(slot.loaded) < self.lifetime {
+            return Some(slot.value.clone());
+        }
+        self.remove(key);
+        None
+    }
+
+    /// Keeps `value` unless it alone costs more than the budget.
+    fn insert(&mut self, key: K, value: V, cost: usize, now: Instant) {
+        if cost > self.budget {
+            return;
+        }
+        self.remove(&key);
+        if self.cost + cost > self.budget {
+            let lifetime = self.lifetime;
+            let expired: Vec<K> = (self.entries.iter())
+                .filter(|(_, slot)| now.duration_since(slot.loaded) >= lifetime)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in expired {
+                self.remove(&key);
+            }
+        }
+        while self.cost + cost > self.budget {
+            let oldest = (self.entries.iter())
+                .min_by_key(|(_, slot)| slot.loaded)
+                .map(|(key, _)| key.clone())
+                .expect("over budget means an entry is kept");
+            self.remove(&oldest);
+        }
+        self.cost += cost;
+        let loaded = now;
+        self.entries.insert(
+            key,
+            Slot {
+                value,
+                cost,
+                loaded,
+            },
+        );
+    }
+
+    fn remove(&mut self, key: &K) {
+        if let Some(slot) = self.entries.remove(key) {
+            self.cost -= slot.cost;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// A [`DataKeyUnwrapper`] that remembers what the key service unwrapped, so that many reads
+/// of one version cost one key-service call. A wrapped key presented under another context
+/// (another school's) is another entry: the key service itself decides it, and refuses.
+pub struct KeyCache {
+    inner: Arc<dyn DataKeyUnwrapper>,
+    keys: Mutex<Bounded<(KeyContext, Vec<u8>), PlainKey>>,
+}
+
+impl KeyCache {
+    pub fn new(inner: Arc<dyn DataKeyUnwrapper>) -> Self {
+        Self {
+            inner,
+            keys: Mutex::new(Bounded::new(MAX_KEYS, ENTRY_LIFETIME)),
+        }
+    }
+
+    /// How many keys are kept now.
+    pub fn len(&self) -> usize {
+        lock(&self.keys).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl DataKeyUnwrapper for KeyCache {
+    async fn unwrap(&self, context: &KeyContext, wrapped: &[u8]) -> Result<PlainKey, KeyError> {
+        let id = (context.clone(), wrapped.to_vec());
+        if let Some(key) = lock(&self.keys).get(&id, Instant::now()) {
+            return Ok(key);
+        }
+        let key = self.inner.unwrap(context, wrapped).await?;
+        lock(&self.keys).insert(id, key.clone(), 1, Instant::now());
+        Ok(key)
+    }
+}
+
+/// Rows decrypted from a version's scope groups, shared by the reads that use them; their
+/// strings are overwritten when the last one is done.
+#[derive(Debug, Default)]
+pub struct Rows(Vec<Row>);
+
+impl Rows {
+    pub fn new(rows: Vec<Row>) -> Self {
+        Self(rows)
+    }
+}
+
+impl Deref for Rows {
+    type Target = [Row];
+
+    fn deref(&self) -> &[Row] {
+        &self.0
+    }
+}
+
+impl Drop for Rows {
+    fn drop(&mut self) {
+        for row in std::mem::take(&mut self.0) {
+            wipe_row(row);
+        }
+    }
+}
+
+fn wipe_row(row: Row) {
+    for (mut name, value) in row {
+        name.zeroize();
+        wipe_value(value);
+    }
+}
+
+fn wipe_value(value: Value) {
+    match value {
+        Value::String(mut text) => text.zeroize(),
+        Value::Array(items) => items.into_iter().for_each(wipe_value),
+        Value::Object(row) => wipe_row(row),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Which cached rows: a school's version (named by its index object's key, which holds the
+/// result set, version and upload) and the groups decrypted, in the plan's order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RowsKey {
+    pub estab: Estab,
+    pub object: String,
+    pub groups: Vec<String>,
+}
+
+/// An opened version: its index and data key, by (school, index object's key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VersionKey {
+    pub estab: Estab,
+    pub object: String,
+}
+
+/// Opened versions and decrypted rows, kept for [`ENTRY_LIFETIME`] within a memory budget.
+pub struct VersionCache<V> {
+    versions: Mutex<Bounded<VersionKey, V>>,
+    rows: Mutex<Bounded<RowsKey, Arc<Rows>>>,
+}
+
+impl<V: Clone> VersionCache<V> {
+    /// A cache whose rows take about `budget` bytes at most.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            versions: Mutex::new(Bounded::new(MAX_KEYS, ENTRY_LIFETIME)),
+            rows: Mutex::new(Bounded::new(budget, ENTRY_LIFETIME)),
+        }
+    }
+
+    pub fn version(&self, key: &VersionKey) -> Option<V> {
+        lock(&self.versions).get(key, Instant::now())
+    }
+
+    pub fn keep_version(&self, key: VersionKey, version: V) {
+        lock(&self.versions).insert(key, version, 1, Instant::now());
+    }
+
+    pub fn rows(&self, key: &RowsKey) -> Option<Arc<Rows>> {
+        lock(&self.rows).get(key, Instant::now())
+    }
+
+    /// Keeps `rows`, decrypted from `plaintext_bytes` of JSON.
+    pub fn keep_rows(&self, key: RowsKey, rows: Arc<Rows>, plaintext_bytes: usize) {
+        // A parsed row takes about three times its JSON (a map, a String per field name).
+        let cost = plaintext_bytes.saturating_mul(3);
+        lock(&self.rows).insert(key, rows, cost, Instant::now());
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Never held across an await; a panic while held leaves a map that is still consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl DataKeyUnwrapper for Counting {
+        async fn unwrap(&self, context: &KeyContext, wrapped: &[u8]) -> Result<PlainKey, KeyError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            if context.school != "1" {
+                return Err(KeyError::Denied);
+            }
+            Ok(Zeroizing::new([wrapped[0]; 32]))
+        }
+    }
+
+    fn context(school: &str) -> KeyContext {
+        KeyContext {
+            school: school.into(),
+            result_set: "Students".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_is_unwrapped_once_and_never_under_another_context() {
+        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        let cache = KeyCache::new(counting.clone());
+        for _ in 0..100 {
+            assert_eq!(cache.unwrap(&context("1"), b"a").await.unwrap()[0], b'a');
+        }
+        assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(
+            cache.unwrap(&context("2"), b"a").await,
+            Err(KeyError::Denied)
+        ));
+        assert!(matches!(
+            cache.unwrap(&context("2"), b"a").await,
+            Err(KeyError::Denied)
+        ));
+        assert_eq!(
+            counting.0.load(Ordering::SeqCst),
+            3,
+            "refusals are not kept"
+        );
+        assert_eq!(cache.unwrap(&context("1"), b"b").await.unwrap()[0], b'b');
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn the_budget_evicts_expired_entries_then_the_oldest() {
+        let start = Instant::now();
+        let mut map: Bounded<&str, u32> = Bounded::new(10, Duration::from_secs(60));
+        map.insert("a", 1, 4, start);
+        map.insert("b", 2, 4, start + Duration::from_secs(1));
+        map.insert("c", 3, 4, start + Duration::from_secs(2));
+        assert_eq!(map.get(&"a", start + Duration::from_secs(2)), None);
+        assert_eq!(map.get(&"b", start + Duration::from_secs(2)), Some(2));
+        assert_eq!(map.cost, 8);
+        map.insert("too big", 9, 11, start);
+        assert_eq!(map.get(&"too big", start), None);
+        assert_eq!(map.get(&"b", start + Duration::from_secs(61)), None);
+        assert_eq!(map.len(), 1);
+        map.insert("d", 4, 4, start + Duration::from_secs(70));
+        assert_eq!(map.get(&"c", start + Duration::from_secs(70)), None);
+        assert_eq!(map.get(&"d", start + Duration::from_secs(70)), Some(4));
+        assert_eq!(map.cost, 4);
+    }
+}
