@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::catalogue::{Catalogue, ID, ResultSet, is_computed_field};
 use crate::model::DISPOSAL_AFTER;
-use crate::secret::{keyed_hash_bytes, keyed_hash_hex};
+use crate::secret::{HashKey, keyed_hash_bytes, keyed_hash_hex};
 use crate::timestamp::Timestamp;
 
 /// One row: field name → scalar value, in upload (or catalogue) order.
@@ -328,7 +328,17 @@ impl Diff {
 /// A keyed hash (HMAC-SHA256) of a row's fields in name order, 40 upper-case hex digits like
 /// XoD's `RowHash`. Keyed, so nobody without the key can test guesses against it.
 pub fn row_hash(key: &[u8], row: &Row) -> String {
-    keyed_hash_hex(key, &canonical(row), 40)
+    row_hash_of(key, row.iter())
+}
+
+/// [`row_hash`] of the fields `fields` yields, without copying them into a row first.
+pub fn row_hash_of<'a>(
+    key: &[u8],
+    fields: impl Iterator<Item = (&'a String, &'a Value)>,
+) -> String {
+    let sorted: BTreeMap<&String, &Value> = fields.collect();
+    let canonical = serde_json::to_vec(&sorted).expect("scalar JSON values serialise");
+    keyed_hash_hex(key, &canonical, 40)
 }
 
 /// The key of the `RowHash`es one partner sees of one school: derived from the school's
@@ -338,13 +348,14 @@ pub fn partner_row_hash_key(school_key: &[u8], partner: &str) -> Vec<u8> {
     keyed_hash_bytes(school_key, format!("rowhash\n{partner}").as_bytes()).to_vec()
 }
 
-fn canonical(row: &Row) -> Vec<u8> {
-    let sorted: BTreeMap<&String, &Value> = row.iter().collect();
-    serde_json::to_vec(&sorted).expect("scalar JSON values serialise")
-}
+/// A group's part of a row as hashed: its fields sorted by name, by reference.
+type Part<'r> = BTreeMap<&'r String, &'r Value>;
 
-fn group_hash(key: &[u8], part: &Row) -> u64 {
-    let tag = keyed_hash_bytes(key, &canonical(part));
+/// The keyed hash of a row's part in one group, `buffer` reused for its canonical JSON.
+fn group_hash(key: &HashKey, part: &Part<'_>, buffer: &mut Vec<u8>) -> u64 {
+    buffer.clear();
+    serde_json::to_writer(&mut *buffer, part).expect("scalar JSON values serialise");
+    let tag = key.hash(buffer);
     u64::from_be_bytes(
         tag[..8]
             .try_into()
@@ -369,14 +380,16 @@ pub fn diff(
         previous.rows.iter().map(|e| (e.id.as_str(), e)).collect();
     let (mut added, mut changed, mut unchanged) = (0, 0, 0);
     let mut entries = Vec::with_capacity(rows.len());
+    let key = HashKey::new(hash_key);
+    let mut buffer = Vec::new();
     for row in rows {
         let id = row_id(row).to_owned();
         let old = before.get(id.as_str());
-        let groups: Vec<GroupMark> = split_row(rs, row)
+        let groups: Vec<GroupMark> = row_parts(rs, row)
             .iter()
             .enumerate()
             .map(|(group, part)| {
-                let hash = group_hash(hash_key, part);
+                let hash = group_hash(&key, part, &mut buffer);
                 let kept = old
                     .and_then(|old| old.groups.get(group))
                     .filter(|mark| mark.hash == hash);
@@ -429,6 +442,18 @@ fn row_id(row: &Row) -> &str {
     row.get(ID)
         .and_then(Value::as_str)
         .expect("validated rows carry a string Id")
+}
+
+/// A row's parts as hashed, one per scope group of `rs` (in catalogue order), each holding
+/// only that group's fields that the row has.
+fn row_parts<'r>(rs: &ResultSet, row: &'r Row) -> Vec<Part<'r>> {
+    let mut parts: Vec<Part<'r>> = rs.groups.iter().map(|_| Part::new()).collect();
+    for (name, value) in row {
+        if let Some(group) = rs.field(name).and_then(|f| f.group) {
+            parts[group].insert(name, value);
+        }
+    }
+    parts
 }
 
 /// A row's parts, one per scope group of `rs` (in catalogue order), each holding only that

@@ -24,7 +24,7 @@ use crate::catalogue::{
     OptionEffect, PersonKind, ROW_HASH, Reference, ResultSet, ScopeGroup, Shape, Test, View,
     Writeback, WritebackBody, is_computed_field,
 };
-use crate::dataset::{Deletion, IndexEntry, Row, row_hash};
+use crate::dataset::{Deletion, IndexEntry, Row, row_hash_of};
 use crate::included::Included;
 use crate::optout::OptOuts;
 use crate::scope::ScopeSet;
@@ -1291,12 +1291,9 @@ impl SetPlan<'_> {
     ) -> Row {
         let mut out = self.project(row, resolved);
         if out.contains_key(ROW_HASH) {
-            let shown: Row = out
-                .iter()
-                .filter(|(name, _)| !is_computed_field(name))
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect();
-            out.insert(ROW_HASH.into(), Value::String(row_hash(stamp.key, &shown)));
+            let shown = out.iter().filter(|(name, _)| !is_computed_field(name));
+            let hash = row_hash_of(stamp.key, shown);
+            out.insert(ROW_HASH.into(), Value::String(hash));
         }
         if out.contains_key(LAST_UPDATED) {
             let updated = self.last_updated(entry, stamp.created);

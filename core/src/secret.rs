@@ -85,6 +85,23 @@ pub fn keyed_hash_bytes(key: &[u8], data: &[u8]) -> [u8; 32] {
         .expect("an HMAC-SHA256 tag has 32 bytes")
 }
 
+/// An HMAC-SHA256 key prepared once, for hashing many messages under it.
+pub struct HashKey(hmac::Key);
+
+impl HashKey {
+    pub fn new(key: &[u8]) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+
+    /// [`keyed_hash_bytes`] under this key.
+    pub fn hash(&self, data: &[u8]) -> [u8; 32] {
+        hmac::sign(&self.0, data)
+            .as_ref()
+            .try_into()
+            .expect("an HMAC-SHA256 tag has 32 bytes")
+    }
+}
+
 /// A keyed hash (HMAC-SHA256), in upper-case hex, cut to `len` characters.
 pub fn keyed_hash_hex(key: &[u8], data: &[u8], len: usize) -> String {
     let mut text = hex::encode_upper(keyed_hash_bytes(key, data));
