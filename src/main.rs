@@ -16,6 +16,9 @@ use rollcall_infra::telemetry::{LogFormat, init};
 use rollcall_purge::{PurgeState, purge};
 use secrecy::ExposeSecret;
 
+#[global_allocator]
+static ALLOCATOR: rollcall_infra::Allocator = rollcall_infra::Allocator;
+
 #[derive(Parser)]
 #[command(
     name = "rollcall",

@@ -13,6 +13,11 @@ pub mod aws;
 pub mod contract;
 pub mod local;
 pub mod telemetry;
+
+/// The allocator every rollcall binary declares (`#[global_allocator]`): mimalloc, which serves
+/// a read's many small, short-lived allocations (rows of JSON values) about a third faster
+/// than glibc's malloc on the partner-read benchmark (BENCHMARKS.md).
+pub use mimalloc::MiMalloc as Allocator;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -3,6 +3,9 @@
 use rollcall_consent::{ConsentState, router, routes};
 use rollcall_infra::telemetry::{LogFormat, init};
 
+#[global_allocator]
+static ALLOCATOR: rollcall_infra::Allocator = rollcall_infra::Allocator;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init(LogFormat::Json);

@@ -7,6 +7,9 @@ use rollcall_ingest::lambda::{Error, handle_event};
 use rollcall_ingest::{IngestState, router, routes};
 use serde_json::Value;
 
+#[global_allocator]
+static ALLOCATOR: rollcall_infra::Allocator = rollcall_infra::Allocator;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init(LogFormat::Json);

@@ -5,6 +5,9 @@ use rollcall_infra::telemetry::{LogFormat, init};
 use rollcall_purge::{PurgeState, handle};
 use serde_json::Value;
 
+#[global_allocator]
+static ALLOCATOR: rollcall_infra::Allocator = rollcall_infra::Allocator;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init(LogFormat::Json);

@@ -3,6 +3,9 @@
 use rollcall_infra::telemetry::{LogFormat, init};
 use rollcall_serve::{ServeState, router, routes};
 
+#[global_allocator]
+static ALLOCATOR: rollcall_infra::Allocator = rollcall_infra::Allocator;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init(LogFormat::Json);
