@@ -1,5 +1,13 @@
-//! Test helpers shared by every crate's tests (feature `testing`): the S3/DynamoDB/KMS
-//! emulator the AWS adapters are tested against.
+//! Test helpers shared by every crate's tests and the benches (feature `testing`): the
+//! S3/DynamoDB/KMS emulator the AWS adapters are tested against, and a key service that
+//! counts its calls.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use rollcall_core::envelope::{DataKey, KeyContext, PlainKey};
+use rollcall_core::ports::{DataKeyGenerator, DataKeyUnwrapper, KeyError, Ports};
 
 use crate::aws::{AwsPorts, provision_emulator};
 
@@ -34,4 +42,50 @@ pub async fn emulator(label: &str) -> Option<AwsPorts> {
             .await
             .expect("the emulator provisions a bucket, table and key"),
     )
+}
+
+/// A key service that counts what it is asked (KMS's GenerateDataKey and Decrypt).
+pub struct CountingKeys {
+    generator: Arc<dyn DataKeyGenerator>,
+    unwrapper: Arc<dyn DataKeyUnwrapper>,
+    pub generated: AtomicUsize,
+    pub unwrapped: AtomicUsize,
+}
+
+impl CountingKeys {
+    pub fn over(ports: &mut Ports) -> Arc<Self> {
+        let counting = Arc::new(Self {
+            generator: ports.key_generator.clone(),
+            unwrapper: ports.key_unwrapper.clone(),
+            generated: AtomicUsize::new(0),
+            unwrapped: AtomicUsize::new(0),
+        });
+        ports.key_generator = counting.clone();
+        ports.key_unwrapper = counting.clone();
+        counting
+    }
+
+    pub fn generated(&self) -> usize {
+        self.generated.load(Ordering::SeqCst)
+    }
+
+    pub fn unwrapped(&self) -> usize {
+        self.unwrapped.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl DataKeyGenerator for CountingKeys {
+    async fn generate(&self, context: &KeyContext) -> Result<DataKey, KeyError> {
+        self.generated.fetch_add(1, Ordering::SeqCst);
+        self.generator.generate(context).await
+    }
+}
+
+#[async_trait]
+impl DataKeyUnwrapper for CountingKeys {
+    async fn unwrap(&self, context: &KeyContext, wrapped: &[u8]) -> Result<PlainKey, KeyError> {
+        self.unwrapped.fetch_add(1, Ordering::SeqCst);
+        self.unwrapper.unwrap(context, wrapped).await
+    }
 }

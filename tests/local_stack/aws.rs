@@ -276,3 +276,36 @@ async fn a_large_upload_goes_through_s3_and_its_event() {
         "the staged extract was deleted from the bucket"
     );
 }
+
+/// KMS is asked for one data key per result set an upload stores, and a partner reading one
+/// set a hundred times costs a few Decrypt calls, not one each (the serve function's key
+/// cache).
+#[tokio::test]
+async fn uploads_and_reads_call_kms_a_bounded_number_of_times() {
+    let Some((stack, keys)) = Stack::start_aws_counting_keys().await else {
+        return;
+    };
+    let school = stack.school("9990201").await;
+    let management = stack.partner("kms-partner", &["Student"]).await;
+    let data = synthetic::school("9990201", 20, 1);
+    stack
+        .upload(&school.agent, &data.upload_body())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(keys.generated(), data.result_sets.len());
+    stack
+        .grant(&school, "kms-partner", &["Student"])
+        .await
+        .expect(StatusCode::OK);
+    let token = stack.token("kms-partner", &management, "9990201").await;
+    let before = keys.unwrapped();
+    for _ in 0..100 {
+        let path = "/api/v1/School/9990201/Students?pageSize=2";
+        stack.read(&token, path).await.expect(StatusCode::OK);
+    }
+    let decrypts = keys.unwrapped() - before;
+    assert!(
+        (1..=5).contains(&decrypts),
+        "100 reads made {decrypts} Decrypt calls"
+    );
+}

@@ -12,6 +12,7 @@ mod aws;
 mod bad_input;
 mod browser;
 mod conformance;
+mod durability;
 mod endpoints;
 mod flow;
 mod info;

@@ -11,6 +11,7 @@ use rollcall_core::ports::{ManualClock, Ports};
 use rollcall_core::timestamp::{Duration, Timestamp};
 use rollcall_infra::aws::AwsPorts;
 use rollcall_infra::local::LocalPorts;
+use rollcall_infra::testing::CountingKeys;
 use rollcall_purge::{PurgeReport, PurgeState, purge};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -100,6 +101,20 @@ impl Stack {
         let app = rollcall::local_stack(&ports, None);
         let dir = tempfile::tempdir().unwrap();
         Some(Self::launch(listener, app, dir, ports, Some(aws), clock))
+    }
+
+    /// [`Stack::start_aws`] with the key service (KMS) counted.
+    pub async fn start_aws_counting_keys() -> Option<(Self, Arc<CountingKeys>)> {
+        rollcall_infra::telemetry::init_for_tests();
+        let aws = rollcall_infra::testing::emulator("kms-count").await?;
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut ports = aws.ports(clock.clone());
+        let keys = CountingKeys::over(&mut ports);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app = rollcall::local_stack(&ports, None);
+        let dir = tempfile::tempdir().unwrap();
+        let stack = Self::launch(listener, app, dir, ports, Some(aws), clock);
+        Some((stack, keys))
     }
 
     fn launch(
