@@ -108,6 +108,15 @@ impl OpenVersion {
         unwrapper: &dyn DataKeyUnwrapper,
         record: VersionRecord,
     ) -> Result<Self, VaultError> {
+        Ok(Self::open_sized(objects, unwrapper, record).await?.0)
+    }
+
+    /// [`OpenVersion::open`], and the size of the index's JSON.
+    async fn open_sized(
+        objects: &dyn ObjectStore,
+        unwrapper: &dyn DataKeyUnwrapper,
+        record: VersionRecord,
+    ) -> Result<(Self, usize), VaultError> {
         let object_key = record.object_key(INDEX_GROUP);
         let sealed = objects.get(&object_key).await?;
         let wrapped = envelope::wrapped_key(&sealed).map_err(|source| VaultError::Envelope {
@@ -116,14 +125,21 @@ impl OpenVersion {
         })?;
         let context = KeyContext::new(&record.estab, &record.result_set);
         let key = unwrapper.unwrap(&context, wrapped).await?;
-        let plaintext = open_object(&key, &record, INDEX_GROUP, &object_key, &sealed)?;
+        let plaintext = Zeroizing::new(open_object(
+            &key,
+            &record,
+            INDEX_GROUP,
+            &object_key,
+            &sealed,
+        )?);
         let index = serde_json::from_slice(&plaintext)
             .map_err(|_| VaultError::Corrupt(object_key.clone()))?;
-        Ok(Self {
+        let opened = Self {
             record,
             index: Arc::new(index),
             key: Arc::new(key),
-        })
+        };
+        Ok((opened, plaintext.len()))
     }
 
     /// [`OpenVersion::open`], or the copy `cache` kept of the same version. `record` is the
@@ -145,8 +161,8 @@ impl OpenVersion {
                 key: data_key,
             });
         }
-        let opened = Self::open(objects, unwrapper, record).await?;
-        cache.keep_version(key, (opened.index.clone(), opened.key.clone()));
+        let (opened, bytes) = Self::open_sized(objects, unwrapper, record).await?;
+        cache.keep_version(key, (opened.index.clone(), opened.key.clone()), bytes);
         Ok(opened)
     }
 

@@ -106,13 +106,13 @@ impl ServeState {
     }
 }
 
-/// The bound on the read cache's memory: `ROLLCALL_READ_CACHE_MB` (0 turns it off), else
-/// [`DEFAULT_ROWS_BUDGET`].
+/// The bound on the read cache's rows and on its indexes: `ROLLCALL_READ_CACHE_MB` each (0
+/// keeps none), else [`DEFAULT_ROWS_BUDGET`].
 fn read_cache_budget() -> usize {
     std::env::var("ROLLCALL_READ_CACHE_MB")
         .ok()
         .and_then(|mb| mb.trim().parse::<usize>().ok())
-        .map_or(DEFAULT_ROWS_BUDGET, |mb| mb << 20)
+        .map_or(DEFAULT_ROWS_BUDGET, |mb| mb.saturating_mul(1 << 20))
 }
 
 /// Every partner route checks its token through this ([`rollcall_http::credentials`]).
