@@ -24,10 +24,11 @@ use crate::catalogue::{
     OptionEffect, PersonKind, ROW_HASH, Reference, ResultSet, ScopeGroup, Shape, Test, View,
     Writeback, WritebackBody, is_computed_field,
 };
-use crate::dataset::{Deletion, IndexEntry, Row, row_hash_of};
+use crate::dataset::{Deletion, IndexEntry, Row, row_hash_sorted};
 use crate::included::Included;
 use crate::optout::OptOuts;
 use crate::scope::ScopeSet;
+use crate::secret::HashKey;
 use crate::timestamp::{Duration, Timestamp};
 
 /// The parsed query of a partner call, as the plan needs it.
@@ -145,6 +146,9 @@ pub struct SetPlan<'c> {
     /// The groups (by index) of the fields emitted: a row's `LastUpdated` is the latest change
     /// of these, so a change of anything else does not move it.
     stamp_groups: Vec<usize>,
+    /// The positions in `emit` of the fields a `RowHash` is made of (all but the computed
+    /// ones), in name order.
+    hash_order: Vec<usize>,
 }
 
 /// What a stored row's change metadata is made with: the `RowHash` key of this partner (see
@@ -152,7 +156,7 @@ pub struct SetPlan<'c> {
 /// stands in for rows of an index written without per-group marks.
 #[derive(Debug, Clone, Copy)]
 pub struct Stamp<'a> {
-    pub key: &'a [u8],
+    pub key: &'a HashKey,
     pub created: Timestamp,
 }
 
@@ -723,6 +727,7 @@ fn set_plan<'c>(
             opt_outs: opt_outs.clone(),
             row_kinds,
             stamp_groups: vec![],
+            hash_order: vec![],
         };
     }
     let emit: Vec<&Field> = rs
@@ -766,6 +771,10 @@ fn set_plan<'c>(
     }
     stamp_groups.sort_unstable();
     stamp_groups.dedup();
+    let mut hash_order: Vec<usize> = (0..emit.len())
+        .filter(|&i| !is_computed_field(&emit[i].name))
+        .collect();
+    hash_order.sort_by_key(|&i| &emit[i].name);
     let decrypt = wanted
         .into_iter()
         .map(|(group, reason)| Decrypt {
@@ -784,6 +793,7 @@ fn set_plan<'c>(
         opt_outs: opt_outs.clone(),
         row_kinds,
         stamp_groups,
+        hash_order,
     }
 }
 
@@ -1255,6 +1265,11 @@ impl SetPlan<'_> {
     /// The row as answered: every emitted field (`null` where the MIS gave none), with every
     /// mention of an opted-out person blanked or removed.
     pub fn project(&self, row: &Row, resolved: &Resolved) -> Row {
+        self.projected(row, resolved).into_iter().collect()
+    }
+
+    /// [`SetPlan::project`]'s fields, in `emit` order.
+    fn projected(&self, row: &Row, resolved: &Resolved) -> Vec<(String, Value)> {
         self.emit
             .iter()
             .map(|field| {
@@ -1289,17 +1304,24 @@ impl SetPlan<'_> {
         stamp: Stamp<'_>,
         resolved: &Resolved,
     ) -> Row {
-        let mut out = self.project(row, resolved);
-        if out.contains_key(ROW_HASH) {
-            let shown = out.iter().filter(|(name, _)| !is_computed_field(name));
-            let hash = row_hash_of(stamp.key, shown);
-            out.insert(ROW_HASH.into(), Value::String(hash));
+        let mut fields = self.projected(row, resolved);
+        let mut computed: Vec<(usize, Value)> = Vec::new();
+        for (position, (name, _)) in fields.iter().enumerate() {
+            if name == ROW_HASH {
+                let shown = self.hash_order.iter().map(|&i| {
+                    let (name, value) = &fields[i];
+                    (name, value)
+                });
+                computed.push((position, Value::String(row_hash_sorted(stamp.key, shown))));
+            } else if name == LAST_UPDATED {
+                let updated = self.last_updated(entry, stamp.created);
+                computed.push((position, Value::String(updated.to_xod())));
+            }
         }
-        if out.contains_key(LAST_UPDATED) {
-            let updated = self.last_updated(entry, stamp.created);
-            out.insert(LAST_UPDATED.into(), Value::String(updated.to_xod()));
+        for (position, value) in computed {
+            fields[position].1 = value;
         }
-        out
+        fields.into_iter().collect()
     }
 
     fn mention(&self, field: &str) -> Option<&Mention> {

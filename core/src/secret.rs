@@ -86,6 +86,7 @@ pub fn keyed_hash_bytes(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 /// An HMAC-SHA256 key prepared once, for hashing many messages under it.
+#[derive(Debug)]
 pub struct HashKey(hmac::Key);
 
 impl HashKey {

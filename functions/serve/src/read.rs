@@ -17,7 +17,7 @@ use rollcall_core::model::{Estab, Token, VersionRecord};
 use rollcall_core::optout::OptOuts;
 use rollcall_core::plan::{self, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text};
 use rollcall_core::scope::ScopeSet;
-use rollcall_core::secret::keyed_hash_hex;
+use rollcall_core::secret::{HashKey, keyed_hash_hex};
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
 use rollcall_core::walk::{PinError, WalkPin};
@@ -237,7 +237,7 @@ async fn stored(
         });
     }
     let since = changeset_since(query, &binding, &school_key)?;
-    let partner_key = partner_row_hash_key(&school_key, token.partner.as_str());
+    let partner_key = HashKey::new(&partner_row_hash_key(&school_key, token.partner.as_str()));
     let loaded = LoadedSet::load(state, record, &primary.groups()).await?;
     let stamp = Stamp {
         key: &partner_key,
@@ -368,7 +368,7 @@ async fn with_related_sets(
     page_ids: &BTreeSet<&str>,
     resolved: &Resolved,
     granted: &ScopeSet,
-    (partner_key, now): (&[u8], Timestamp),
+    (partner_key, now): (&HashKey, Timestamp),
     freshness: &mut Freshness,
     (answered, included): (&mut Vec<(String, Vec<Row>)>, &mut Included),
 ) -> ApiResult<(u64, ScopeSet)> {
@@ -432,7 +432,10 @@ async fn primary_not_held(
     let primary = plan.primary();
     let since = changeset_since(query, held.binding, held.school_key)?;
     let page = paginate(0, query.page, query.page_size, &query.carry(None, filters))?;
-    let partner_key = partner_row_hash_key(held.school_key, token.partner.as_str());
+    let partner_key = HashKey::new(&partner_row_hash_key(
+        held.school_key,
+        token.partner.as_str(),
+    ));
     let mut freshness = Freshness::not_held(primary.name, held.why);
     let mut answered = vec![(primary.name.to_owned(), vec![])];
     let mut included = Included::default();
@@ -472,7 +475,7 @@ async fn related_rows(
     set: &SetPlan<'_>,
     page_ids: &BTreeSet<&str>,
     resolved: &Resolved,
-    (partner_key, now): (&[u8], Timestamp),
+    (partner_key, now): (&HashKey, Timestamp),
     included: &mut Included,
 ) -> ApiResult<Result<Vec<Row>, NotHeld>> {
     if !set.released {
