@@ -16,6 +16,7 @@ mod durability;
 mod endpoints;
 mod flow;
 mod info;
+mod isolation;
 mod leaks;
 mod optouts;
 mod page;
