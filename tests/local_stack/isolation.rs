@@ -60,7 +60,7 @@ const COVERED: &[(&str, &[(&str, Covers)])] = &[
         "/admin/v1/subjects/{kind}/{id}",
         &[("kind", Covers::NotAnObject), ("id", Covers::Person)],
     ),
-    ("/admin/v1/refresh/{task}", &[("task", Covers::Task)]),
+    ("/admin/v1/refresh/{task}", &[("task", Covers::Refresh)]),
     (
         "/admin/partners/{partner}",
         &[("partner", Covers::SchoolsViewOfPartner)],
@@ -95,9 +95,11 @@ enum Covers {
     /// A pupil (or staff member, contact) of the caller's school: another school's is refused
     /// like one nobody holds.
     Person,
-    /// A write-back, agent or refresh task: another school's or partner's is refused like an
+    /// A write-back (and so an agent task): another school's or partner's is refused like an
     /// unknown one.
     Task,
+    /// A refresh the school's admin asked for: another school's is refused like an unknown one.
+    Refresh,
     /// A staged upload: another school's is refused like an unknown one.
     Upload,
     /// A partner, which is not one school's: the school sees and changes only its own
@@ -233,9 +235,19 @@ impl Probe {
     }
 }
 
-/// What `estab` uploads: `pupils` generated ones, and the attendance codes write-backs use.
+/// A pupil only A holds (the generator numbers every school's pupils alike).
+const ONLY_AT_A: &str = "77777";
+
+/// What `estab` uploads: `pupils` generated ones (and at A, one more: [`ONLY_AT_A`]), and the
+/// attendance codes write-backs use.
 fn school(estab: &str, pupils: usize) -> Value {
     let mut body = rollcall_core::synthetic::school(estab, pupils, 4).upload_body();
+    if estab == A {
+        let students = body["resultSets"]["Students"].as_array_mut().unwrap();
+        let mut extra = students[0].clone();
+        extra["Id"] = json!(ONLY_AT_A);
+        students.push(extra);
+    }
     body["resultSets"]["AttendCodes"] = json!([
         {"Id": "1", "Mark": "/", "Description": "Present (AM)"},
         {"Id": "2", "Mark": "\\", "Description": "Present (PM)"},
@@ -809,4 +821,87 @@ fn csrf_of(html: &str) -> String {
         .expect("the page has a form with a token");
     let rest = &html[at + "name=\"csrf\" value=\"".len()..];
     rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// Every route with a parameter, its parameters filled with school A's objects, asked with
+/// each of B's credentials (its partner's token, agent key, admin key and page session, and
+/// none) in every method: answered exactly as with objects nobody holds.
+#[tokio::test]
+async fn every_route_answers_another_schools_credentials_alike_for_real_and_missing_objects() {
+    let world = world().await;
+    let base = world.stack.base.clone();
+    let school_a = world.school_of(A).clone();
+    let school_b = world.school_of(B).clone();
+    let pupil = ONLY_AT_A.to_owned();
+    assert!(!pupils_of(&world, B).contains(&pupil));
+    let nobody = format!("{ONLY_AT_A}0");
+    let task = tracking(&world, world.token_of(P, A), A).await;
+    let upload = upload_id(&world, &school_a.agent).await;
+    let refresh = refresh_task(&world, &school_a.admin).await;
+    // A's object and one nobody holds, for each kind of parameter.
+    let object = |covers: Covers| -> (String, String) {
+        match covers {
+            Covers::School => (A.to_owned(), NOWHERE.to_owned()),
+            Covers::Person => (pupil.clone(), nobody.clone()),
+            Covers::Task => (task.clone(), forged(&task)),
+            Covers::Refresh => (refresh.clone(), forged(&refresh)),
+            Covers::Upload => (upload.clone(), forged(&upload)),
+            // Not one school's: the same in both, so only the other ids differ.
+            Covers::SchoolsViewOfPartner => (P.to_owned(), P.to_owned()),
+            Covers::NotAnObject => ("Students".to_owned(), "Students".to_owned()),
+        }
+    };
+    let credentials = [
+        (
+            "B's partner token",
+            Credential::Token(world.token_of(P, B).to_owned()),
+        ),
+        ("B's agent key", Credential::Bearer(school_b.agent.clone())),
+        ("B's admin key", Credential::Bearer(school_b.admin.clone())),
+        (
+            "B's page session",
+            Credential::Session(session(&world, &school_b.admin).await),
+        ),
+        ("no credential", Credential::None),
+    ];
+    let mut cases = 0;
+    for (template, params) in COVERED {
+        let mut real = template.to_string();
+        let mut missing = template.to_string();
+        let mut masks = Vec::new();
+        for (name, covers) in *params {
+            let (ours, none) = match (*name, *covers) {
+                ("kind", _) => ("student".to_owned(), "student".to_owned()),
+                (_, covers) => object(covers),
+            };
+            real = real.replace(&format!("{{{name}}}"), &ours);
+            missing = missing.replace(&format!("{{{name}}}"), &none);
+            if ours != none {
+                masks.push((ours, none));
+            }
+        }
+        if masks.is_empty() {
+            // A partner is not A's object; a_schools_view_of_a_partner_is_its_own covers it.
+            continue;
+        }
+        for method in [Method::GET, Method::POST, Method::PUT] {
+            for (who, credential) in &credentials {
+                let body = Body::Json(json!({}));
+                let a = send(&base, &method, &real, credential, &body).await;
+                let b = send(&base, &method, &missing, credential, &body).await;
+                let (mut a_text, mut b_text) = (a.text.clone(), b.text.clone());
+                for (ours, none) in &masks {
+                    a_text = masked(&a_text, ours);
+                    b_text = masked(&b_text, none);
+                }
+                assert_eq!(
+                    (a.status, a_text),
+                    (b.status, b_text),
+                    "{method} {template} with {who}: A's objects answered unlike missing ones"
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases >= 11 * 3 * 5, "{cases} cases");
 }
