@@ -87,9 +87,10 @@ impl World {
 
     /// The serve function's app as its Lambda builds it, with a fresh read cache.
     fn serve_app(&self) -> Router {
-        rollcall_http::app(
+        rollcall_http::app_with(
             rollcall_serve::router(ServeState::new(&self.ports)),
             &rollcall_serve::routes().paths(),
+            rollcall_http::Limits::unlimited(),
         )
     }
 

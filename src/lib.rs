@@ -14,13 +14,25 @@ use std::sync::Arc;
 use axum::Router;
 use rollcall_consent::ConsentState;
 use rollcall_core::ports::Ports;
+use rollcall_http::Limits;
 use rollcall_infra::local::LocalUploadSigner;
 use rollcall_ingest::IngestState;
 use rollcall_serve::ServeState;
 
 /// Every HTTP function's router over `ports`, as one application; with the local adapters'
 /// `signer`, also the route that takes the large uploads it signs URLs for (on AWS, S3 does).
+/// The abuse controls' limits come from the environment, as in Lambda.
 pub fn local_stack(ports: &Ports, signer: Option<Arc<LocalUploadSigner>>) -> Router {
+    let limits = Limits::from_env().unwrap_or_else(|bad| panic!("{bad}"));
+    local_stack_with(ports, signer, limits)
+}
+
+/// [`local_stack`] with these abuse controls' limits.
+pub fn local_stack_with(
+    ports: &Ports,
+    signer: Option<Arc<LocalUploadSigner>>,
+    limits: Limits,
+) -> Router {
     let mut router = Router::new()
         .merge(rollcall_ingest::router(IngestState::new(ports)))
         .merge(rollcall_consent::router(ConsentState::new(ports)))
@@ -28,7 +40,7 @@ pub fn local_stack(ports: &Ports, signer: Option<Arc<LocalUploadSigner>>) -> Rou
     if let Some(signer) = signer {
         router = router.merge(local_bucket::router(ports, signer));
     }
-    rollcall_http::app(router, &xod_paths())
+    rollcall_http::app_with(router, &xod_paths(), limits)
 }
 
 /// The path templates of every HTTP function, for the edge's case-insensitive matching.

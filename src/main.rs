@@ -281,10 +281,14 @@ async fn dev(cli: &Cli, with_demo: bool, port: u16, pupils: usize) -> anyhow::Re
     if with_demo {
         println!("\nTry it:\n{}\n", demo::curl_lines(&file));
     }
-    axum::serve(listener, rollcall::local_stack(ports, local_signer))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        rollcall::local_stack(ports, local_signer)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

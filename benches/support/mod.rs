@@ -37,7 +37,7 @@ pub async fn seeded_school(ports: &Ports, dir: &Path) -> String {
     let demo = rollcall::demo::seed(ports, dir, PUPILS)
         .await
         .expect("the demo seeds");
-    let stack = rollcall::local_stack(ports, None);
+    let stack = rollcall::local_stack_with(ports, None, rollcall_http::Limits::unlimited());
     let admin = demo.admin_key.clone().expect("the demo has an admin key");
     let partner = demo.partner.clone().expect("the demo has a partner");
     call(

@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod abuse;
 mod admin;
 mod agent;
 mod agent_api;

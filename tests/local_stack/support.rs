@@ -77,8 +77,14 @@ impl Answer {
 }
 
 impl Stack {
-    /// On the embedded store in a temporary directory.
+    /// On the embedded store in a temporary directory, with the abuse controls' limits
+    /// rollcall runs with by default.
     pub async fn start() -> Self {
+        Self::start_with_limits(rollcall_http::Limits::default()).await
+    }
+
+    /// [`Stack::start`] with these abuse controls' limits.
+    pub async fn start_with_limits(limits: rollcall_http::Limits) -> Self {
         rollcall_infra::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
@@ -86,7 +92,7 @@ impl Stack {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let local = LocalPorts::open(dir.path()).unwrap().with_public_url(&base);
         let ports = local.ports(clock.clone());
-        let app = rollcall::local_stack(&ports, Some(local.upload_signer.clone()));
+        let app = rollcall::local_stack_with(&ports, Some(local.upload_signer.clone()), limits);
         Self::launch(listener, app, dir, ports, None, clock)
     }
 
@@ -127,7 +133,12 @@ impl Stack {
     ) -> Self {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         Self {
             base,
@@ -149,7 +160,12 @@ impl Stack {
         self.base = format!("http://{}", listener.local_addr().unwrap());
         let app = rollcall::local_stack(&self.ports, None);
         self.server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
     }
 

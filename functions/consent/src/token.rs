@@ -75,7 +75,7 @@ pub(crate) async fn get_token(
                 .matches(&KeyHash::of_secret(&request.password))
         })
         .ok_or_else(|| {
-            ApiError::Unauthorized(format!(
+            ApiError::UnknownCredential(format!(
                 "relyingParty, estab and password do not match: use the secret school {} \
                  issued to {} (GET /partner/v1/schools lists them); a school that re-grants \
                  access issues a new one",

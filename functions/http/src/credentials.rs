@@ -78,7 +78,7 @@ where
             .token(&KeyHash::of_secret(&secret))
             .await?
             .ok_or_else(|| {
-                ApiError::Unauthorized(
+                ApiError::UnknownCredential(
                     "this token is not recognised; get one from POST /idaas/sts/STS/GetToken"
                         .to_owned(),
                 )
@@ -106,7 +106,7 @@ fn bearer_hash(parts: &Parts, what: &str) -> ApiResult<KeyHash> {
 
 /// Who a bearer credential belongs to, or 401 with `unknown` (what to use instead).
 fn registered<T>(found: Option<T>, unknown: &str) -> ApiResult<T> {
-    found.ok_or_else(|| ApiError::Unauthorized(unknown.to_owned()))
+    found.ok_or_else(|| ApiError::UnknownCredential(unknown.to_owned()))
 }
 
 /// What the school credentials are checked against.

@@ -15,6 +15,7 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use crate::abuse::{self, Guard, Limits};
 use crate::error::{ApiError, Failure};
 
 /// A function's routes, listed once: each path template with its handlers. The router is
@@ -73,9 +74,18 @@ pub fn xod_prefixes<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<String>
 }
 
 /// Wraps a function's router (or the local stack's merged routers) with the shared edge;
-/// `paths` are the router's path templates (see [`Routes::paths`]).
+/// `paths` are the router's path templates (see [`Routes::paths`]). The abuse controls'
+/// limits come from the environment ([`Limits::from_env`]); a setting that cannot be read
+/// stops the function at its start, naming it.
 pub fn app(router: Router, paths: &[&str]) -> Router {
+    let limits = Limits::from_env().unwrap_or_else(|bad| panic!("{bad}"));
+    app_with(router, paths, limits)
+}
+
+/// [`app`] with these abuse controls' limits.
+pub fn app_with(router: Router, paths: &[&str], limits: Limits) -> Router {
     let prefixes = Arc::new(xod_prefixes(paths.iter().copied()));
+    let guard = Guard::new(limits);
     let inner = router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -87,7 +97,8 @@ pub fn app(router: Router, paths: &[&str]) -> Router {
                         .make_span_with(request_span)
                         .on_response(log_answer),
                 )
-                .layer(PropagateRequestIdLayer::x_request_id()),
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn_with_state(guard, abuse::guard)),
         );
     Router::new().fallback_service(
         ServiceBuilder::new()

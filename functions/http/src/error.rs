@@ -7,7 +7,8 @@
 //! layer ([`crate::edge`]) writes it to the log beside the request id.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::consent::{AccessDenied, GrantError};
 use rollcall_core::ports::{BoxError, KeyError, StoreError};
@@ -21,6 +22,20 @@ pub enum ApiError {
     /// No credentials, or credentials rollcall does not know, or an expired token.
     #[error("{0}")]
     Unauthorized(String),
+    /// A credential rollcall does not know (a token, key or secret that is wrong, not merely
+    /// missing or expired): counted against the client by the edge ([`crate::abuse`]).
+    #[error("{0}")]
+    UnknownCredential(String),
+    /// Over a rate limit, or locked out after refused credentials: retry after `retry_after`
+    /// seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
+    /// A request target (path and query) longer than rollcall reads.
+    #[error("{0}")]
+    UriTooLong(String),
+    /// Request headers larger than rollcall reads.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// Genuine credentials that do not cover what was asked.
     #[error("{0}")]
     Forbidden(String),
@@ -63,7 +78,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::UnknownCredential(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -106,11 +124,27 @@ pub struct Failure {
     pub cause: Option<String>,
 }
 
+/// Marks an answer that refused a credential rollcall does not know, for the edge to count
+/// against the client ([`crate::abuse`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialRefused;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let failure = self.failure();
         let mut response = (status, Json(error_body(&self.message()))).into_response();
+        match &self {
+            ApiError::UnknownCredential(_) => {
+                response.extensions_mut().insert(CredentialRefused);
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
         response.extensions_mut().insert(failure);
         response
     }

@@ -8,14 +8,18 @@
 //!   management secret) and the partner check serve's routes share.
 //! - [`request`]: the `Authorization` header, size-limited bodies, the [`request::JsonBody`]
 //!   extractor, case-insensitive query parameters.
+//! - [`abuse`]: size limits, per-credential rates and lockouts after refused credentials,
+//!   decided at the edge for every route.
 //! - [`edge`]: [`app`], which wraps a router with path matching, request ids and tracing,
 //!   and [`Routes`], each function's route table, from which the router and the
 //!   case-insensitive XoD prefixes are both made.
 
+pub mod abuse;
 pub mod credentials;
 pub mod edge;
 pub mod error;
 pub mod request;
 
-pub use edge::{Routes, app};
+pub use abuse::Limits;
+pub use edge::{Routes, app, app_with};
 pub use error::{ApiError, ApiResult, Failure};

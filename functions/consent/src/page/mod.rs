@@ -25,6 +25,7 @@ use rollcall_core::catalogue::{Catalogue, PersonKind};
 use rollcall_core::secret::KeyHash;
 use rollcall_core::session::Session;
 use rollcall_http::credentials::AdminSchool;
+use rollcall_http::error::CredentialRefused;
 use rollcall_http::request::JsonBody;
 use rollcall_http::{ApiError, ApiResult, Routes};
 use serde_json::Value;
@@ -153,7 +154,9 @@ async fn sign_in(State(state): State<ConsentState>, headers: HeaderMap, body: Bo
             ),
             None,
         );
-        return (StatusCode::UNAUTHORIZED, page).into_response();
+        let mut response = (StatusCode::UNAUTHORIZED, page).into_response();
+        response.extensions_mut().insert(CredentialRefused);
+        return response;
     };
     let (_, cookie) = Session::start(&school, state.clock.now());
     tracing::info!(estab = %school.estab, "admin signed in to the page");

@@ -1,0 +1,400 @@
+//! Abuse controls, decided at the edge every function is served through, before any handler
+//! runs:
+//!
+//! - **Sizes.** A request target (path and query) longer than [`Limits::max_target_bytes`]
+//!   is refused with 414, headers larger than [`Limits::max_header_bytes`] with 431. Bodies
+//!   are bounded by each route, which knows its own limit ([`crate::request::read_body`]).
+//! - **Rates.** Each credential (an `Authorization` header, or the page's session cookie) may
+//!   make [`Limits::per_credential`] requests a second, in bursts of up to
+//!   [`Limits::burst`] (a token bucket, `governor`); past it, 429 with `Retry-After`. Calls
+//!   without a credential share their client's bucket.
+//! - **Refused credentials.** A client (its address) whose credentials rollcall does not know
+//!   ([`ApiError::UnknownCredential`]) more than [`Limits::slow_after`] times within
+//!   [`Limits::lock_for`] is answered a second later for each refusal past that (at most
+//!   [`MAX_DELAY`]); at [`Limits::lock_after`] refusals, every call from it is refused with
+//!   429 until [`Limits::lock_for`] has passed, and the answer says so.
+//!
+//! In Lambda each instance keeps its own counts; API Gateway's throttling (template.yaml)
+//! bounds the whole. Nothing here logs or keeps a credential: buckets are keyed by a hash.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rollcall_core::secret::keyed_hash_bytes;
+
+use crate::error::{ApiError, CredentialRefused};
+
+/// The longest wait a refused credential adds to its answer.
+pub const MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// How often forgotten clients and idle buckets are swept out.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// The abuse controls' settings; [`Limits::from_env`] reads them from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests a second per credential; `None` for no limit.
+    pub per_credential: Option<NonZeroU32>,
+    /// How many requests a credential may make at once before the rate applies.
+    pub burst: NonZeroU32,
+    /// Refused credentials from one client before its answers slow down.
+    pub slow_after: u32,
+    /// Refused credentials from one client before it is locked out; 0 never locks out.
+    pub lock_after: u32,
+    /// How long a lockout lasts, and the window refusals are counted over.
+    pub lock_for: Duration,
+    pub max_target_bytes: usize,
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_credential: NonZeroU32::new(100),
+            burst: NonZeroU32::new(1000).expect("not zero"),
+            slow_after: 5,
+            lock_after: 20,
+            lock_for: Duration::from_secs(15 * 60),
+            max_target_bytes: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// A setting in the environment that is not a whole number.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name} must be a whole number ({what}), not {value:?}")]
+pub struct BadSetting {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub value: String,
+}
+
+impl Limits {
+    /// No rate limit and no lockout (sizes still bounded): for benchmarks and tests that
+    /// are about something else.
+    pub fn unlimited() -> Self {
+        Self {
+            per_credential: None,
+            lock_after: 0,
+            slow_after: u32::MAX,
+            ..Self::default()
+        }
+    }
+
+    /// The defaults, with each of these set in the environment taking their place:
+    /// `ROLLCALL_RATE_PER_CREDENTIAL` (requests a second, 0 for no limit),
+    /// `ROLLCALL_RATE_BURST`, `ROLLCALL_REFUSALS_BEFORE_SLOWDOWN`,
+    /// `ROLLCALL_REFUSALS_BEFORE_LOCKOUT` (0 never locks out), `ROLLCALL_LOCKOUT_SECONDS`.
+    pub fn from_env() -> Result<Self, BadSetting> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BadSetting> {
+        let number = |name: &'static str, what: &'static str| -> Result<Option<u32>, BadSetting> {
+            lookup(name)
+                .map(|value| {
+                    value
+                        .trim()
+                        .parse::<u32>()
+                        .map_err(|_| BadSetting { name, what, value })
+                })
+                .transpose()
+        };
+        let mut limits = Self::default();
+        if let Some(rate) = number(
+            "ROLLCALL_RATE_PER_CREDENTIAL",
+            "requests a second; 0 for no limit",
+        )? {
+            limits.per_credential = NonZeroU32::new(rate);
+        }
+        if let Some(burst) = number("ROLLCALL_RATE_BURST", "requests; at least 1")? {
+            limits.burst = NonZeroU32::new(burst).ok_or(BadSetting {
+                name: "ROLLCALL_RATE_BURST",
+                what: "requests; at least 1",
+                value: burst.to_string(),
+            })?;
+        }
+        if let Some(n) = number("ROLLCALL_REFUSALS_BEFORE_SLOWDOWN", "refusals")? {
+            limits.slow_after = n;
+        }
+        if let Some(n) = number(
+            "ROLLCALL_REFUSALS_BEFORE_LOCKOUT",
+            "refusals; 0 never locks out",
+        )? {
+            limits.lock_after = n;
+        }
+        if let Some(seconds) = number("ROLLCALL_LOCKOUT_SECONDS", "seconds")? {
+            limits.lock_for = Duration::from_secs(seconds.into());
+        }
+        Ok(limits)
+    }
+}
+
+/// A client, as the edge tells clients apart: its address.
+pub type Client = String;
+
+/// Refusals of one client's credentials within the window.
+#[derive(Debug, Clone, Copy)]
+struct Refusals {
+    count: u32,
+    since: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// The edge's counts: each credential's bucket and each client's refusals.
+pub struct Guard {
+    limits: Limits,
+    rates: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
+    refusals: Mutex<HashMap<Client, Refusals>>,
+    swept: Mutex<Instant>,
+    /// A key for hashing credentials into bucket names, made afresh at each start.
+    salt: [u8; 32],
+}
+
+impl Guard {
+    pub fn new(limits: Limits) -> Arc<Self> {
+        let rates = limits
+            .per_credential
+            .map(|rate| RateLimiter::keyed(Quota::per_second(rate).allow_burst(limits.burst)));
+        let salt = rollcall_core::secret::random_bytes::<32>();
+        Arc::new(Self {
+            limits,
+            rates,
+            refusals: Mutex::new(HashMap::new()),
+            swept: Mutex::new(Instant::now()),
+            salt,
+        })
+    }
+
+    /// 414 or 431 for a request larger than rollcall reads.
+    fn oversized(&self, request: &Request) -> Option<ApiError> {
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or(0, |pq| pq.as_str().len());
+        if target > self.limits.max_target_bytes {
+            return Some(ApiError::UriTooLong(format!(
+                "the request's path and query are {target} bytes; rollcall reads at most {}; \
+                 ask for fewer ids or filters at once",
+                self.limits.max_target_bytes
+            )));
+        }
+        let headers: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        (headers > self.limits.max_header_bytes).then(|| {
+            ApiError::HeadersTooLarge(format!(
+                "the request's headers are {headers} bytes; rollcall reads at most {}",
+                self.limits.max_header_bytes
+            ))
+        })
+    }
+
+    /// The wait left of `client`'s lockout, if it is locked out.
+    fn locked(&self, client: &str, now: Instant) -> Option<Duration> {
+        let refusals = self.refusals.lock().expect("refusals lock");
+        let until = refusals.get(client)?.locked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// The wait before the request's credential (or, without one, its client) may call
+    /// again, if it is over its rate.
+    fn over_rate(&self, request: &Request, client: &str) -> Option<Duration> {
+        let rates = self.rates.as_ref()?;
+        let headers = request.headers();
+        let credential = headers
+            .get(AUTHORIZATION)
+            .or_else(|| headers.get(COOKIE))
+            .map_or(client.as_bytes(), |value| value.as_bytes());
+        let bucket = keyed_hash_bytes(&self.salt, credential);
+        rates
+            .check_key(&bucket)
+            .err()
+            .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Counts a refused credential of `client`: the delay to add to its answer.
+    fn refused(&self, client: &str, now: Instant) -> Duration {
+        let limits = &self.limits;
+        let mut refusals = self.refusals.lock().expect("refusals lock");
+        let entry = refusals.entry(client.to_owned()).or_insert(Refusals {
+            count: 0,
+            since: now,
+            locked_until: None,
+        });
+        if now.duration_since(entry.since) > limits.lock_for {
+            *entry = Refusals {
+                count: 0,
+                since: now,
+                locked_until: None,
+            };
+        }
+        entry.count = entry.count.saturating_add(1);
+        if limits.lock_after > 0 && entry.count >= limits.lock_after {
+            entry.locked_until = Some(now + limits.lock_for);
+            tracing::warn!(
+                refusals = entry.count,
+                "client locked out after refused credentials"
+            );
+        }
+        let past = entry.count.saturating_sub(limits.slow_after);
+        Duration::from_secs(past.into()).min(MAX_DELAY)
+    }
+
+    /// Forgets clients whose window and lockout have passed, and idle buckets, at most once
+    /// every [`SWEEP_EVERY`].
+    fn sweep(&self, now: Instant) {
+        {
+            let mut swept = self.swept.lock().expect("sweep lock");
+            if now.duration_since(*swept) < SWEEP_EVERY {
+                return;
+            }
+            *swept = now;
+        }
+        let lock_for = self.limits.lock_for;
+        self.refusals.lock().expect("refusals lock").retain(|_, r| {
+            now.duration_since(r.since) <= lock_for || r.locked_until.is_some_and(|u| u > now)
+        });
+        if let Some(rates) = &self.rates {
+            rates.retain_recent();
+        }
+    }
+}
+
+/// Seconds to wait, rounded up, as `Retry-After` says it.
+fn seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// Who sent `request`: the address API Gateway saw it come from (in Lambda), or the
+/// connection's (on the local server).
+fn client_of(request: &Request) -> Client {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    if let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref()
+        && let Some(address) = &context.http.source_ip
+    {
+        return address.clone();
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(
+            || "unknown".to_owned(),
+            |ConnectInfo(addr)| addr.ip().to_string(),
+        )
+}
+
+/// The edge's abuse controls around one request (see the module's documentation).
+pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    if let Some(refusal) = guard.oversized(&request) {
+        return refusal.into_response();
+    }
+    let now = Instant::now();
+    guard.sweep(now);
+    let client = client_of(&request);
+    if let Some(wait) = guard.locked(&client, now) {
+        return ApiError::TooManyRequests {
+            message: format!(
+                "too many calls from your address were made with a token, key or secret \
+                 rollcall does not know; calls from it are refused for {} more seconds. Check \
+                 the credential your application sends before trying again",
+                seconds(wait)
+            ),
+            retry_after: seconds(wait),
+        }
+        .into_response();
+    }
+    if let Some(wait) = guard.over_rate(&request, &client) {
+        return ApiError::TooManyRequests {
+            message: format!(
+                "more than {} calls a second were made with this credential; slow down and \
+                 send this call again after {} seconds",
+                guard.limits.per_credential.map_or(0, NonZeroU32::get),
+                seconds(wait)
+            ),
+            retry_after: seconds(wait),
+        }
+        .into_response();
+    }
+    let response = next.run(request).await;
+    if response.extensions().get::<CredentialRefused>().is_some() {
+        let delay = guard.refused(&client, now);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_environment_and_bad_ones_are_named() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Limits::from_lookup(env(&[])).unwrap(), Limits::default());
+        let set = Limits::from_lookup(env(&[
+            ("ROLLCALL_RATE_PER_CREDENTIAL", "0"),
+            ("ROLLCALL_REFUSALS_BEFORE_LOCKOUT", "3"),
+            ("ROLLCALL_LOCKOUT_SECONDS", "60"),
+        ]))
+        .unwrap();
+        assert_eq!(set.per_credential, None);
+        assert_eq!((set.lock_after, set.lock_for), (3, Duration::from_secs(60)));
+        let bad = Limits::from_lookup(env(&[("ROLLCALL_RATE_BURST", "lots")])).unwrap_err();
+        assert!(bad.to_string().contains("ROLLCALL_RATE_BURST"), "{bad}");
+        assert!(Limits::from_lookup(env(&[("ROLLCALL_RATE_BURST", "0")])).is_err());
+    }
+
+    #[test]
+    fn refusals_slow_a_client_down_then_lock_it_out_for_a_while() {
+        let guard = Guard::new(Limits {
+            slow_after: 2,
+            lock_after: 4,
+            lock_for: Duration::from_secs(60),
+            ..Limits::default()
+        });
+        let t0 = Instant::now();
+        let delays: Vec<u64> = (0..4)
+            .map(|_| guard.refused("192.0.2.1", t0).as_secs())
+            .collect();
+        assert_eq!(delays, [0, 0, 1, 2]);
+        assert_eq!(
+            guard.locked("192.0.2.1", t0 + Duration::from_secs(1)),
+            Some(Duration::from_secs(59))
+        );
+        assert_eq!(guard.locked("192.0.2.2", t0), None, "another client is not");
+        assert_eq!(
+            guard.locked("192.0.2.1", t0 + Duration::from_secs(61)),
+            None
+        );
+        // After the window, counting starts again.
+        assert_eq!(
+            guard
+                .refused("192.0.2.1", t0 + Duration::from_secs(62))
+                .as_secs(),
+            0
+        );
+    }
+}
