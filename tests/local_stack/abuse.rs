@@ -224,3 +224,56 @@ async fn no_token_outlives_the_consent_or_the_secret_that_issued_it() {
         .await
         .expect(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_partner_over_its_rate_is_refused_across_all_its_tokens_and_schools() {
+    const OTHER: &str = "9990002";
+    let world = World::build(ESTAB)
+        .data(rollcall_core::synthetic::school(ESTAB, 4, 2).upload_body())
+        .school(
+            OTHER,
+            Some(rollcall_core::synthetic::school(OTHER, 4, 3).upload_body()),
+        )
+        .partner(P, &["Student"])
+        .partner(Q, &["Student"])
+        .grant(ESTAB, P, &["Student"])
+        .grant(OTHER, P, &["Student"])
+        .grant(ESTAB, Q, &["Student"])
+        .on(Stack::start_with_limits(Limits {
+            per_credential: None,
+            per_partner: NonZeroU32::new(1),
+            ..Limits::default()
+        })
+        .await)
+        .await;
+    // A rate of 1 a second allows bursts of 10, shared by P's tokens at both schools (and its
+    // management secret, which the set-up used twice).
+    let at = |estab: &str| format!("/api/v1/School/{estab}/Students");
+    let (here, there) = (world.token_of(P, ESTAB), world.token_of(P, OTHER));
+    let mut served = 0;
+    let refused = loop {
+        let (token, estab) = if served % 2 == 0 {
+            (here, ESTAB)
+        } else {
+            (there, OTHER)
+        };
+        let answer = world.stack.read(token, &at(estab)).await;
+        if answer.status != StatusCode::OK {
+            break answer;
+        }
+        served += 1;
+        assert!(served <= 10, "P was never held back");
+    };
+    assert!(
+        served >= 6,
+        "only {served} calls served before P was held back"
+    );
+    refused.expect_error(StatusCode::TOO_MANY_REQUESTS, "over all its tokens");
+    assert!(retry_after(&refused) >= 1);
+    // Another partner at the same school is not held back.
+    world
+        .stack
+        .read(world.token_of(Q, ESTAB), &at(ESTAB))
+        .await
+        .expect(StatusCode::OK);
+}

@@ -7,7 +7,10 @@
 //! - **Rates.** Each credential (an `Authorization` header, or the page's session cookie) may
 //!   make [`Limits::per_credential`] requests a second, in bursts of up to
 //!   [`Limits::burst`] (a token bucket, `governor`); past it, 429 with `Retry-After`. Calls
-//!   without a credential share their client's bucket.
+//!   without a credential share their client's bucket. Each partner, across all its tokens
+//!   and schools, may make [`Limits::per_partner`] calls a second (in bursts of ten times
+//!   that), checked by the partner credentials' extractors through [`Guard::check_partner`]
+//!   once they know the partner.
 //! - **Refused credentials.** A client (its address) whose credentials rollcall does not know
 //!   ([`ApiError::UnknownCredential`]) more than [`Limits::slow_after`] times within
 //!   [`Limits::lock_for`] is answered a second later for each refusal past that (at most
@@ -46,6 +49,8 @@ pub struct Limits {
     pub per_credential: Option<NonZeroU32>,
     /// How many requests a credential may make at once before the rate applies.
     pub burst: NonZeroU32,
+    /// Requests a second per partner, over all its tokens; `None` for no limit.
+    pub per_partner: Option<NonZeroU32>,
     /// Refused credentials from one client before its answers slow down.
     pub slow_after: u32,
     /// Refused credentials from one client before it is locked out; 0 never locks out.
@@ -61,6 +66,7 @@ impl Default for Limits {
         Self {
             per_credential: NonZeroU32::new(100),
             burst: NonZeroU32::new(1000).expect("not zero"),
+            per_partner: NonZeroU32::new(300),
             slow_after: 5,
             lock_after: 20,
             lock_for: Duration::from_secs(15 * 60),
@@ -85,6 +91,7 @@ impl Limits {
     pub fn unlimited() -> Self {
         Self {
             per_credential: None,
+            per_partner: None,
             lock_after: 0,
             slow_after: u32::MAX,
             ..Self::default()
@@ -93,7 +100,8 @@ impl Limits {
 
     /// The defaults, with each of these set in the environment taking their place:
     /// `ROLLCALL_RATE_PER_CREDENTIAL` (requests a second, 0 for no limit),
-    /// `ROLLCALL_RATE_BURST`, `ROLLCALL_REFUSALS_BEFORE_SLOWDOWN`,
+    /// `ROLLCALL_RATE_BURST`, `ROLLCALL_RATE_PER_PARTNER` (0 for no limit),
+    /// `ROLLCALL_REFUSALS_BEFORE_SLOWDOWN`,
     /// `ROLLCALL_REFUSALS_BEFORE_LOCKOUT` (0 never locks out), `ROLLCALL_LOCKOUT_SECONDS`.
     pub fn from_env() -> Result<Self, BadSetting> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -123,6 +131,12 @@ impl Limits {
                 what: "requests; at least 1",
                 value: burst.to_string(),
             })?;
+        }
+        if let Some(rate) = number(
+            "ROLLCALL_RATE_PER_PARTNER",
+            "requests a second; 0 for no limit",
+        )? {
+            limits.per_partner = NonZeroU32::new(rate);
         }
         if let Some(n) = number("ROLLCALL_REFUSALS_BEFORE_SLOWDOWN", "refusals")? {
             limits.slow_after = n;
@@ -155,6 +169,7 @@ struct Refusals {
 pub struct Guard {
     limits: Limits,
     rates: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
+    partner_rates: Option<DefaultKeyedRateLimiter<String>>,
     refusals: Mutex<HashMap<Client, Refusals>>,
     swept: Mutex<Instant>,
     /// A key for hashing credentials into bucket names, made afresh at each start.
@@ -166,10 +181,15 @@ impl Guard {
         let rates = limits
             .per_credential
             .map(|rate| RateLimiter::keyed(Quota::per_second(rate).allow_burst(limits.burst)));
+        let partner_rates = limits.per_partner.map(|rate| {
+            let burst = rate.saturating_mul(NonZeroU32::new(10).expect("not zero"));
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
         let salt = rollcall_core::secret::random_bytes::<32>();
         Arc::new(Self {
             limits,
             rates,
+            partner_rates,
             refusals: Mutex::new(HashMap::new()),
             swept: Mutex::new(Instant::now()),
             salt,
@@ -225,6 +245,25 @@ impl Guard {
             .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
+    /// 429 when `partner` is over its rate (over all its tokens and schools).
+    pub fn check_partner(&self, partner: &str) -> Result<(), ApiError> {
+        let Some(rates) = &self.partner_rates else {
+            return Ok(());
+        };
+        let Err(not_until) = rates.check_key(&partner.to_owned()) else {
+            return Ok(());
+        };
+        let wait = seconds(not_until.wait_time_from(DefaultClock::default().now()));
+        Err(ApiError::TooManyRequests {
+            message: format!(
+                "partner {partner} made more than {} calls a second over all its tokens; slow \
+                 down and send this call again after {wait} seconds",
+                self.limits.per_partner.map_or(0, NonZeroU32::get)
+            ),
+            retry_after: wait,
+        })
+    }
+
     /// Counts a refused credential of `client`: the delay to add to its answer.
     fn refused(&self, client: &str, now: Instant) -> Duration {
         let limits = &self.limits;
@@ -270,6 +309,9 @@ impl Guard {
         if let Some(rates) = &self.rates {
             rates.retain_recent();
         }
+        if let Some(rates) = &self.partner_rates {
+            rates.retain_recent();
+        }
     }
 }
 
@@ -298,7 +340,7 @@ fn client_of(request: &Request) -> Client {
 }
 
 /// The edge's abuse controls around one request (see the module's documentation).
-pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
     if let Some(refusal) = guard.oversized(&request) {
         return refusal.into_response();
     }
@@ -329,6 +371,8 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         }
         .into_response();
     }
+    // The partner credentials' extractors find the guard here ([`Guard::check_partner`]).
+    request.extensions_mut().insert(guard.clone());
     let response = next.run(request).await;
     if response.extensions().get::<CredentialRefused>().is_some() {
         let delay = guard.refused(&client, now);
@@ -356,11 +400,13 @@ mod tests {
         assert_eq!(Limits::from_lookup(env(&[])).unwrap(), Limits::default());
         let set = Limits::from_lookup(env(&[
             ("ROLLCALL_RATE_PER_CREDENTIAL", "0"),
+            ("ROLLCALL_RATE_PER_PARTNER", "7"),
             ("ROLLCALL_REFUSALS_BEFORE_LOCKOUT", "3"),
             ("ROLLCALL_LOCKOUT_SECONDS", "60"),
         ]))
         .unwrap();
         assert_eq!(set.per_credential, None);
+        assert_eq!(set.per_partner, NonZeroU32::new(7));
         assert_eq!((set.lock_after, set.lock_for), (3, Duration::from_secs(60)));
         let bad = Limits::from_lookup(env(&[("ROLLCALL_RATE_BURST", "lots")])).unwrap_err();
         assert!(bad.to_string().contains("ROLLCALL_RATE_BURST"), "{bad}");

@@ -21,6 +21,7 @@ use rollcall_core::ports::{Clock, ConsentStore, PartnerStore, SchoolStore, Token
 use rollcall_core::secret::KeyHash;
 use rollcall_core::timestamp::Timestamp;
 
+use crate::abuse::Guard;
 use crate::error::{ApiError, ApiResult};
 use crate::request::credential;
 
@@ -83,6 +84,7 @@ where
                         .to_owned(),
                 )
             })?;
+        check_partner_rate(parts, token.partner.as_str())?;
         if now >= token.expires_at {
             return Err(ApiError::Unauthorized(format!(
                 "this token expired at {}; get a new one from POST /idaas/sts/STS/GetToken",
@@ -94,6 +96,15 @@ where
             now,
             consents: gate.consents,
         })
+    }
+}
+
+/// 429 when `partner` is over its rate, as the edge's abuse controls count it (nothing is
+/// counted for a router served without the edge).
+fn check_partner_rate(parts: &Parts, partner: &str) -> ApiResult<()> {
+    match parts.extensions.get::<Arc<Guard>>() {
+        Some(guard) => guard.check_partner(partner),
+        None => Ok(()),
     }
 }
 
@@ -178,11 +189,12 @@ where
         let hash = bearer_hash(parts, "management secret")?;
         let partners = PartnerKeys::from_ref(state).0;
         let partner = partners.partner_by_management_secret(&hash).await?;
-        registered(
+        let partner = registered(
             partner,
             "this management secret is not registered; use the one issued when your partner \
              account was registered",
-        )
-        .map(Self)
+        )?;
+        check_partner_rate(parts, partner.id.as_str())?;
+        Ok(Self(partner))
     }
 }
