@@ -63,6 +63,8 @@ pub enum EnvelopeError {
     Malformed,
     #[error("the object does not authenticate: wrong key, context or associated data, or tampered")]
     Unauthentic,
+    #[error("the object carries another data key than the rest of its version")]
+    ForeignKey,
 }
 
 /// The associated data of one stored object.

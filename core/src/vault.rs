@@ -97,10 +97,13 @@ pub struct OpenVersion {
     pub record: VersionRecord,
     pub index: Arc<RowIndex>,
     key: Arc<PlainKey>,
+    /// The data key as the index's envelope carries it wrapped: every object of the version
+    /// must carry the same.
+    wrapped: Arc<[u8]>,
 }
 
 /// What a reading function keeps of opened versions between calls ([`crate::read_cache`]).
-pub type ReadCache = VersionCache<(Arc<RowIndex>, Arc<PlainKey>)>;
+pub type ReadCache = VersionCache<(Arc<RowIndex>, Arc<PlainKey>, Arc<[u8]>)>;
 
 impl OpenVersion {
     pub async fn open(
@@ -138,6 +141,7 @@ impl OpenVersion {
             record,
             index: Arc::new(index),
             key: Arc::new(key),
+            wrapped: Arc::from(wrapped),
         };
         Ok((opened, plaintext.len()))
     }
@@ -154,15 +158,21 @@ impl OpenVersion {
             estab: record.estab.clone(),
             object: record.object_key(INDEX_GROUP),
         };
-        if let Some((index, data_key)) = cache.version(&key) {
+        if let Some((index, data_key, wrapped)) = cache.version(&key) {
             return Ok(Self {
                 record,
                 index,
                 key: data_key,
+                wrapped,
             });
         }
         let (opened, bytes) = Self::open_sized(objects, unwrapper, record).await?;
-        cache.keep_version(key, (opened.index.clone(), opened.key.clone()), bytes);
+        let kept = (
+            opened.index.clone(),
+            opened.key.clone(),
+            opened.wrapped.clone(),
+        );
+        cache.keep_version(key, kept, bytes);
         Ok(opened)
     }
 
@@ -174,6 +184,18 @@ impl OpenVersion {
     ) -> Result<(Vec<Row>, usize), VaultError> {
         let object_key = self.record.object_key(group);
         let sealed = objects.get(&object_key).await?;
+        // The key opens the object only if it is the version's; an object carrying another
+        // wrapped key (another school's or version's) is refused even so.
+        let carried = envelope::wrapped_key(&sealed).map_err(|source| VaultError::Envelope {
+            key: object_key.clone(),
+            source,
+        })?;
+        if carried != &*self.wrapped {
+            return Err(VaultError::Envelope {
+                key: object_key,
+                source: EnvelopeError::ForeignKey,
+            });
+        }
         let plaintext = Zeroizing::new(open_object(
             &self.key,
             &self.record,

@@ -26,5 +26,6 @@ mod routes;
 mod sandbox;
 mod staged;
 mod subjects;
+mod tamper;
 mod world;
 mod writeback;
