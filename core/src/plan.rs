@@ -1472,6 +1472,11 @@ pub fn relative_date(spec: &str, now: Timestamp) -> Option<String> {
     } else {
         offset.trim_start_matches('+').parse().ok()?
     };
+    // A century either way; anything further is not a date rollcall holds (nor one whose
+    // arithmetic fits).
+    if days.abs() > 36_500 {
+        return None;
+    }
     Some(date_of(&now.plus(Duration::days(days)).to_xod()).to_owned())
 }
 

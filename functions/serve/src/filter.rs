@@ -47,11 +47,11 @@ impl Filters {
         let mut active = Vec::new();
         for filter in &endpoint.filters {
             let value = match (&filter.fixed, &filter.name) {
-                (Some(fixed), _) => Some(fixed.clone()),
+                (Some(fixed), _) => Some(FilterValue::Catalogue(fixed)),
                 (None, Some(name)) => given
                     .get(&name.to_ascii_lowercase())
-                    .cloned()
-                    .or_else(|| filter.default.clone()),
+                    .map(|v| FilterValue::Given(v.as_str()))
+                    .or_else(|| filter.default.as_deref().map(FilterValue::Catalogue)),
                 (None, None) => None,
             };
             let Some(value) = value else {
@@ -60,7 +60,7 @@ impl Filters {
                 }
                 continue;
             };
-            let value = normalise(endpoint, filter, &value, now)?;
+            let value = normalise(endpoint, filter, value, now)?;
             active.push(GivenFilter { filter, value });
         }
         if !endpoint.required_any.is_empty()
@@ -96,20 +96,33 @@ fn is_date(op: FilterOp) -> bool {
     matches!(op, FilterOp::On | FilterOp::From | FilterOp::To)
 }
 
-/// Checks a value and puts dates in `yyyy-mm-dd` form; `today`, `today-7` and `today+14` are
-/// resolved against the clock.
+/// A filter's value: the caller's, or the catalogue's `fixed` or `default`.
+#[derive(Clone, Copy)]
+enum FilterValue<'a> {
+    Given(&'a str),
+    Catalogue(&'a str),
+}
+
+/// Checks a value and puts dates in `yyyy-mm-dd` form. The catalogue's `today`, `today-7` and
+/// `today+14` are resolved against the clock; a caller's date must be a date (`today...` from
+/// a caller is a 400 like any other text, not an error of rollcall's).
 fn normalise(
     endpoint: &Endpoint,
     filter: &Filter,
-    value: &str,
+    value: FilterValue<'_>,
     now: Timestamp,
 ) -> Result<String, ApiError> {
+    let value = match value {
+        FilterValue::Given(value) => value,
+        FilterValue::Catalogue(value) if is_date(filter.op) && value.starts_with("today") => {
+            return rollcall_core::plan::relative_date(value, now).ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("catalogue date default {value}"))
+            });
+        }
+        FilterValue::Catalogue(value) => value,
+    };
     if !is_date(filter.op) {
         return Ok(value.to_owned());
-    }
-    if value.starts_with("today") {
-        return rollcall_core::plan::relative_date(value, now)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("catalogue date default {value}")));
     }
     let parsed = Timestamp::parse(value).map_err(|_| {
         ApiError::BadRequest(format!(
@@ -120,4 +133,49 @@ fn normalise(
         ))
     })?;
     Ok(rollcall_core::plan::date_of(&parsed.to_xod()).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use rollcall_core::catalogue::Catalogue;
+
+    use super::*;
+
+    fn parse(path: &str, query: &str) -> Result<Filters, ApiError> {
+        let endpoint = Catalogue::get().endpoint_by_path(path).unwrap();
+        let now = Timestamp::parse("2026-09-09T10:00:00Z").unwrap();
+        Filters::parse(endpoint, &QueryParams::parse(Some(query))?, None, now)
+    }
+
+    fn dates(filters: &Filters) -> Vec<&str> {
+        filters.active.iter().map(|f| f.value.as_str()).collect()
+    }
+
+    #[test]
+    fn a_callers_date_must_be_a_date_and_the_catalogues_today_is_resolved() {
+        // `+` in a query is a space: `today+1` arrives as `today 1`.
+        for value in [
+            "todayfoo",
+            "today+1",
+            "today-",
+            "today-9999999999999",
+            "tomorrow",
+        ] {
+            let error = parse("AttendanceForDate", &format!("date={value}"))
+                .err()
+                .unwrap_or_else(|| panic!("{value} was taken"));
+            assert!(
+                matches!(&error, ApiError::BadRequest(m) if m.contains("is not a date")),
+                "{value}: {error:?}"
+            );
+        }
+        let given = parse("AttendanceForDate", "date=2026-09-01").unwrap();
+        assert_eq!(dates(&given), ["2026-09-01"]);
+        let fixed = parse("ConductForToday", "").unwrap();
+        assert!(dates(&fixed).contains(&"2026-09-09"), "{:?}", dates(&fixed));
+        let defaults = parse("TimetableForStudent", "id=1").unwrap();
+        for date in ["2026-09-02", "2026-09-23"] {
+            assert!(dates(&defaults).contains(&date), "{:?}", dates(&defaults));
+        }
+    }
 }

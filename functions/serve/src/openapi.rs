@@ -4,7 +4,9 @@
 //! `GET /api/v1/openapi.json` and printed by `rollcall openapi`.
 
 use axum::Json;
-use rollcall_core::catalogue::{Catalogue, Endpoint, ResultSet, Writeback, WritebackBody};
+use rollcall_core::catalogue::{
+    Catalogue, Endpoint, FilterOp, ResultSet, Writeback, WritebackBody,
+};
 use rollcall_core::xod::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use serde_json::{Map, Value, json};
 
@@ -47,6 +49,11 @@ pub fn document() -> Value {
             path.to_owned(),
             json!({ "get": info_operation(id, summary) }),
         );
+    }
+    // The catalogue's own description is public: these two take no token (any `Authorization`
+    // is ignored), so their operations say so rather than inherit the document's `idaas`.
+    for path in PUBLIC_INFO {
+        paths[path]["get"]["security"] = json!([]);
     }
     paths.insert("/api/v1/RunQuery".into(), run_query());
     paths.insert("/api/v1/Writeback/Status/{trackingId}".into(), status());
@@ -112,6 +119,9 @@ const INFO: [(&str, &str, &str); 6] = [
         "This partner's most recent calls at the token's school (`limit`, 1 to 1000).",
     ),
 ];
+
+/// The info endpoints answered without a token: they describe the catalogue, no school.
+const PUBLIC_INFO: [&str; 2] = ["/api/v1/Scopes", "/api/v1/Queries"];
 
 fn schema_name(result_set: &str) -> String {
     format!("ResultSet.{result_set}")
@@ -215,12 +225,23 @@ fn read_operation(endpoint: &Endpoint, by_id: bool) -> Value {
             continue;
         }
         let description = format!("Narrows {} by {}.", filter.set, filter.fields.join(" or "));
+        // A date filter takes a date (else a 400); an empty value is as if it were not given,
+        // so an optional one takes "" too.
+        let schema = match filter.op {
+            FilterOp::On | FilterOp::From | FilterOp::To if filter.required => {
+                json!({ "type": "string", "format": "date" })
+            }
+            FilterOp::On | FilterOp::From | FilterOp::To => {
+                json!({ "type": "string", "anyOf": [{ "format": "date" }, { "const": "" }] })
+            }
+            _ => json!({ "type": "string" }),
+        };
         parameters.push(parameter(
             name,
             "query",
             filter.required,
             &description,
-            json!({ "type": "string" }),
+            schema,
         ));
     }
     let properties: Map<String, Value> = endpoint
@@ -296,8 +317,8 @@ fn common_parameters(endpoint: &Endpoint) -> Vec<Value> {
             "updatedSince",
             "query",
             false,
-            "Only rows changed after this ISO 8601 time.",
-            json!({ "type": "string" }),
+            "Only rows changed after this ISO 8601 time (or date).",
+            json!({ "type": "string", "format": "date-time" }),
         ),
         parameter(
             "changedRows",
@@ -506,6 +527,34 @@ mod tests {
             unique.len(),
             operation_ids.len(),
             "operation ids are unique"
+        );
+    }
+
+    #[test]
+    fn only_the_catalogue_info_is_public() {
+        let document = document();
+        assert_eq!(document["security"], json!([{ "idaas": [] }]));
+        let mut public: Vec<(&str, &str)> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(move |(method, op)| (path.as_str(), method.as_str(), op))
+            })
+            .filter(|(_, _, op)| op.get("security") == Some(&json!([])))
+            .map(|(path, method, _)| (path, method))
+            .collect();
+        public.sort();
+        assert_eq!(
+            public,
+            [
+                ("/api/v1/Queries", "get"),
+                ("/api/v1/Scopes", "get"),
+                ("/idaas/sts/STS/GetToken", "post"),
+            ]
         );
     }
 }

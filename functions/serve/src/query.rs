@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use rollcall_core::catalogue::Endpoint;
 use rollcall_core::timestamp::Timestamp;
-use rollcall_core::xod::DEFAULT_PAGE_SIZE;
+use rollcall_core::xod::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageError};
 use rollcall_http::ApiError;
 use rollcall_http::request::QueryParams;
 
@@ -70,9 +70,19 @@ impl ReadQuery {
                 ));
             }
         };
+        let page = params.number("page")?.unwrap_or(1);
+        let page_size = params.number("pageSize")?.unwrap_or(DEFAULT_PAGE_SIZE);
+        // Checked here as well as where a page is cut, so a call that cuts none
+        // (`onlyGetDbStatus=true`) refuses the same out-of-range values.
+        if page == 0 {
+            return Err(PageError::PageZero.into());
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(PageError::PageSize.into());
+        }
         Ok(Self {
-            page: params.number("page")?.unwrap_or(1),
-            page_size: params.number("pageSize")?.unwrap_or(DEFAULT_PAGE_SIZE),
+            page,
+            page_size,
             options,
             select,
             updated_since,
@@ -162,4 +172,38 @@ fn options(endpoint: &Endpoint, params: &QueryParams) -> Result<BTreeSet<String>
         chosen.insert(known.clone());
     }
     Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use rollcall_core::catalogue::Catalogue;
+
+    use super::*;
+
+    fn parse(query: &str) -> Result<ReadQuery, ApiError> {
+        let students = Catalogue::get().endpoint_by_path("Students").unwrap();
+        ReadQuery::parse(students, Some(query))
+    }
+
+    #[test]
+    fn out_of_range_paging_is_refused_even_when_no_page_is_cut() {
+        for query in [
+            "pageSize=0",
+            "pageSize=2001",
+            "page=0",
+            "pageSize=7099&onlyGetDbStatus=true",
+            "page=0&onlyGetDbStatus=true",
+        ] {
+            let error = parse(query)
+                .err()
+                .unwrap_or_else(|| panic!("{query} was taken"));
+            assert!(
+                matches!(error, ApiError::BadRequest(_)),
+                "{query}: {error:?}"
+            );
+        }
+        let query = parse("page=3&pageSize=2000&onlyGetDbStatus=true").unwrap();
+        assert_eq!((query.page, query.page_size), (3, 2000));
+        assert!(query.only_db_status);
+    }
 }
