@@ -13,6 +13,7 @@ mod aws;
 mod bad_input;
 mod browser;
 mod conformance;
+mod crash;
 mod durability;
 mod endpoints;
 mod flow;

@@ -85,13 +85,29 @@ impl Stack {
 
     /// [`Stack::start`] with these abuse controls' limits.
     pub async fn start_with_limits(limits: rollcall_http::Limits) -> Self {
+        Self::start_local(limits, |_| ()).await
+    }
+
+    /// [`Stack::start`] with its writing stores behind [`rollcall_infra::testing::Faults`]:
+    /// the plan says which write fails.
+    pub async fn start_faulty() -> (Self, Arc<rollcall_infra::testing::FaultPlan>) {
+        let mut plan = None;
+        let stack = Self::start_local(rollcall_http::Limits::default(), |ports| {
+            plan = Some(rollcall_infra::testing::inject_faults(ports));
+        })
+        .await;
+        (stack, plan.expect("faults injected"))
+    }
+
+    async fn start_local(limits: rollcall_http::Limits, wrap: impl FnOnce(&mut Ports)) -> Self {
         rollcall_infra::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let local = LocalPorts::open(dir.path()).unwrap().with_public_url(&base);
-        let ports = local.ports(clock.clone());
+        let mut ports = local.ports(clock.clone());
+        wrap(&mut ports);
         let app = rollcall::local_stack_with(&ports, Some(local.upload_signer.clone()), limits);
         Self::launch(listener, app, dir, ports, None, clock)
     }
