@@ -391,3 +391,62 @@ async fn a_purge_that_fails_at_any_write_serves_what_it_served_and_a_rerun_finis
     report("a purge", failed);
     assert!(failed >= 1);
 }
+
+/// An upload stopped dead between writing its objects and publishing them (no error path
+/// ran) leaves objects no record names: the purge deletes those of a version number at or
+/// below the current one, and keeps those of the next number, which an upload in flight may
+/// still publish.
+#[tokio::test]
+async fn the_purge_collects_what_a_stopped_upload_left_and_spares_one_in_flight() {
+    let s = setup().await;
+    let estab = Estab::parse(ESTAB).unwrap();
+    let current = (s.stack.ports.control.versions)
+        .current_version(&estab, "Students")
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = s
+        .stack
+        .ports
+        .objects
+        .get(&current.object_key("_index"))
+        .await
+        .unwrap();
+    let stopped = [
+        format!("{ESTAB}/Students/{:010}-deadbeef/_index", current.version),
+        format!("{ESTAB}/Students/{:010}-deadbeef/Student", current.version),
+    ];
+    let in_flight = format!(
+        "{ESTAB}/Students/{:010}-cafef00d/_index",
+        current.version + 1
+    );
+    for key in stopped.iter().chain([&in_flight]) {
+        s.stack
+            .ports
+            .objects
+            .put(key, sealed.clone())
+            .await
+            .unwrap();
+    }
+    let report = s.stack.purge().await;
+    assert_eq!(report.orphan_objects_deleted, 2);
+    let left = orphans(&s.stack).await;
+    assert_eq!(
+        left,
+        vec![in_flight.clone()],
+        "only the one in flight is kept"
+    );
+    // The school's data is served as before.
+    s.stack
+        .read(&s.token, &students())
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        s.stack
+            .ports
+            .objects
+            .get(&current.object_key("_index"))
+            .await
+            .is_ok()
+    );
+}

@@ -2,9 +2,12 @@
 //! superseded version once no read can still be using it, loses its objects and then its
 //! record; expired tokens go too, and staged uploads: their objects once ingested, refused
 //! or a day old, their records after a week; write-back tasks 30 days after they were queued;
-//! the agent's idempotency keys a day after their first use.
+//! the agent's idempotency keys a day after their first use; and objects no version record
+//! names that no upload can still publish (an upload stopped between writing its objects and
+//! publishing them).
 //! Deterministic and idempotent: a run that stops half-way is finished by the next.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rollcall_core::model::VersionRecord;
@@ -48,6 +51,8 @@ pub struct PurgeReport {
     /// Versions replaced by a newer upload.
     pub superseded_versions: u64,
     pub objects_deleted: u64,
+    /// Objects of versions never published (an upload that stopped half-way).
+    pub orphan_objects_deleted: u64,
     pub tokens_deleted: u64,
     /// Staged extracts no ingest will take any more.
     pub staged_objects_deleted: u64,
@@ -94,6 +99,7 @@ pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
             Reason::Superseded => report.superseded_versions += 1,
         }
     }
+    report.orphan_objects_deleted = collect_orphans(state).await?;
     report.tokens_deleted = state.disposal.delete_expired_tokens(now).await?;
     report.staged_objects_deleted = purge_staged_objects(state, now).await?;
     report.staged_uploads_deleted = state.disposal.delete_expired_staged_uploads(now).await?;
@@ -103,6 +109,7 @@ pub async fn purge(state: &PurgeState) -> Result<PurgeReport, StoreError> {
         expired_versions = report.expired_versions,
         superseded_versions = report.superseded_versions,
         objects_deleted = report.objects_deleted,
+        orphan_objects_deleted = report.orphan_objects_deleted,
         tokens_deleted = report.tokens_deleted,
         staged_objects_deleted = report.staged_objects_deleted,
         staged_uploads_deleted = report.staged_uploads_deleted,
@@ -125,6 +132,51 @@ async fn dispose(state: &PurgeState, record: &VersionRecord) -> Result<u64, Stor
         .delete_version(&record.estab, &record.result_set, record.version)
         .await?;
     Ok(keys.len() as u64)
+}
+
+/// Deletes the objects of every version of a school that no record names and no upload can
+/// still publish: one numbered at or below its set's current version (an upload in flight
+/// writes the number after the current one, and one that lost a race discards its own). A
+/// set with no current version keeps them (the bucket's lifecycle rule is the backstop).
+async fn collect_orphans(state: &PurgeState) -> Result<u64, StoreError> {
+    let records = state.disposal.all_versions().await?;
+    let named: BTreeSet<String> = records.iter().map(VersionRecord::object_prefix).collect();
+    let mut current: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for record in records.iter().filter(|r| r.superseded_at.is_none()) {
+        let key = (record.estab.to_string(), record.result_set.clone());
+        let number = current.entry(key).or_insert(record.version);
+        *number = (*number).max(record.version);
+    }
+    let schools: BTreeSet<String> = records.iter().map(|r| r.estab.to_string()).collect();
+    let mut deleted = 0;
+    for estab in schools {
+        for key in state.objects.list(&format!("{estab}/")).await? {
+            let Some((prefix, set, version)) = version_of_object(&key) else {
+                continue;
+            };
+            let settled = current
+                .get(&(estab.clone(), set.to_owned()))
+                .is_some_and(|&now| version <= now);
+            if settled && !named.contains(prefix) {
+                state.objects.delete(&key).await?;
+                deleted += 1;
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// An object key's version prefix, result set and version number:
+/// `{estab}/{result set}/{version:010}-{upload}/{group}`.
+fn version_of_object(key: &str) -> Option<(&str, &str, u64)> {
+    let prefix = &key[..key.rfind('/')? + 1];
+    let mut parts = prefix.trim_end_matches('/').split('/');
+    let (_estab, set, folder) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let version = folder.split_once('-')?.0.parse().ok()?;
+    Some((prefix, set, version))
 }
 
 /// Deletes every staged extract that is not waiting to be ingested: finished, unknown, or
