@@ -12,7 +12,8 @@ page of Staff and of Contacts, in turn). Meanwhile one thread, in a loop until t
 - every tenth turn, runs `rollcall purge` on the same data directory.
 
 Any 5xx, failed check or growth of the server's memory past 10% of its size after warm-up
-fails the run. Prints the numbers for BENCHMARKS.md and the closing notes.
+(50% in a run under five minutes, which cannot tell the end of warm-up from growth) fails the
+run. Prints the numbers for BENCHMARKS.md and the closing notes.
 """
 
 import argparse
@@ -192,9 +193,11 @@ class Soak:
         time.sleep(warm_up)
         warm = rss_kib(self.args.pid)
         peak = warm
+        series = [warm]
         while mutator.is_alive():
-            mutator.join(timeout=1)
-            peak = max(peak, rss_kib(self.args.pid))
+            mutator.join(timeout=5)
+            series.append(rss_kib(self.args.pid))
+            peak = max(peak, series[-1])
         out, _ = wrk.communicate()
         end = rss_kib(self.args.pid)
         os.unlink(lua.name)
@@ -209,12 +212,18 @@ class Soak:
             print(f"  {name}: {count}")
         print(f"  server RSS: {warm / 1024:.1f} MiB after {warm_up} s warm-up, "
               f"{end / 1024:.1f} MiB at the end, {peak / 1024:.1f} MiB at most")
+        print("  RSS every 5 s after warm-up (MiB): "
+              + " ".join(f"{kib / 1024:.0f}" for kib in series))
         if non_2xx:
             self.failures.append(f"{non_2xx} reads under load were answered otherwise than 2xx")
         if self.counts["uploads"] == 0:
             self.failures.append("no upload completed")
-        if end > warm * 1.10:
-            self.failures.append(f"RSS grew from {warm} KiB to {end} KiB (over 10%)")
+        # A short run cannot tell the last of warm-up from growth: it catches gross growth
+        # only; a run of five minutes or more holds memory to 10%.
+        allowed = 0.10 if seconds >= 300 else 0.50
+        if end > warm * (1 + allowed):
+            self.failures.append(
+                f"RSS grew from {warm} KiB to {end} KiB (over {allowed:.0%})")
         for failure in self.failures:
             print(f"FAILED: {failure}", file=sys.stderr)
         return not self.failures

@@ -194,14 +194,26 @@ async fn answer(what: &str, response: reqwest::Response) -> Result<Answer, Agent
         .get("idempotent-replayed")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     let text = response.text().await.unwrap_or_default();
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let parsed = serde_json::from_str::<Value>(&text);
     if status.is_success() {
+        // An answer the agent cannot read is an error to report, never "nothing to do".
+        let body = match parsed {
+            Ok(body) => body,
+            Err(_) if text.trim().is_empty() => Value::Null,
+            Err(error) => {
+                return Err(AgentError::Other(anyhow::anyhow!(
+                    "rollcall answered {what} with a body the agent cannot read ({error}); \
+                     nothing was lost: report this to rollcall's operator"
+                )));
+            }
+        };
         return Ok(Answer {
             status,
             body,
             replayed,
         });
     }
+    let body = parsed.unwrap_or(Value::Null);
     let message = body["ExceptionMessage"]
         .as_str()
         .or_else(|| body["message"].as_str())

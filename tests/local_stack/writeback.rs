@@ -406,3 +406,22 @@ async fn a_detention_refusal_names_no_id_without_the_consent_to_read_pupils() {
     );
     assert!(!answer.message().contains("99999"), "{}", answer.message());
 }
+
+#[tokio::test]
+async fn a_write_back_nested_deeper_than_the_agent_reads_is_refused_and_queues_nothing() {
+    let w = world(&["Student", "WritebackAttendance"]).await;
+    let pupils = w.pupils();
+    let mut body = marks(&[(pupils[0].as_str(), &w.today(), "/")]);
+    let mut nested = json!({ "StudentId": pupils[0] });
+    for _ in 0..40 {
+        nested = json!({ "a": nested });
+    }
+    body["Marks"][0]["Extra"] = nested;
+    let refused = unchanged!(
+        w,
+        w.post(&format!("/api/v1/AttendanceAsync/{ESTAB}"), &body)
+            .await
+    );
+    refused.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "nests 44 levels deep");
+    assert!(open_tasks(&w).await.is_empty());
+}

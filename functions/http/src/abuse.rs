@@ -6,8 +6,10 @@
 //!   are bounded by each route, which knows its own limit ([`crate::request::read_body`]).
 //! - **Rates.** Each credential (an `Authorization` header, or the page's session cookie) may
 //!   make [`Limits::per_credential`] requests a second, in bursts of up to
-//!   [`Limits::burst`] (a token bucket, `governor`); past it, 429 with `Retry-After`. Calls
-//!   without a credential share their client's bucket. Each partner, across all its tokens
+//!   [`Limits::burst`] (a token bucket, `governor`); past it, 429 with `Retry-After`. A
+//!   credential is named as the extractors read it, so spelling it another way (the
+//!   scheme's case, spaces, other cookies) draws from the same bucket; calls without one
+//!   share their address's, in a namespace of its own. Each partner, across all its tokens
 //!   and schools, may make [`Limits::per_partner`] calls a second (in bursts of ten times
 //!   that), checked by the partner credentials' extractors through [`Guard::check_partner`]
 //!   once they know the partner.
@@ -27,7 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -35,6 +36,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rollcall_core::secret::keyed_hash_bytes;
 
 use crate::error::{ApiError, CredentialRefused};
+use crate::request::{authorization, session_cookie};
 
 /// The longest wait a refused credential adds to its answer.
 pub const MAX_DELAY: Duration = Duration::from_secs(5);
@@ -233,12 +235,7 @@ impl Guard {
     /// again, if it is over its rate.
     fn over_rate(&self, request: &Request, client: &str) -> Option<Duration> {
         let rates = self.rates.as_ref()?;
-        let headers = request.headers();
-        let credential = headers
-            .get(AUTHORIZATION)
-            .or_else(|| headers.get(COOKIE))
-            .map_or(client.as_bytes(), |value| value.as_bytes());
-        let bucket = keyed_hash_bytes(&self.salt, credential);
+        let bucket = keyed_hash_bytes(&self.salt, bucket_of(request, client).as_bytes());
         rates
             .check_key(&bucket)
             .err()
@@ -313,6 +310,21 @@ impl Guard {
             rates.retain_recent();
         }
     }
+}
+
+/// The bucket a request draws from: its credential as the extractors read it (the scheme in
+/// any case, the secret trimmed), else the page's session cookie as the page reads it, else
+/// its address. Each kind is named in its own namespace, so one cannot be sent as another,
+/// and a credential spelt another way is still the same credential.
+fn bucket_of(request: &Request, client: &str) -> String {
+    let headers = request.headers();
+    if let Some((scheme, secret)) = authorization(headers) {
+        return format!("credential\n{scheme}\n{secret}");
+    }
+    if let Some(session) = session_cookie(headers) {
+        return format!("session\n{session}");
+    }
+    format!("address\n{client}")
 }
 
 /// Seconds to wait, rounded up, as `Retry-After` says it.
@@ -411,6 +423,42 @@ mod tests {
         let bad = Limits::from_lookup(env(&[("ROLLCALL_RATE_BURST", "lots")])).unwrap_err();
         assert!(bad.to_string().contains("ROLLCALL_RATE_BURST"), "{bad}");
         assert!(Limits::from_lookup(env(&[("ROLLCALL_RATE_BURST", "0")])).is_err());
+    }
+
+    fn bucket(headers: &[(&str, &str)], client: &str) -> String {
+        let mut request = axum::http::Request::builder();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        bucket_of(&request.body(axum::body::Body::empty()).unwrap(), client)
+    }
+
+    #[test]
+    fn a_credential_spelt_another_way_is_the_same_bucket_and_an_address_is_not_one() {
+        let key = bucket(&[("authorization", "Bearer K")], "192.0.2.1");
+        for spelling in ["bearer K", "BEARER  K ", " Bearer K"] {
+            assert_eq!(bucket(&[("authorization", spelling)], "192.0.2.9"), key);
+        }
+        let session = bucket(&[("cookie", "rollcall_admin=C")], "192.0.2.1");
+        assert_eq!(
+            bucket(&[("cookie", "rollcall_admin=C; a=1")], "192.0.2.2"),
+            session
+        );
+        assert_eq!(
+            bucket(&[("cookie", "a=1; rollcall_admin=C")], "192.0.2.2"),
+            session
+        );
+        // An address sent as a credential is not that address's bucket.
+        let address = bucket(&[], "192.0.2.1");
+        assert_ne!(
+            bucket(&[("authorization", "192.0.2.1")], "192.0.2.7"),
+            address
+        );
+        assert_ne!(
+            bucket(&[("authorization", "address 192.0.2.1")], "192.0.2.7"),
+            address
+        );
+        assert_eq!(bucket(&[("cookie", "other=1")], "192.0.2.1"), address);
     }
 
     #[test]

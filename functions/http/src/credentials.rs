@@ -84,13 +84,13 @@ where
                         .to_owned(),
                 )
             })?;
-        check_partner_rate(parts, token.partner.as_str())?;
         if now >= token.expires_at {
             return Err(ApiError::Unauthorized(format!(
                 "this token expired at {}; get a new one from POST /idaas/sts/STS/GetToken",
                 token.expires_at
             )));
         }
+        check_partner_rate(parts, token.partner.as_str())?;
         Ok(Self {
             token,
             now,

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, COOKIE};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
@@ -27,6 +27,29 @@ pub fn credential(headers: &HeaderMap, scheme: &str, what: &str) -> Result<Secre
         return Err(missing());
     }
     Ok(SecretString::from(secret.trim().to_owned()))
+}
+
+/// The consent page's session cookie.
+pub const SESSION_COOKIE: &str = "rollcall_admin";
+
+/// The value of the page's session cookie as the page reads it: the first one sent.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The credential of `Authorization: <scheme> <secret>` as [`credential`] reads it (scheme in
+/// any case, secret trimmed), for naming what a request is made with.
+pub fn authorization(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.trim().split_once(' ')?;
+    Some((scheme.to_ascii_lowercase(), secret.trim().to_owned()))
 }
 
 /// Reads a whole body of at most `limit` bytes; a larger one is refused with 413 before it is

@@ -14,7 +14,7 @@ use super::views;
 use crate::ConsentState;
 
 /// The session cookie's name. Scoped to `/admin` and never readable by scripts.
-const COOKIE: &str = "rollcall_admin";
+use rollcall_http::request::{SESSION_COOKIE as COOKIE, session_cookie};
 /// The largest form body read.
 const FORM_LIMIT: usize = 64 * 1024;
 /// The form field carrying the CSRF token.
@@ -53,17 +53,6 @@ async fn signed(headers: &HeaderMap, state: &ConsentState) -> Option<Signed> {
     let school = state.schools.school(&estab).await.ok()??;
     let session = Session::open(&school, &cookie, state.clock.now())?;
     Some(Signed { school, session })
-}
-
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
 }
 
 /// A signed-in session, or the sign-in page (a page reached without one).

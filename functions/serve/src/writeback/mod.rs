@@ -34,6 +34,11 @@ use validate::{Checked, Known, Named};
 
 /// The largest write-back body (conduct media files travel inside it).
 pub const MAX_WRITEBACK_BYTES: usize = 5 * 1024 * 1024;
+/// The deepest a write-back's JSON may nest (the MIS's bodies nest three or four levels); the
+/// agent reads its tasks with a parser that stops at 128, so a deeper payload would never
+/// reach it.
+const MAX_WRITEBACK_DEPTH: usize = 16;
+
 /// How often a waiting write-back looks at its task.
 const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -168,6 +173,7 @@ async fn queue_checked(
     )
     .await?;
     let object: Map<String, Value> = json_body(&bytes, "a JSON object")?;
+    refuse_deep_nesting(&object)?;
     let checked = check(state, &plan, writeback.body, &object, &token.estab, now).await?;
     let task = queue(state, token, writeback, &checked, now).await?;
     let scopes_used = writeback
@@ -301,6 +307,25 @@ fn tracking_answer(writeback: &Writeback, id: &str) -> Response {
 }
 
 /// Waits (bounded) for the agent's outcome.
+/// 422 for a body that nests deeper than [`MAX_WRITEBACK_DEPTH`].
+fn refuse_deep_nesting(object: &Map<String, Value>) -> ApiResult<()> {
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let deepest = 1 + object.values().map(depth).max().unwrap_or(0);
+    if deepest > MAX_WRITEBACK_DEPTH {
+        return Err(ApiError::Unprocessable(format!(
+            "the write-back was not queued: its JSON nests {deepest} levels deep; send it \
+             with at most {MAX_WRITEBACK_DEPTH}"
+        )));
+    }
+    Ok(())
+}
+
 async fn wait(state: &ServeState, task: &Task) -> ApiResult<Response> {
     let started = tokio::time::Instant::now();
     loop {
