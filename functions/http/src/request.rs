@@ -10,23 +10,17 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// The credential after `Authorization: <scheme> `, or 401 saying what to send.
+/// The credential after `Authorization: <scheme> `, as [`authorization`] reads it, or 401
+/// saying what to send.
 pub fn credential(headers: &HeaderMap, scheme: &str, what: &str) -> Result<SecretString, ApiError> {
-    let missing = || {
-        ApiError::Unauthorized(format!(
+    match authorization(headers) {
+        Some((sent, secret)) if sent.eq_ignore_ascii_case(scheme) && !secret.is_empty() => {
+            Ok(SecretString::from(secret))
+        }
+        _ => Err(ApiError::Unauthorized(format!(
             "send the {what} in the header `Authorization: {scheme} <{what}>`"
-        ))
-    };
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(missing)?
-        .to_str()
-        .map_err(|_| missing())?;
-    let (sent_scheme, secret) = value.trim().split_once(' ').ok_or_else(missing)?;
-    if !sent_scheme.eq_ignore_ascii_case(scheme) || secret.trim().is_empty() {
-        return Err(missing());
+        ))),
     }
-    Ok(SecretString::from(secret.trim().to_owned()))
 }
 
 /// The consent page's session cookie.
@@ -44,8 +38,9 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The credential of `Authorization: <scheme> <secret>` as [`credential`] reads it (scheme in
-/// any case, secret trimmed), for naming what a request is made with.
+/// `Authorization: <scheme> <secret>` read once for every use: the scheme in lower case and
+/// the secret trimmed. [`credential`] and the abuse controls' buckets both read it here, so
+/// a bucket is named after exactly the credential an extractor checks.
 pub fn authorization(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, secret) = value.trim().split_once(' ')?;
