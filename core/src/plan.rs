@@ -1563,8 +1563,10 @@ pub fn writeback_plan(
     };
     let about: &[PersonKind] = match writeback.body {
         WritebackBody::Attendance => &[PersonKind::Student],
-        WritebackBody::Conduct => &[PersonKind::Student, PersonKind::Staff],
-        WritebackBody::Object => &[],
+        WritebackBody::Conduct | WritebackBody::Detention => {
+            &[PersonKind::Student, PersonKind::Staff]
+        }
+        WritebackBody::SeatingPlan => &[PersonKind::Student],
     };
     for kind in about {
         let own = stored(catalogue, kind.own_set());

@@ -32,6 +32,7 @@ async fn world(granted: &[&str]) -> World {
                 "Attendance",
                 "WritebackAttendance",
                 "WritebackConduct",
+                "EmergeForWeb",
             ],
         )
         .grant(ESTAB, PARTNER, granted)
@@ -194,11 +195,8 @@ async fn a_write_back_without_its_scope_is_refused() {
     assert!(answer.message().contains("Nothing was queued"));
     let conduct = unchanged!(
         w,
-        w.post(
-            "/api/v1/Writeback/?id=efw.Detention",
-            &json!({"StudentId": "1"})
-        )
-        .await
+        w.post(DETENTION, &json!({"Detentions": [{"StudentId": "1"}]}))
+            .await
     );
     conduct.expect_error(StatusCode::FORBIDDEN, "WritebackConduct");
     assert!(open_tasks(&w).await.is_empty());
@@ -360,51 +358,192 @@ async fn the_agent_writes_a_task_to_its_outbox_once_and_reports_its_result() {
     assert_eq!((last.tasks_written, last.results_reported), (0, 0));
 }
 
-#[tokio::test]
-async fn a_detention_about_an_opted_out_or_unknown_pupil_is_refused_as_the_others_are() {
-    // Arrange: the first pupil is opted out for this partner.
-    let w = world(&["Student", "WritebackConduct"]).await;
-    let pupils = w.pupils();
-    let (hidden, shown) = (&pupils[0], &pupils[1]);
-    w.opt_out(json!({"studentIds": [hidden]})).await;
-    const DETENTION: &str = "/api/v1/Writeback/?id=efw.Detention";
+const DETENTION: &str = "/api/v1/Writeback/?id=efw.Detention";
+const SEATING_PLAN: &str = "/api/v1/Writeback/SeatingPlan";
 
-    // Act and assert: the opted-out pupil is refused as an unknown one, wherever the body
-    // names them (a field, a list in a nested record, a padded id).
-    for body in [
-        json!({"StudentId": hidden, "Date": w.today(), "Reason": "Late"}),
-        json!({"StudentId": "99999", "Date": w.today()}),
-        json!({"Detentions": [{"PupilIds": [shown, format!(" {hidden} ")]}]}),
-    ] {
-        let answer = unchanged!(w, w.post(DETENTION, &body).await);
-        answer.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "is not a pupil of school");
-    }
-    assert!(open_tasks(&w).await.is_empty());
-    w.post(
-        DETENTION,
-        &json!({"StudentId": shown, "Date": w.today(), "Reason": "Late"}),
-    )
-    .await
-    .expect(StatusCode::OK);
-    assert_eq!(open_tasks(&w).await.len(), 1);
+/// A detention of `pupil` today, set by `staff`.
+fn detention(w: &World, pupil: &str, staff: &str) -> Value {
+    json!({"Detentions": [{"StudentId": pupil, "Date": w.today(), "StartTime": "15:30",
+                           "EndTime": "16:15", "SetById": staff, "Reason": "Late"}]})
+}
+
+/// A seating plan of `pupils`, one to a desk along the first row.
+fn seating_plan(pupils: &[&str]) -> Value {
+    let seats: Vec<Value> = (pupils.iter().enumerate())
+        .map(|(n, pupil)| json!({"StudentId": pupil, "SeatRow": 1, "SeatColumn": n + 1}))
+        .collect();
+    json!({"GroupId": "7A/Ma1", "RoomId": "M4", "Seats": seats})
 }
 
 #[tokio::test]
-async fn a_detention_refusal_names_no_id_without_the_consent_to_read_pupils() {
-    let w = world(&["WritebackConduct"]).await;
-    let answer = unchanged!(
-        w,
-        w.post(
-            "/api/v1/Writeback/?id=efw.Detention",
-            &json!({"StudentId": "99999"})
-        )
+async fn a_detention_or_seating_plan_naming_an_opted_out_pupil_anywhere_is_refused() {
+    // Arrange: the first pupil is opted out for this partner.
+    let w = world(&["Student", "StaffLite", "WritebackConduct", "EmergeForWeb"]).await;
+    let pupils = w.pupils();
+    let (hidden, shown) = (pupils[0].as_str(), pupils[1].as_str());
+    let staff = w.uploaded_values("Staff", "Id")[0].clone();
+    w.opt_out(json!({"studentIds": [hidden]})).await;
+
+    // Act and assert: the opted-out pupil is refused as an unknown one is; a key rollcall
+    // does not know, or an id that is not text or a number, is refused too, so no body can
+    // carry a pupil past the check.
+    let with = |mut body: Value, pointer: &str, key: &str, value: Value| {
+        body.pointer_mut(pointer).unwrap()[key] = value;
+        body
+    };
+    let refused_as_unknown = [
+        (DETENTION, detention(&w, hidden, &staff)),
+        (DETENTION, detention(&w, &format!(" {hidden} "), &staff)),
+        (DETENTION, detention(&w, "99999", &staff)),
+        (SEATING_PLAN, seating_plan(&[shown, hidden])),
+    ];
+    for (path, body) in refused_as_unknown {
+        let answer = unchanged!(w, w.post(path, &body).await);
+        answer.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "is not a pupil of school");
+    }
+    let smuggled = [
+        (
+            DETENTION,
+            with(
+                detention(&w, shown, &staff),
+                "",
+                "Student_Id",
+                json!(hidden),
+            ),
+        ),
+        (
+            DETENTION,
+            with(
+                detention(&w, shown, &staff),
+                "/Detentions/0",
+                "Pupil",
+                json!(hidden),
+            ),
+        ),
+        (
+            DETENTION,
+            with(
+                detention(&w, shown, &staff),
+                "",
+                "Students",
+                json!([{"Id": hidden}]),
+            ),
+        ),
+        (
+            SEATING_PLAN,
+            with(seating_plan(&[shown]), "/Seats/0", "PupilId", json!(hidden)),
+        ),
+        (
+            SEATING_PLAN,
+            with(
+                seating_plan(&[shown]),
+                "",
+                "Notes",
+                json!({"StudentId": hidden}),
+            ),
+        ),
+    ];
+    for (path, body) in smuggled {
+        let answer = unchanged!(w, w.post(path, &body).await);
+        answer.expect_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "is not a field rollcall knows",
+        );
+    }
+    let not_an_id = [
+        (DETENTION, detention(&w, shown, &staff), "/Detentions/0"),
+        (SEATING_PLAN, seating_plan(&[shown]), "/Seats/0"),
+    ];
+    for (path, body, record) in not_an_id {
+        for id in [json!({"v": hidden}), json!([hidden]), json!(true)] {
+            let answer = unchanged!(
+                w,
+                w.post(path, &with(body.clone(), record, "StudentId", id))
+                    .await
+            );
+            answer.expect_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "must be a non-empty string",
+            );
+        }
+    }
+    assert!(open_tasks(&w).await.is_empty());
+
+    // The same bodies about a pupil the partner may write about are queued, as rollcall
+    // checked them and nothing else.
+    w.post(DETENTION, &detention(&w, shown, &staff))
         .await
+        .expect(StatusCode::OK);
+    w.post(SEATING_PLAN, &seating_plan(&[shown, pupils[2].as_str()]))
+        .await
+        .expect(StatusCode::OK);
+    let tasks = open_tasks(&w).await;
+    assert_eq!(tasks.len(), 2);
+    let seated = tasks
+        .iter()
+        .find(|t| t["kind"] == "Writeback.SeatingPlan")
+        .expect("the seating plan is queued");
+    assert_eq!(
+        seated["payload"]["Seats"][1]["StudentId"],
+        pupils[2].as_str()
     );
-    answer.expect_error(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "one or more are not a pupil",
-    );
-    assert!(!answer.message().contains("99999"), "{}", answer.message());
+    assert_eq!(seated["payload"]["Seats"][1]["SeatColumn"], 2);
+}
+
+#[tokio::test]
+async fn a_seating_plan_or_detention_needs_the_consent_to_read_pupils_before_any_id_is_checked() {
+    // Without it, a refusal or an acceptance would tell the partner which ids are pupils.
+    let w = world(&["WritebackConduct", "EmergeForWeb", "StaffLite"]).await;
+    let staff = w.uploaded_values("Staff", "Id")[0].clone();
+    for (path, body) in [
+        (DETENTION, detention(&w, "99999", &staff)),
+        (SEATING_PLAN, seating_plan(&["99999"])),
+    ] {
+        let answer = unchanged!(w, w.post(path, &body).await);
+        answer.expect_error(StatusCode::FORBIDDEN, "names students by id");
+        assert!(!answer.message().contains("99999"), "{}", answer.message());
+    }
+    assert!(open_tasks(&w).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_detention_or_seating_plan_lists_every_problem_with_its_place() {
+    let w = world(&["Student", "StaffLite", "WritebackConduct", "EmergeForWeb"]).await;
+    let pupils = w.pupils();
+    let staff = w.uploaded_values("Staff", "Id")[0].clone();
+    let mut body = detention(&w, &pupils[0], &staff);
+    body["Detentions"][0]["EndTime"] = json!("15:00");
+    body["Detentions"][0]["StartTime"] = json!("25:00");
+    body["Detentions"][0]["SupervisorId"] = json!("no-such-teacher");
+    let answer = unchanged!(w, w.post(DETENTION, &body).await);
+    for expected in [
+        "Detentions[0].StartTime: `25:00` is not a time; write it HH:mm",
+        "Detentions[0].SupervisorId: `no-such-teacher` is not a member of staff",
+    ] {
+        assert!(
+            answer.message().contains(expected),
+            "{expected} not in {}",
+            answer.message()
+        );
+    }
+    let mut plan = seating_plan(&[&pupils[0], &pupils[1]]);
+    plan["Seats"][1]["SeatColumn"] = json!(1);
+    plan["Seats"][0]["SeatRow"] = json!(0);
+    plan["Seats"][0]["SeatColumn"] = json!(1);
+    plan["Seats"][1]["SeatRow"] = json!(1);
+    plan["Seats"][1]["studentid"] = json!(pupils[1]);
+    let answer = unchanged!(w, w.post(SEATING_PLAN, &plan).await);
+    for expected in [
+        "Seats[0].SeatRow: 0 is out of range; count from 1",
+        "Seats[1].StudentId: is given twice (in two cases)",
+    ] {
+        assert!(
+            answer.message().contains(expected),
+            "{expected} not in {}",
+            answer.message()
+        );
+    }
+    assert!(open_tasks(&w).await.is_empty());
 }
 
 #[tokio::test]

@@ -30,8 +30,11 @@ pub enum WritebackBody {
     Attendance,
     /// `Conducts` with their `Participants`, `Staff` and `MediaFiles`.
     Conduct,
-    /// Any JSON object, passed to the agent as it is.
-    Object,
+    /// A class's `Seats`: which pupil sits at which row and column.
+    #[serde(rename = "seatingplan")]
+    SeatingPlan,
+    /// `Detentions`: a pupil, when and where, set by a member of staff.
+    Detention,
 }
 
 /// What the partner is answered.

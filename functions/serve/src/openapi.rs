@@ -361,6 +361,16 @@ fn common_parameters(endpoint: &Endpoint) -> Vec<Value> {
     list
 }
 
+/// A person's or group's id as write-backs take it: text, or a number taken as its digits.
+fn id_schema() -> Value {
+    json!({ "type": ["string", "integer"] })
+}
+
+/// A time of day as write-backs take it.
+fn time_schema() -> Value {
+    json!({ "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$" })
+}
+
 fn writeback_operation(writeback: &Writeback, query_id: Option<&str>) -> Value {
     let mut parameters = Vec::new();
     if writeback.path.contains("{estab}") {
@@ -398,7 +408,29 @@ fn writeback_operation(writeback: &Writeback, query_id: Option<&str>) -> Value {
                 "Staff": { "type": "array", "items": { "type": "object" } },
                 "MediaFiles": { "type": "array", "items": { "type": "object" } },
                 "Callback": { "type": "object" } } }),
-        WritebackBody::Object => json!({ "type": "object", "minProperties": 1 }),
+        WritebackBody::SeatingPlan => json!({ "type": "object",
+            "required": ["GroupId", "Seats"], "additionalProperties": false,
+            "properties": { "GroupId": id_schema(), "RoomId": id_schema(),
+                "Seats": { "type": "array", "minItems": 1, "items": { "type": "object",
+                    "required": ["StudentId", "SeatRow", "SeatColumn"],
+                    "additionalProperties": false,
+                    "properties": { "StudentId": id_schema(),
+                        "SeatRow": { "type": "integer", "minimum": 1, "maximum": 100 },
+                        "SeatColumn": { "type": "integer", "minimum": 1, "maximum": 100 } } } },
+                "Callback": { "type": "object" } } }),
+        WritebackBody::Detention => json!({ "type": "object",
+            "required": ["Detentions"], "additionalProperties": false,
+            "properties": { "Detentions": { "type": "array", "minItems": 1, "items": {
+                "type": "object", "additionalProperties": false,
+                "required": ["StudentId", "Date", "StartTime", "EndTime", "SetById"],
+                "properties": { "Id": { "type": "integer" }, "StudentId": id_schema(),
+                    "Date": { "type": "string", "format": "date" },
+                    "StartTime": time_schema(), "EndTime": time_schema(),
+                    "SetById": id_schema(), "SupervisorId": id_schema(),
+                    "Location": { "type": "string", "maxLength": 100 },
+                    "Reason": { "type": "string", "maxLength": 500 },
+                    "ConductId": { "type": "integer" } } } },
+                "Callback": { "type": "object" } } }),
     };
     json!({
         "operationId": writeback.id,

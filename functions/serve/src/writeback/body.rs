@@ -64,6 +64,31 @@ impl<'a> Record<'a> {
             .filter(|value| !value.is_null())
     }
 
+    /// Refuses every key that is not one of `fields` (in any case) and any field given twice
+    /// in different cases: what rollcall cannot check is not passed on.
+    pub fn only(&self, fields: &[&str], problems: &mut Problems) {
+        let mut seen = Vec::with_capacity(self.object.len());
+        for key in self.object.keys() {
+            let Some(field) = fields.iter().find(|f| f.eq_ignore_ascii_case(key)) else {
+                problems.add(
+                    &self.at(key),
+                    format!(
+                        "is not a field rollcall knows here; the fields are {}",
+                        fields.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if seen.contains(field) {
+                problems.add(
+                    &self.at(field),
+                    "is given twice (in two cases); give it once",
+                );
+            }
+            seen.push(field);
+        }
+    }
+
     fn at(&self, name: &str) -> String {
         format!("{}.{name}", self.place)
     }
@@ -122,6 +147,24 @@ impl<'a> Record<'a> {
             return None;
         }
         Some(text)
+    }
+
+    /// A time of day `HH:mm` (24-hour), as minutes after midnight.
+    pub fn required_time(&self, name: &str, problems: &mut Problems) -> Option<u32> {
+        let text = self.required_text(name, problems)?;
+        let minutes = text.split_once(':').and_then(|(hours, minutes)| {
+            let two_digits =
+                |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+            let (h, m): (u32, u32) = (hours.parse().ok()?, minutes.parse().ok()?);
+            (two_digits(hours) && two_digits(minutes) && h < 24 && m < 60).then_some(h * 60 + m)
+        });
+        if minutes.is_none() {
+            problems.add(
+                &self.at(name),
+                format!("`{text}` is not a time; write it HH:mm (24-hour), e.g. 15:30"),
+            );
+        }
+        minutes
     }
 
     /// Text of at most `max` characters.

@@ -10,8 +10,6 @@
 mod body;
 mod validate;
 
-use std::collections::BTreeSet;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
@@ -30,7 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::rows::{field_values, stored_ids};
 use crate::{ServeState, access_log};
-use validate::{Checked, Known, Named};
+use validate::{Checked, Known};
 
 /// The largest write-back body (conduct media files travel inside it).
 pub const MAX_WRITEBACK_BYTES: usize = 5 * 1024 * 1024;
@@ -243,25 +241,21 @@ async fn check(
             };
             validate::conduct(object, &known, estab.as_str())
         }
-        // A free-form body is checked for the people it names, wherever they are.
-        WritebackBody::Object => {
-            let named = validate::people_named(object);
-            let names = |kind| named.iter().any(|(_, k, _)| *k == kind);
+        WritebackBody::SeatingPlan => {
             let known = Known {
-                students: if names(Named::Student) {
-                    students().await?
-                } else {
-                    BTreeSet::new()
-                },
-                staff: if names(Named::Staff) {
-                    let staff = stored_ids(state, estab, "Staff", now).await?;
-                    plan.known(PersonKind::Staff, staff)
-                } else {
-                    BTreeSet::new()
-                },
+                students: students().await?,
                 ..naming
             };
-            validate::object(object, &known, estab.as_str())
+            validate::seating_plan(object, &known, estab.as_str())
+        }
+        WritebackBody::Detention => {
+            let staff = stored_ids(state, estab, "Staff", now).await?;
+            let known = Known {
+                students: students().await?,
+                staff: plan.known(PersonKind::Staff, staff),
+                ..naming
+            };
+            validate::detention(object, &known, estab.as_str())
         }
     };
     checked.map_err(|problems| {

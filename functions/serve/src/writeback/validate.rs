@@ -280,111 +280,170 @@ pub(crate) fn conduct(
     })
 }
 
-/// Any non-empty JSON object, passed on as it is (the agent knows its shape).
-pub(crate) fn object(
+/// The most rows or columns of desks a seating plan may have.
+pub(crate) const MAX_SEAT: i64 = 100;
+/// The longest group, room or location name.
+const MAX_NAME: usize = 100;
+
+/// A class's seating plan: `GroupId`, optionally `RoomId`, and its `Seats`, each a pupil at a
+/// `SeatRow` and `SeatColumn` (from 1), every pupil and every desk at most once.
+pub(crate) fn seating_plan(
     body: &Map<String, Value>,
     known: &Known,
     estab: &str,
 ) -> Result<Checked, Problems> {
     let mut problems = Problems::default();
-    if body.is_empty() {
-        problems.add(
-            "body",
-            "is an empty object; send what the write-back should record",
+    let body = Record::new(String::new(), body);
+    body.only(&["GroupId", "RoomId", "Seats", "Callback"], &mut problems);
+    let group = body.required_note("GroupId", MAX_NAME, &mut problems);
+    let room = body.note("RoomId", MAX_NAME, &mut problems);
+    let seats = records(&body, "Seats", true, &mut problems);
+    too_many("Seats", seats.len(), &mut problems);
+    let (mut pupils, mut desks) = (BTreeSet::new(), BTreeSet::new());
+    let mut out = Vec::with_capacity(seats.len());
+    for seat in &seats {
+        seat.only(&["StudentId", "SeatRow", "SeatColumn"], &mut problems);
+        let student = seat.required_text("StudentId", &mut problems);
+        check_member(
+            (&known.students, known.name_students),
+            "a pupil",
+            estab,
+            seat,
+            "StudentId",
+            &student,
+            &mut problems,
         );
-        return Err(problems);
-    }
-    for (place, kind, id) in people_named(body) {
-        let (people, named, what) = match kind {
-            Named::Student => (&known.students, known.name_students, "a pupil"),
-            Named::Staff => (&known.staff, known.name_staff, "a member of staff"),
-        };
-        if !people.contains(id.trim()) {
-            refuse_unknown(
-                named,
-                (&place, what),
-                format!("`{id}` is not {what} of school {estab}"),
-                format!(
-                    "one or more are not {what} of school {estab} you may write about; check \
-                     them against your own records"
-                ),
-                &mut problems,
+        if let Some(student) = &student
+            && !pupils.insert(student.clone())
+        {
+            problems.add(
+                &format!("{}.StudentId", seat.place),
+                "is given a seat twice; give each pupil one seat",
             );
         }
+        let row = seat_number(seat, "SeatRow", &mut problems);
+        let column = seat_number(seat, "SeatColumn", &mut problems);
+        if let (Some(row), Some(column)) = (row, column)
+            && !desks.insert((row, column))
+        {
+            problems.add(
+                &seat.place,
+                format!("row {row}, column {column} is given to two pupils"),
+            );
+        }
+        out.push(json!({ "StudentId": student, "SeatRow": row, "SeatColumn": column }));
     }
+    let callback = callback(&body, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(Checked {
-        records: 1,
-        payload: Value::Object(body.clone()),
+        records: out.len() as u64,
+        payload: json!({ "GroupId": group, "RoomId": room, "Seats": out, "Callback": callback }),
     })
 }
 
-/// The kind of person a key of a free-form body names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Named {
-    Student,
-    Staff,
-}
-
-/// Which kind of person a key names, by its name in any case, singular or plural:
-/// `StudentId`, `PupilIds`, `StaffId`, `TeacherId`...
-fn person_key(key: &str) -> Option<Named> {
-    let key = key.to_ascii_lowercase();
-    let key = key.strip_suffix('s').unwrap_or(&key);
-    if key.ends_with("studentid") || key.ends_with("pupilid") {
-        Some(Named::Student)
-    } else if key.ends_with("staffid") || key.ends_with("teacherid") {
-        Some(Named::Staff)
-    } else {
-        None
+/// A desk's row or column: a whole number from 1 to [`MAX_SEAT`].
+fn seat_number(seat: &Record<'_>, name: &str, problems: &mut Problems) -> Option<i64> {
+    let number = seat.required_integer(name, problems)?;
+    if !(1..=MAX_SEAT).contains(&number) {
+        problems.add(
+            &format!("{}.{name}", seat.place),
+            format!("{number} is out of range; count from 1, up to {MAX_SEAT}"),
+        );
     }
+    Some(number)
 }
 
-/// Every person a free-form body names, at any depth, with where: each value (text, a
-/// number, a list of them, or a comma-separated list) under a key [`person_key`] knows.
-pub(crate) fn people_named(body: &Map<String, Value>) -> Vec<(String, Named, String)> {
-    fn walk(
-        place: &str,
-        value: &Value,
-        kind: Option<Named>,
-        out: &mut Vec<(String, Named, String)>,
-    ) {
-        match value {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    let here = if place.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{place}.{key}")
-                    };
-                    walk(&here, value, person_key(key), out);
-                }
-            }
-            Value::Array(items) => {
-                for (n, item) in items.iter().enumerate() {
-                    walk(&format!("{place}[{n}]"), item, kind, out);
-                }
-            }
-            Value::String(text) => {
-                if let Some(kind) = kind {
-                    for id in text.split(',').map(str::trim).filter(|id| !id.is_empty()) {
-                        out.push((place.to_owned(), kind, id.to_owned()));
-                    }
-                }
-            }
-            Value::Number(number) => {
-                if let Some(kind) = kind {
-                    out.push((place.to_owned(), kind, number.to_string()));
-                }
-            }
-            Value::Bool(_) | Value::Null => {}
+/// `Detentions`, each a pupil (`StudentId`) on a `Date` from `StartTime` to `EndTime`, set by
+/// a member of staff (`SetById`), optionally with a supervisor, a location, a reason, the
+/// behaviour event it follows (`ConductId`) and the partner's own `Id` for it (to edit it).
+pub(crate) fn detention(
+    body: &Map<String, Value>,
+    known: &Known,
+    estab: &str,
+) -> Result<Checked, Problems> {
+    let mut problems = Problems::default();
+    let body = Record::new(String::new(), body);
+    body.only(&["Detentions", "Callback"], &mut problems);
+    let detentions = records(&body, "Detentions", true, &mut problems);
+    too_many("Detentions", detentions.len(), &mut problems);
+    let mut out = Vec::with_capacity(detentions.len());
+    for detention in &detentions {
+        detention.only(
+            &[
+                "Id",
+                "StudentId",
+                "Date",
+                "StartTime",
+                "EndTime",
+                "SetById",
+                "SupervisorId",
+                "Location",
+                "Reason",
+                "ConductId",
+            ],
+            &mut problems,
+        );
+        let student = detention.required_text("StudentId", &mut problems);
+        check_member(
+            (&known.students, known.name_students),
+            "a pupil",
+            estab,
+            detention,
+            "StudentId",
+            &student,
+            &mut problems,
+        );
+        let staff = |field: &str, required: bool, problems: &mut Problems| {
+            let id = if required {
+                detention.required_text(field, problems)
+            } else {
+                detention.text(field, problems)
+            };
+            check_member(
+                (&known.staff, known.name_staff),
+                "a member of staff",
+                estab,
+                detention,
+                field,
+                &id,
+                problems,
+            );
+            id
+        };
+        let set_by = staff("SetById", true, &mut problems);
+        let supervisor = staff("SupervisorId", false, &mut problems);
+        let start = detention.required_time("StartTime", &mut problems);
+        let end = detention.required_time("EndTime", &mut problems);
+        if let (Some(start), Some(end)) = (start, end)
+            && end <= start
+        {
+            problems.add(
+                &format!("{}.EndTime", detention.place),
+                "is not after StartTime; a detention ends after it starts",
+            );
         }
+        let time = |minutes: Option<u32>| minutes.map(|m| format!("{:02}:{:02}", m / 60, m % 60));
+        out.push(json!({
+            "Id": detention.integer("Id", &mut problems),
+            "StudentId": student,
+            "Date": detention.required_date("Date", &mut problems),
+            "StartTime": time(start), "EndTime": time(end),
+            "SetById": set_by, "SupervisorId": supervisor,
+            "Location": detention.note("Location", MAX_NAME, &mut problems),
+            "Reason": detention.note("Reason", MAX_NOTE, &mut problems),
+            "ConductId": detention.integer("ConductId", &mut problems),
+        }));
     }
-    let mut out = Vec::new();
-    walk("", &Value::Object(body.clone()), None, &mut out);
-    out
+    let callback = callback(&body, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Checked {
+        records: out.len() as u64,
+        payload: json!({ "Detentions": out, "Callback": callback }),
+    })
 }
 
 /// Refuses an id that is not among `people` (the school's pupils or staff, named `what`).
@@ -569,5 +628,55 @@ mod tests {
         assert_eq!(checked.payload["Conducts"][0]["TypeId"], 4);
         assert_eq!(checked.payload["Participants"][0]["StudentId"], "S2");
         assert!(looks_like_base64("iVBORw0KGgo="));
+    }
+
+    #[test]
+    fn a_detention_is_rewritten_with_canonical_names_and_must_end_after_it_starts() {
+        let body = object_of(json!({"detentions": [
+            {"studentid": 1, "date": "2026-11-23", "starttime": "15:30", "endtime": "16:00",
+             "setbyid": "T1", "location": "Room 4"}
+        ]}));
+        let checked = detention(&body, &known(), "9992001");
+        assert!(checked.is_err(), "pupil 1 is not known");
+        let body = object_of(json!({"detentions": [
+            {"studentid": "S1", "date": "2026-11-23", "starttime": "15:30", "endtime": "16:00",
+             "setbyid": "T1", "location": "Room 4"}
+        ]}));
+        let checked = detention(&body, &known(), "9992001").unwrap();
+        let expected = json!({"Id": null, "StudentId": "S1", "Date": "2026-11-23",
+            "StartTime": "15:30", "EndTime": "16:00", "SetById": "T1", "SupervisorId": null,
+            "Location": "Room 4", "Reason": null, "ConductId": null});
+        assert_eq!(checked.payload["Detentions"][0], expected);
+        let body = object_of(json!({"Detentions": [
+            {"StudentId": "S1", "Date": "2026-11-23", "StartTime": "16:00", "EndTime": "16:00",
+             "SetById": "T1"}
+        ]}));
+        let message = detention(&body, &known(), "9992001").unwrap_err().message();
+        assert!(
+            message.contains("Detentions[0].EndTime: is not after StartTime"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_seating_plan_gives_each_pupil_and_each_desk_once() {
+        let body = object_of(json!({"GroupId": "7A", "Seats": [
+            {"StudentId": "S1", "SeatRow": 1, "SeatColumn": 1},
+            {"StudentId": "S1", "SeatRow": 1, "SeatColumn": 2},
+            {"StudentId": "S2", "SeatRow": 1, "SeatColumn": 2},
+            {"StudentId": "S2", "SeatRow": 101, "SeatColumn": 1, "Extra": 1},
+        ]}));
+        let message = seating_plan(&body, &known(), "9992001")
+            .unwrap_err()
+            .message();
+        for expected in [
+            "Seats[1].StudentId: is given a seat twice",
+            "Seats[2]: row 1, column 2 is given to two pupils",
+            "Seats[3].SeatRow: 101 is out of range",
+            "Seats[3].Extra: is not a field rollcall knows here; the fields are StudentId, \
+             SeatRow, SeatColumn",
+        ] {
+            assert!(message.contains(expected), "{expected} not in {message}");
+        }
     }
 }
