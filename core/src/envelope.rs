@@ -3,11 +3,17 @@
 //! Each object is sealed with AES-256-GCM under a data key from the key service. The data key is
 //! bound to an encryption context `{school, result set}`; the object's associated data names the
 //! school, result set, version and scope group, so an object moved or renamed fails to open. The
-//! wrapped data key travels in the object's header, so an object is self-contained:
+//! wrapped data key travels in the object's header, so an object is self-contained, and the
+//! header is part of the associated data, so it cannot be changed either:
 //!
 //! ```text
-//! "RC1\0" | u32 BE length of wrapped key | wrapped key | 12-byte nonce | ciphertext + 16-byte tag
+//! "RC2\0" | u32 BE length of wrapped key | wrapped key | 12-byte nonce | ciphertext + 16-byte tag
 //! ```
+//!
+//! Objects sealed before the header was authenticated (`RC1\0`, the same layout) still open,
+//! under the object's associated data alone; a version's other objects must carry its index's
+//! wrapped key ([`crate::vault`]), and they are all disposed of with their version. An `RC2`
+//! object relabelled `RC1` does not open.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use zeroize::Zeroizing;
@@ -15,7 +21,9 @@ use zeroize::Zeroizing;
 use crate::model::Estab;
 use crate::secret::random_bytes;
 
-const MAGIC: &[u8; 4] = b"RC1\0";
+const MAGIC: &[u8; 4] = b"RC2\0";
+/// The first layout, whose header was not authenticated: opened, never written.
+const MAGIC_V1: &[u8; 4] = b"RC1\0";
 
 /// A 256-bit data key in the clear; wiped from memory when dropped.
 pub type PlainKey = Zeroizing<[u8; 32]>;
@@ -79,19 +87,28 @@ pub fn seal(key: &PlainKey, wrapped_key: &[u8], aad: &[u8], plaintext: &[u8]) ->
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&wrapped_len.to_be_bytes());
     out.extend_from_slice(wrapped_key);
-    out.extend_from_slice(&seal_raw(key, aad, plaintext));
+    let sealed = seal_raw(key, &header_and(&out, aad), plaintext);
+    out.extend_from_slice(&sealed);
     out
+}
+
+/// The associated data an envelope is sealed under: its header, then the object's own.
+fn header_and(header: &[u8], aad: &[u8]) -> Vec<u8> {
+    [header, aad].concat()
 }
 
 /// The wrapped data key in an envelope's header, to unwrap before [`open`].
 pub fn wrapped_key(envelope: &[u8]) -> Result<&[u8], EnvelopeError> {
-    let (wrapped, _) = split(envelope)?;
-    Ok(wrapped)
+    Ok(split(envelope)?.wrapped)
 }
 
 pub fn open(key: &PlainKey, aad: &[u8], envelope: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-    let (_, sealed) = split(envelope)?;
-    open_raw(key, aad, sealed)
+    let parts = split(envelope)?;
+    if parts.authenticated_header {
+        open_raw(key, &header_and(parts.header, aad), parts.sealed)
+    } else {
+        open_raw(key, aad, parts.sealed)
+    }
 }
 
 /// AES-256-GCM with a random nonce: `nonce | ciphertext | tag`.
@@ -132,19 +149,36 @@ fn less_safe_key(key: &PlainKey) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.as_ref()).expect("32-byte key"))
 }
 
-fn split(envelope: &[u8]) -> Result<(&[u8], &[u8]), EnvelopeError> {
-    let rest = envelope
-        .strip_prefix(MAGIC)
-        .ok_or(EnvelopeError::Malformed)?;
-    if rest.len() < 4 {
-        return Err(EnvelopeError::Malformed);
-    }
-    let (len, rest) = rest.split_at(4);
+/// An envelope's parts.
+struct Parts<'a> {
+    /// The magic, length and wrapped key.
+    header: &'a [u8],
+    wrapped: &'a [u8],
+    /// Nonce, ciphertext and tag.
+    sealed: &'a [u8],
+    /// Whether the header is in the associated data (`RC2`).
+    authenticated_header: bool,
+}
+
+fn split(envelope: &[u8]) -> Result<Parts<'_>, EnvelopeError> {
+    let magic = envelope.get(..4).ok_or(EnvelopeError::Malformed)?;
+    let authenticated_header = match magic {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => return Err(EnvelopeError::Malformed),
+    };
+    let len = envelope.get(4..8).ok_or(EnvelopeError::Malformed)?;
     let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
-    if rest.len() < len {
+    let end = 8usize.checked_add(len).ok_or(EnvelopeError::Malformed)?;
+    if envelope.len() < end {
         return Err(EnvelopeError::Malformed);
     }
-    Ok(rest.split_at(len))
+    Ok(Parts {
+        header: &envelope[..end],
+        wrapped: &envelope[8..end],
+        sealed: &envelope[end..],
+        authenticated_header,
+    })
 }
 
 #[cfg(test)]
@@ -167,10 +201,10 @@ mod tests {
         }
 
         #[test]
-        fn any_flipped_bit_is_detected(plain in proptest::collection::vec(any::<u8>(), 1..256), bit in 0usize..2048) {
+        fn any_flipped_bit_is_detected(plain in proptest::collection::vec(any::<u8>(), 1..256), bit in 0usize..4096) {
+            // Anywhere: the header (magic, length, wrapped key) as well as the sealed body.
             let mut sealed = seal(&key(7), b"wrapped", b"aad", &plain);
-            let header = 4 + 4 + 7;
-            let position = header + bit % (sealed.len() - header);
+            let position = bit / 8 % sealed.len();
             sealed[position] ^= 1 << (bit % 8);
             prop_assert!(open(&key(7), b"aad", &sealed).is_err());
         }
@@ -194,6 +228,43 @@ mod tests {
             open(&key(2), &object_aad(&estab, "Students", 1, "g"), &sealed),
             Err(EnvelopeError::Unauthentic)
         );
+    }
+
+    /// An object as the first layout sealed it: the header outside the associated data.
+    fn seal_v1(key: &PlainKey, wrapped_key: &[u8], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(wrapped_key.len()).unwrap().to_be_bytes();
+        [
+            MAGIC_V1,
+            &len[..],
+            wrapped_key,
+            &seal_raw(key, aad, plaintext),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn an_object_of_the_first_layout_opens_and_a_relabelled_one_does_not() {
+        let old = seal_v1(&key(3), b"wrapped", b"aad", b"rows");
+        assert_eq!(wrapped_key(&old).unwrap(), b"wrapped");
+        assert_eq!(open(&key(3), b"aad", &old).unwrap(), b"rows");
+        let mut relabelled = seal(&key(3), b"wrapped", b"aad", b"rows");
+        relabelled[..4].copy_from_slice(MAGIC_V1);
+        assert_eq!(
+            open(&key(3), b"aad", &relabelled),
+            Err(EnvelopeError::Unauthentic)
+        );
+    }
+
+    #[test]
+    fn another_wrapped_key_in_the_header_does_not_open() {
+        let sealed = seal(&key(3), b"wrapped-1", b"aad", b"rows");
+        let mut swapped = sealed.clone();
+        swapped[8..17].copy_from_slice(b"wrapped-2");
+        assert_eq!(
+            open(&key(3), b"aad", &swapped),
+            Err(EnvelopeError::Unauthentic)
+        );
+        assert_eq!(open(&key(3), b"aad", &sealed).unwrap(), b"rows");
     }
 
     #[test]

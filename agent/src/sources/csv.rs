@@ -8,14 +8,18 @@ use serde_json::Value;
 use super::{ReadRows, SourceError, text_of};
 
 pub fn read(file: &Path) -> Result<ReadRows, SourceError> {
-    let text = text_of(file)?;
+    parse(file, &text_of(file)?)
+}
+
+/// Reads the rows of `text`, the contents of `file` (which names it in errors).
+pub fn parse(file: &Path, text: &str) -> Result<ReadRows, SourceError> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
         .from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| error(file, &text, &e))?
+        .map_err(|e| error(file, text, &e))?
         .iter()
         .map(|h| h.trim().to_owned())
         .collect();
@@ -28,8 +32,8 @@ pub fn read(file: &Path) -> Result<ReadRows, SourceError> {
     }
     let mut read = ReadRows::default();
     for record in reader.records() {
-        let record = record.map_err(|e| error(file, &text, &e))?;
-        let line = record.position().map_or(0, |p| line_at(&text, p.byte()));
+        let record = record.map_err(|e| error(file, text, &e))?;
+        let line = record.position().map_or(0, |p| line_at(text, p.byte()));
         let row = headers
             .iter()
             .zip(record.iter())

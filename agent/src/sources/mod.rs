@@ -336,7 +336,12 @@ impl Transfers {
 fn text_of(file: &Path) -> Result<String, SourceError> {
     let bytes =
         std::fs::read(file).map_err(|e| SourceError::new(file, "", format!("cannot read: {e}")))?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    decode_text(file, &bytes)
+}
+
+/// A file's bytes as text: UTF-8, with or without a byte-order mark.
+pub fn decode_text(file: &Path, bytes: &[u8]) -> Result<String, SourceError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     String::from_utf8(bytes.to_vec()).map_err(|e| {
         let before = &bytes[..e.utf8_error().valid_up_to()];
         let line = 1 + before.iter().filter(|b| **b == b'\n').count();

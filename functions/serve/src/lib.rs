@@ -32,6 +32,8 @@
 mod access_log;
 mod computed;
 mod filter;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod info;
 pub mod openapi;
 mod query;

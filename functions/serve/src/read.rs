@@ -113,8 +113,7 @@ async fn answer(
     let endpoint = find_endpoint(catalogue, endpoint, id.is_some())?;
     let consent = partner.consent().await?;
     let opt_outs = opt_outs(state, token, now).await?;
-    let query = ReadQuery::parse(endpoint, query)?;
-    let filters = Filters::parse(endpoint, &query.params, id.as_deref(), now)?;
+    let (query, filters) = parse_query(endpoint, query, id.as_deref(), now)?;
     let subject = id.or_else(|| filters.given.get("id").cloned());
     let plan = plan::plan(
         catalogue,
@@ -774,7 +773,20 @@ fn not_held_header(set: &str, why: NotHeld) -> String {
     format!("{set} ({})", why.reason())
 }
 
-fn find_endpoint(
+/// A read's query string: its options, paging, select, changeset and pin (`ReadQuery`), and
+/// the endpoint's filters, one of which may be the path's `id`.
+pub(crate) fn parse_query(
+    endpoint: &'static Endpoint,
+    query: Option<&str>,
+    id: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<(ReadQuery, Filters)> {
+    let query = ReadQuery::parse(endpoint, query)?;
+    let filters = Filters::parse(endpoint, &query.params, id, now)?;
+    Ok((query, filters))
+}
+
+pub(crate) fn find_endpoint(
     catalogue: &'static Catalogue,
     name: &str,
     by_id: bool,

@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::rows::{field_values, stored_ids};
 use crate::{ServeState, access_log};
-use validate::{Checked, Known};
+pub(crate) use validate::{Checked, Known};
 
 /// The largest write-back body (conduct media files travel inside it).
 pub const MAX_WRITEBACK_BYTES: usize = 5 * 1024 * 1024;
@@ -170,8 +170,7 @@ async fn queue_checked(
         "send fewer records in each request",
     )
     .await?;
-    let object: Map<String, Value> = json_body(&bytes, "a JSON object")?;
-    refuse_deep_nesting(&object)?;
+    let object = read_body_object(&bytes)?;
     let checked = check(state, &plan, writeback.body, &object, &token.estab, now).await?;
     let task = queue(state, token, writeback, &checked, now).await?;
     let scopes_used = writeback
@@ -203,60 +202,67 @@ async fn check(
     estab: &Estab,
     now: Timestamp,
 ) -> ApiResult<Checked> {
-    let students = || async {
-        let ids = stored_ids(state, estab, "Students", now).await?;
-        ApiResult::Ok(plan.known(PersonKind::Student, ids))
-    };
-    let naming = Known {
+    let known = known(state, plan, kind, estab, now).await?;
+    validate_body(kind, object, &known, estab.as_str())
+}
+
+/// What the school has that a write-back of `kind` may refer to: its pupils (less the
+/// opted-out), and as the kind needs them its staff, attendance marks or conduct types.
+async fn known(
+    state: &ServeState,
+    plan: &WritebackPlan,
+    kind: WritebackBody,
+    estab: &Estab,
+    now: Timestamp,
+) -> ApiResult<Known> {
+    let students = stored_ids(state, estab, "Students", now).await?;
+    let mut known = Known {
+        students: plan.known(PersonKind::Student, students),
         name_students: plan.name_students,
         name_staff: plan.name_staff,
         name_marks: plan.name_marks,
         name_conduct_types: plan.name_conduct_types,
         ..Known::default()
     };
+    if matches!(kind, WritebackBody::Conduct | WritebackBody::Detention) {
+        let staff = stored_ids(state, estab, "Staff", now).await?;
+        known.staff = plan.known(PersonKind::Staff, staff);
+    }
+    if kind == WritebackBody::Attendance {
+        known.marks = field_values(state, estab, "AttendCodes", "Mark", now).await?;
+    }
+    if kind == WritebackBody::Conduct
+        && (state.versions)
+            .current_version(estab, "ConductTypes")
+            .await?
+            .is_some()
+    {
+        let types = field_values(state, estab, "ConductTypes", "LocalId", now).await?;
+        known.conduct_types = Some(types);
+    }
+    Ok(known)
+}
+
+/// Reads a write-back's body: a JSON object, nested at most [`MAX_WRITEBACK_DEPTH`] deep.
+pub(crate) fn read_body_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
+    let object: Map<String, Value> = json_body(bytes, "a JSON object")?;
+    refuse_deep_nesting(&object)?;
+    Ok(object)
+}
+
+/// Checks a body of `kind` against what the school has (`known`): the payload for the agent,
+/// or a 422 listing every problem.
+pub(crate) fn validate_body(
+    kind: WritebackBody,
+    object: &Map<String, Value>,
+    known: &Known,
+    estab: &str,
+) -> ApiResult<Checked> {
     let checked = match kind {
-        WritebackBody::Attendance => {
-            let known = Known {
-                students: students().await?,
-                marks: field_values(state, estab, "AttendCodes", "Mark", now).await?,
-                ..naming
-            };
-            validate::attendance(object, &known, estab.as_str())
-        }
-        WritebackBody::Conduct => {
-            let conduct_types = match state
-                .versions
-                .current_version(estab, "ConductTypes")
-                .await?
-            {
-                Some(_) => Some(field_values(state, estab, "ConductTypes", "LocalId", now).await?),
-                None => None,
-            };
-            let staff = stored_ids(state, estab, "Staff", now).await?;
-            let known = Known {
-                students: students().await?,
-                staff: plan.known(PersonKind::Staff, staff),
-                conduct_types,
-                ..naming
-            };
-            validate::conduct(object, &known, estab.as_str())
-        }
-        WritebackBody::SeatingPlan => {
-            let known = Known {
-                students: students().await?,
-                ..naming
-            };
-            validate::seating_plan(object, &known, estab.as_str())
-        }
-        WritebackBody::Detention => {
-            let staff = stored_ids(state, estab, "Staff", now).await?;
-            let known = Known {
-                students: students().await?,
-                staff: plan.known(PersonKind::Staff, staff),
-                ..naming
-            };
-            validate::detention(object, &known, estab.as_str())
-        }
+        WritebackBody::Attendance => validate::attendance(object, known, estab),
+        WritebackBody::Conduct => validate::conduct(object, known, estab),
+        WritebackBody::SeatingPlan => validate::seating_plan(object, known, estab),
+        WritebackBody::Detention => validate::detention(object, known, estab),
     };
     checked.map_err(|problems| {
         ApiError::Unprocessable(format!(
