@@ -1,13 +1,18 @@
 //! What every function's router is wrapped in, in Lambda and on a laptop alike: XoD path
 //! matching (case-insensitive literals, optional trailing slash), a request id on every answer,
-//! one tracing span per request, and XoD error bodies for unknown routes.
+//! one tracing span per request, and XoD error bodies for unknown routes and for axum's own
+//! refusals.
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
+use rollcall_core::xod::error_body;
 use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -98,13 +103,41 @@ pub fn app_with(router: Router, paths: &[&str], limits: Limits) -> Router {
                         .on_response(log_answer),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(axum::middleware::from_fn_with_state(guard, abuse::guard)),
+                .layer(axum::middleware::from_fn_with_state(guard, abuse::guard))
+                .layer(axum::middleware::map_response(xod_rejection)),
         );
     Router::new().fallback_service(
         ServiceBuilder::new()
             .map_request(move |request| normalize_request(request, &prefixes))
             .service(inner),
     )
+}
+
+/// The longest refusal text of axum's that is passed on.
+const MAX_REJECTION: usize = 1024;
+
+/// axum's own refusals, made before a handler runs (a path segment that is not UTF-8, say),
+/// are plain text; rollcall answers every refusal with the XoD error body, so a partner's
+/// client reads them all one way.
+async fn xod_rejection(response: Response) -> Response {
+    let plain = (response.headers().get(CONTENT_TYPE))
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
+    if !(plain && response.status().is_client_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&text)
+        .chars()
+        .take(MAX_REJECTION)
+        .collect();
+    let message = format!("the request could not be read: {}", text.trim());
+    let mut answer = (parts.status, Json(error_body(&message))).into_response();
+    *answer.extensions_mut() = parts.extensions;
+    answer
 }
 
 /// The one log line per request, in the request's span (method, route, request id): what it
@@ -281,6 +314,45 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(local.headers()["x-request-id"].len(), 24);
+    }
+
+    #[tokio::test]
+    async fn axums_own_refusals_are_answered_with_the_xod_body() {
+        use tower::ServiceExt;
+        let router = Router::new().route(
+            "/api/v1/School/{estab}",
+            axum::routing::get(
+                |axum::extract::Path(estab): axum::extract::Path<String>| async { estab },
+            ),
+        );
+        let app = app(router, &["/api/v1/School/{estab}"]);
+        let request = |uri: &str| {
+            Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let refused = app
+            .clone()
+            .oneshot(request("/api/v1/School/%FF"))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+        assert_eq!(refused.headers()[CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(refused.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let message = body["ExceptionMessage"].as_str().unwrap();
+        assert!(
+            message.starts_with("the request could not be read: "),
+            "{message}"
+        );
+        let served = app
+            .oneshot(request("/api/v1/School/9990001"))
+            .await
+            .unwrap();
+        assert_eq!(served.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
     }
 
     #[test]
