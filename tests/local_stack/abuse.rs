@@ -169,6 +169,56 @@ async fn refused_credentials_slow_a_client_down_then_lock_it_out_for_a_while() {
 }
 
 #[tokio::test]
+async fn a_stale_secret_sent_again_is_counted_once_but_different_guesses_lock_out() {
+    let world = world(Limits {
+        slow_after: 2,
+        lock_after: 4,
+        lock_for: Duration::from_secs(60),
+        ..Limits::default()
+    })
+    .await;
+    // The school revokes and grants again, which issues a new secret; the partner's
+    // application goes on sending the old one, from the address it calls every school from.
+    let stale = (world.stack.password(&world.management, ESTAB).await).expect("the secret");
+    let admin = format!("Bearer {}", world.school.admin);
+    let revoke = format!("/admin/v1/consents/{P}/revoke");
+    (world
+        .stack
+        .send(Method::POST, &revoke, Some(&admin), Some(b"{}".to_vec()))
+        .await)
+        .expect(StatusCode::OK);
+    (world.stack.grant(&world.school, P, &["Student"]).await).expect(StatusCode::OK);
+    let started = Instant::now();
+    for _ in 0..12 {
+        let refused = world.stack.get_token(P, ESTAB, &stale).await;
+        refused.expect_error(StatusCode::UNAUTHORIZED, "do not match");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let token = world.stack.token(P, &world.management, ESTAB).await;
+    (world.stack.read(&token, &students()).await).expect(StatusCode::OK);
+
+    // Guessing is different secrets: the third different one waits, the fourth locks out.
+    for guess in ["guess-1", "guess-2"] {
+        let refused = world.stack.get_token(P, ESTAB, guess).await;
+        refused.expect_error(StatusCode::UNAUTHORIZED, "do not match");
+    }
+    let started = Instant::now();
+    let third = world.stack.get_token(Q, ESTAB, "guess-3").await;
+    third.expect_error(StatusCode::UNAUTHORIZED, "do not match");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let locked = world.stack.read(&token, &students()).await;
+    locked.expect_error(StatusCode::TOO_MANY_REQUESTS, "rollcall does not know");
+}
+
+#[tokio::test]
 async fn oversized_targets_and_headers_are_refused_before_any_handler() {
     let world = world(Limits::default()).await;
     let token = world.token_of(P, ESTAB);

@@ -2,9 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use rollcall_core::consent::consent_in_force;
 use rollcall_core::model::{Estab, PartnerId, Token};
 use rollcall_core::secret::{KeyHash, SecretKind, new_secret};
+use rollcall_http::error::CredentialRefused;
 use rollcall_http::request::{BodyShape, JsonBody};
 use rollcall_http::{ApiError, ApiResult};
 use secrecy::{ExposeSecret, SecretString};
@@ -63,8 +65,21 @@ fn parse_request(TokenBody(body): TokenBody) -> ApiResult<TokenRequest> {
 pub(crate) async fn get_token(
     State(state): State<ConsentState>,
     JsonBody(body): JsonBody<TokenBody>,
-) -> ApiResult<Json<Value>> {
-    let request = parse_request(body)?;
+) -> Response {
+    let request = match parse_request(body) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    // A refusal is counted against the caller by what it tried, which is in the body.
+    let tried = CredentialRefused::sent(&[
+        request.partner.as_str().as_bytes(),
+        request.estab.as_str().as_bytes(),
+        request.password.expose_secret().as_bytes(),
+    ]);
+    tried.name(issue_token(&state, request).await.into_response())
+}
+
+async fn issue_token(state: &ConsentState, request: TokenRequest) -> ApiResult<Json<Value>> {
     let now = state.clock.now();
     let consent = state
         .consents

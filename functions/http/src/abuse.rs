@@ -13,11 +13,15 @@
 //!   and schools, may make [`Limits::per_partner`] calls a second (in bursts of ten times
 //!   that), checked by the partner credentials' extractors through [`Guard::check_partner`]
 //!   once they know the partner.
-//! - **Refused credentials.** A client (its address) whose credentials rollcall does not know
-//!   ([`ApiError::UnknownCredential`]) more than [`Limits::slow_after`] times within
-//!   [`Limits::lock_for`] is answered a second later for each refusal past that (at most
-//!   [`MAX_DELAY`]); at [`Limits::lock_after`] refusals, every call from it is refused with
-//!   429 until [`Limits::lock_for`] has passed, and the answer says so.
+//! - **Refused credentials.** A client (its address) that sends more than
+//!   [`Limits::slow_after`] different credentials rollcall does not know
+//!   ([`ApiError::UnknownCredential`]) within [`Limits::lock_for`] is answered a second later
+//!   for each one past that (at most [`MAX_DELAY`]); at [`Limits::lock_after`] different
+//!   ones, every call from it is refused with 429 until [`Limits::lock_for`] has passed, and
+//!   the answer says so. Guessing needs different credentials; sending the same stale one
+//!   again (a partner's old secret after a school re-granted it, from an address it shares
+//!   with its calls to every other school) guesses nothing, so it is not counted again and
+//!   only its rate bounds it.
 //!
 //! In Lambda each instance keeps its own counts; API Gateway's throttling (template.yaml)
 //! bounds the whole. Nothing here logs or keeps a credential: buckets are keyed by a hash.
@@ -39,7 +43,8 @@ use crate::error::{ApiError, CredentialRefused};
 use crate::request::{authorization, session_cookie};
 
 /// The longest wait a refused credential adds to its answer.
-pub const MAX_DELAY: Duration = Duration::from_secs(5);
+pub const MAX_DELAY: Duration = Duration::from_secs(MAX_DELAY_SECONDS as u64);
+const MAX_DELAY_SECONDS: u32 = 5;
 
 /// How often forgotten clients and idle buckets are swept out.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -159,12 +164,27 @@ impl Limits {
 /// A client, as the edge tells clients apart: its address.
 pub type Client = String;
 
-/// Refusals of one client's credentials within the window.
-#[derive(Debug, Clone, Copy)]
+/// The different credentials of one client refused within the window.
+#[derive(Debug, Clone)]
 struct Refusals {
-    count: u32,
+    /// Their hashes (as bucket names), at most [`Limits::lock_after`] of them.
+    refused: Vec<[u8; 32]>,
     since: Instant,
     locked_until: Option<Instant>,
+}
+
+impl Refusals {
+    fn new(now: Instant) -> Self {
+        Self {
+            refused: Vec::new(),
+            since: now,
+            locked_until: None,
+        }
+    }
+
+    fn count(&self) -> u32 {
+        u32::try_from(self.refused.len()).unwrap_or(u32::MAX)
+    }
 }
 
 /// The edge's counts: each credential's bucket and each client's refusals.
@@ -231,13 +251,17 @@ impl Guard {
         (until > now).then(|| until - now)
     }
 
-    /// The wait before the request's credential (or, without one, its client) may call
-    /// again, if it is over its rate.
-    fn over_rate(&self, request: &Request, client: &str) -> Option<Duration> {
+    /// The name of the request's credential's bucket (or, without one, its client's): a
+    /// keyed hash, so no credential is kept.
+    fn bucket(&self, request: &Request, client: &str) -> [u8; 32] {
+        keyed_hash_bytes(&self.salt, bucket_of(request, client).as_bytes())
+    }
+
+    /// The wait before `bucket` may call again, if it is over its rate.
+    fn over_rate(&self, bucket: &[u8; 32]) -> Option<Duration> {
         let rates = self.rates.as_ref()?;
-        let bucket = keyed_hash_bytes(&self.salt, bucket_of(request, client).as_bytes());
         rates
-            .check_key(&bucket)
+            .check_key(bucket)
             .err()
             .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
@@ -261,31 +285,30 @@ impl Guard {
         })
     }
 
-    /// Counts a refused credential of `client`: the delay to add to its answer.
-    fn refused(&self, client: &str, now: Instant) -> Duration {
+    /// Counts `credential` (its bucket), refused, against `client`, unless it was refused
+    /// before in the window: the delay to add to its answer.
+    fn refused(&self, client: &str, credential: [u8; 32], now: Instant) -> Duration {
         let limits = &self.limits;
         let mut refusals = self.refusals.lock().expect("refusals lock");
-        let entry = refusals.entry(client.to_owned()).or_insert(Refusals {
-            count: 0,
-            since: now,
-            locked_until: None,
-        });
+        let entry = refusals
+            .entry(client.to_owned())
+            .or_insert_with(|| Refusals::new(now));
         if now.duration_since(entry.since) > limits.lock_for {
-            *entry = Refusals {
-                count: 0,
-                since: now,
-                locked_until: None,
-            };
+            *entry = Refusals::new(now);
         }
-        entry.count = entry.count.saturating_add(1);
-        if limits.lock_after > 0 && entry.count >= limits.lock_after {
-            entry.locked_until = Some(now + limits.lock_for);
-            tracing::warn!(
-                refusals = entry.count,
-                "client locked out after refused credentials"
-            );
+        // Past either count, more would change nothing: the list stays bounded.
+        let enough = (limits.lock_after).max(limits.slow_after.saturating_add(MAX_DELAY_SECONDS));
+        if entry.count() < enough && !entry.refused.contains(&credential) {
+            entry.refused.push(credential);
+            if limits.lock_after > 0 && entry.count() >= limits.lock_after {
+                entry.locked_until = Some(now + limits.lock_for);
+                tracing::warn!(
+                    refusals = entry.count(),
+                    "client locked out after refused credentials"
+                );
+            }
         }
-        let past = entry.count.saturating_sub(limits.slow_after);
+        let past = entry.count().saturating_sub(limits.slow_after);
         Duration::from_secs(past.into()).min(MAX_DELAY)
     }
 
@@ -371,7 +394,8 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         }
         .into_response();
     }
-    if let Some(wait) = guard.over_rate(&request, &client) {
+    let bucket = guard.bucket(&request, &client);
+    if let Some(wait) = guard.over_rate(&bucket) {
         return ApiError::TooManyRequests {
             message: format!(
                 "more than {} calls a second were made with this credential; slow down and \
@@ -386,8 +410,10 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     // The partner credentials' extractors find the guard here ([`Guard::check_partner`]).
     request.extensions_mut().insert(guard.clone());
     let response = next.run(request).await;
-    if response.extensions().get::<CredentialRefused>().is_some() {
-        let delay = guard.refused(&client, now);
+    if let Some(refused) = response.extensions().get::<CredentialRefused>() {
+        let credential =
+            (refused.tried).map_or(bucket, |tried| keyed_hash_bytes(&guard.salt, &tried));
+        let delay = guard.refused(&client, credential, now);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -470,8 +496,8 @@ mod tests {
             ..Limits::default()
         });
         let t0 = Instant::now();
-        let delays: Vec<u64> = (0..4)
-            .map(|_| guard.refused("192.0.2.1", t0).as_secs())
+        let delays: Vec<u64> = (0..4u8)
+            .map(|n| guard.refused("192.0.2.1", [n; 32], t0).as_secs())
             .collect();
         assert_eq!(delays, [0, 0, 1, 2]);
         assert_eq!(
@@ -486,9 +512,48 @@ mod tests {
         // After the window, counting starts again.
         assert_eq!(
             guard
-                .refused("192.0.2.1", t0 + Duration::from_secs(62))
+                .refused("192.0.2.1", [9; 32], t0 + Duration::from_secs(62))
                 .as_secs(),
             0
         );
+    }
+
+    #[test]
+    fn the_same_refused_credential_sent_again_is_counted_once() {
+        let guard = Guard::new(Limits {
+            slow_after: 2,
+            lock_after: 4,
+            lock_for: Duration::from_secs(60),
+            ..Limits::default()
+        });
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            assert_eq!(guard.refused("192.0.2.1", [1; 32], t0), Duration::ZERO);
+        }
+        assert_eq!(guard.locked("192.0.2.1", t0), None);
+        for n in 2..=4u8 {
+            guard.refused("192.0.2.1", [n; 32], t0);
+        }
+        assert!(
+            guard.locked("192.0.2.1", t0).is_some(),
+            "four different ones lock"
+        );
+    }
+
+    #[test]
+    fn without_a_lockout_the_refused_credentials_kept_stay_bounded() {
+        let guard = Guard::new(Limits {
+            slow_after: 2,
+            lock_after: 0,
+            ..Limits::default()
+        });
+        let t0 = Instant::now();
+        for n in 0..=255u8 {
+            guard.refused("192.0.2.1", [n; 32], t0);
+        }
+        assert_eq!(guard.refused("192.0.2.1", [0; 32], t0), MAX_DELAY);
+        assert_eq!(guard.locked("192.0.2.1", t0), None);
+        let refusals = guard.refusals.lock().unwrap();
+        assert_eq!(refusals["192.0.2.1"].refused.len(), 7);
     }
 }

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::consent::{AccessDenied, GrantError};
 use rollcall_core::ports::{BoxError, KeyError, StoreError};
+use rollcall_core::secret::keyed_hash_bytes;
 use rollcall_core::xod::error_body;
 
 #[derive(Debug, thiserror::Error)]
@@ -125,9 +126,35 @@ pub struct Failure {
 }
 
 /// Marks an answer that refused a credential rollcall does not know, for the edge to count
-/// against the client ([`crate::abuse`]).
-#[derive(Debug, Clone, Copy)]
-pub struct CredentialRefused;
+/// against the client ([`crate::abuse`]). The edge names a credential sent in the headers
+/// itself; one sent in the body (GetToken's secret, the page's sign-in key), which the edge
+/// does not read, is named here by a hash ([`CredentialRefused::sent`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CredentialRefused {
+    pub tried: Option<[u8; 32]>,
+}
+
+impl CredentialRefused {
+    /// A refusal of the credential made of `parts` (sent in the body).
+    pub fn sent(parts: &[&[u8]]) -> Self {
+        let mut text = Vec::new();
+        for part in parts {
+            text.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            text.extend_from_slice(part);
+        }
+        Self {
+            tried: Some(keyed_hash_bytes(b"rollcall refused credential", &text)),
+        }
+    }
+
+    /// Names the credential `response` refused, if it refused one.
+    pub fn name(self, mut response: Response) -> Response {
+        if response.extensions().get::<Self>().is_some() {
+            response.extensions_mut().insert(self);
+        }
+        response
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -136,7 +163,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(error_body(&self.message()))).into_response();
         match &self {
             ApiError::UnknownCredential(_) => {
-                response.extensions_mut().insert(CredentialRefused);
+                response
+                    .extensions_mut()
+                    .insert(CredentialRefused::default());
             }
             ApiError::TooManyRequests { retry_after, .. } => {
                 response

@@ -155,7 +155,7 @@ async fn sign_in(State(state): State<ConsentState>, headers: HeaderMap, body: Bo
             None,
         );
         let mut response = (StatusCode::UNAUTHORIZED, page).into_response();
-        response.extensions_mut().insert(CredentialRefused);
+        (response.extensions_mut()).insert(CredentialRefused::sent(&[key.as_bytes()]));
         return response;
     };
     let (_, cookie) = Session::start(&school, state.clock.now());
