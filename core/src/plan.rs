@@ -1592,6 +1592,18 @@ pub fn writeback_plan(
 }
 
 impl WritebackPlan {
+    /// Whether a checked payload of `body` names someone now opted out: a task queued before
+    /// the school opted them out is not handed to its agent.
+    pub fn names_opted_out(&self, body: WritebackBody, payload: &Value) -> bool {
+        body.person_fields().iter().any(|place| {
+            let opted_out = self.opt_outs.of(place.kind);
+            let records = payload.get(place.list).and_then(Value::as_array);
+            (records.into_iter().flatten())
+                .filter_map(|record| text(record.get(place.field)))
+                .any(|id| opted_out.contains(&id))
+        })
+    }
+
     /// The ids of `kind` a write-back may name: those stored, less the opted-out ones (who
     /// are refused exactly as unknown ids are).
     pub fn known(&self, kind: PersonKind, stored: BTreeSet<String>) -> BTreeSet<String> {

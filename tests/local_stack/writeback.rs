@@ -274,6 +274,86 @@ async fn a_task_whose_consent_ended_is_never_handed_to_the_agent() {
     );
 }
 
+#[tokio::test]
+async fn a_task_naming_someone_opted_out_or_unreadable_since_it_was_queued_never_reaches_the_agent()
+{
+    let w = world(&[
+        "Student",
+        "StaffLite",
+        "WritebackAttendance",
+        "WritebackConduct",
+    ])
+    .await;
+    let pupils = w.pupils();
+    let staff = w.uploaded_values("Staff", "Id");
+    let queue = |path: String, body: Value| {
+        let w = &w;
+        async move {
+            w.post(&path, &body).await.expect(StatusCode::OK)["TrackingId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let conduct = |recorded_by: &str, pupil: &str| {
+        json!({"Conducts": [{"Id": 1, "IncidentType": "Ach", "RecordedById": recorded_by,
+                             "EntryDate": w.today(), "TypeId": 4}],
+               "Participants": [{"ConductId": 1, "StudentId": pupil, "Points": 1}]})
+    };
+    let attendance = format!("/api/v1/AttendanceAsync/{ESTAB}");
+    let about_pupil = queue(attendance.clone(), marks(&[(&pupils[0], &w.today(), "/")])).await;
+    let about_staff = queue(
+        "/api/v1/Writeback/ConductAsync".into(),
+        conduct(&staff[0], &pupils[1]),
+    )
+    .await;
+    let about_others = queue(attendance, marks(&[(&pupils[2], &w.today(), "/")])).await;
+
+    // The school opts the first pupil and the first member of staff out.
+    w.opt_out(json!({"studentIds": [pupils[0]], "staffIds": [staff[0]]}))
+        .await;
+    let handed: Vec<String> = (open_tasks(&w).await.iter())
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(handed, [about_others.clone()]);
+    for tracking in [&about_pupil, &about_staff] {
+        let status = (w.stack)
+            .read(&w.token, &format!("/api/v1/Writeback/Status/{tracking}"))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(status["Writeback"][0]["Status"], "Failed");
+        let error = status["Writeback"][0]["Error"].as_str().unwrap();
+        assert!(
+            error.contains("opted out someone the write-back names"),
+            "{error}"
+        );
+        assert!(
+            !error.contains(&pupils[0]) && !error.contains(&staff[0]),
+            "{error}"
+        );
+    }
+
+    // A task queued while the partner could read who pupils are is not handed over once it
+    // cannot, though the write-back's own scope is still granted.
+    let queued = queue(
+        format!("/api/v1/AttendanceAsync/{ESTAB}"),
+        marks(&[(&pupils[3], &w.today(), "/")]),
+    )
+    .await;
+    (w.stack
+        .grant(&w.school, PARTNER, &["WritebackAttendance"])
+        .await)
+        .expect(StatusCode::OK);
+    assert!(open_tasks(&w).await.is_empty());
+    let token = w.new_token().await;
+    let status = (w.stack)
+        .read(&token, &format!("/api/v1/Writeback/Status/{queued}"))
+        .await
+        .expect(StatusCode::OK);
+    let error = status["Writeback"][0]["Error"].as_str().unwrap();
+    assert!(error.contains("no longer lets"), "{error}");
+}
+
 /// The agent takes a write-back into its outbox once, reports the result the MIS side left
 /// there, and the partner then reads that it succeeded.
 #[tokio::test]
@@ -535,7 +615,7 @@ async fn a_detention_or_seating_plan_lists_every_problem_with_its_place() {
     let answer = unchanged!(w, w.post(SEATING_PLAN, &plan).await);
     for expected in [
         "Seats[0].SeatRow: 0 is out of range; count from 1",
-        "Seats[1].StudentId: is given twice (in two cases)",
+        "Seats[1].studentid: is given twice (in two cases)",
     ] {
         assert!(
             answer.message().contains(expected),

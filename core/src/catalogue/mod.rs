@@ -12,7 +12,7 @@ mod people;
 mod writebacks;
 
 pub use people::{Mention, People, PersonKind, Reference, RowScope, Shape, Subject};
-pub use writebacks::{NamedQuery, Writeback, WritebackAnswer, WritebackBody};
+pub use writebacks::{NamedQuery, PersonField, Writeback, WritebackAnswer, WritebackBody};
 
 use crate::scope::{EndpointScope, FieldScope, ScopeExprError, ScopeSet};
 use crate::timestamp::Duration;

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::CatalogueError;
+use super::{CatalogueError, PersonKind};
 use crate::scope::EndpointScope;
 
 /// A write-back endpoint.
@@ -35,6 +35,43 @@ pub enum WritebackBody {
     SeatingPlan,
     /// `Detentions`: a pupil, when and where, set by a member of staff.
     Detention,
+}
+
+/// Where a checked write-back's payload names a person: the field of each record of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonField {
+    pub list: &'static str,
+    pub field: &'static str,
+    pub kind: PersonKind,
+}
+
+const fn person(list: &'static str, field: &'static str, kind: PersonKind) -> PersonField {
+    PersonField { list, field, kind }
+}
+
+const ATTENDANCE_PEOPLE: &[PersonField] = &[person("Marks", "StudentId", PersonKind::Student)];
+const CONDUCT_PEOPLE: &[PersonField] = &[
+    person("Conducts", "RecordedById", PersonKind::Staff),
+    person("Participants", "StudentId", PersonKind::Student),
+    person("Staff", "StaffId", PersonKind::Staff),
+];
+const SEATING_PLAN_PEOPLE: &[PersonField] = &[person("Seats", "StudentId", PersonKind::Student)];
+const DETENTION_PEOPLE: &[PersonField] = &[
+    person("Detentions", "StudentId", PersonKind::Student),
+    person("Detentions", "SetById", PersonKind::Staff),
+    person("Detentions", "SupervisorId", PersonKind::Staff),
+];
+
+impl WritebackBody {
+    /// Every field of the checked payload (canonical names) that names a person.
+    pub fn person_fields(self) -> &'static [PersonField] {
+        match self {
+            Self::Attendance => ATTENDANCE_PEOPLE,
+            Self::Conduct => CONDUCT_PEOPLE,
+            Self::SeatingPlan => SEATING_PLAN_PEOPLE,
+            Self::Detention => DETENTION_PEOPLE,
+        }
+    }
 }
 
 /// What the partner is answered.

@@ -48,8 +48,8 @@ use rollcall_core::model::{Estab, School, VersionRecord};
 use rollcall_core::plan::tombstone_fields;
 use rollcall_core::ports::{
     AgentHealthStore, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, IdempotencyStore,
-    ObjectStore, Ports, Publication, SchoolStore, StagedUploadStore, TaskStore, UploadUrlSigner,
-    VersionStore,
+    ObjectStore, OptOutStore, Ports, Publication, SchoolStore, StagedUploadStore, TaskStore,
+    UploadUrlSigner, VersionStore,
 };
 use rollcall_core::secret::random_hex;
 use rollcall_core::timestamp::Timestamp;
@@ -69,6 +69,7 @@ pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
 pub struct IngestState {
     schools: Arc<dyn SchoolStore>,
     consents: Arc<dyn ConsentStore>,
+    opt_outs: Arc<dyn OptOutStore>,
     versions: Arc<dyn VersionStore>,
     staged_uploads: Arc<dyn StagedUploadStore>,
     idempotency: Arc<dyn IdempotencyStore>,
@@ -87,6 +88,7 @@ impl IngestState {
         Self {
             schools: control.schools.clone(),
             consents: control.consents.clone(),
+            opt_outs: control.opt_outs.clone(),
             versions: control.versions.clone(),
             staged_uploads: control.staged_uploads.clone(),
             idempotency: control.idempotency.clone(),

@@ -1,12 +1,15 @@
 //! The agent's side of write-backs: it takes its school's open tasks and reports each outcome.
-//! A task is handed over only while the consent in force still grants its scopes; one whose
-//! consent ended or narrowed since it was queued fails instead, and never reaches the MIS.
+//! A task is handed over only while the write-back's plan, made again under the consent and
+//! opt-outs in force, still allows it: one whose consent ended or narrowed, or that names
+//! someone the school has opted out since it was queued, fails instead and never reaches the
+//! MIS.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use rollcall_core::catalogue::Catalogue;
 use rollcall_core::model::School;
+use rollcall_core::plan;
 use rollcall_core::ports::StoreError;
-use rollcall_core::scope::EndpointScope;
 use rollcall_core::task::{self, OPEN, PayloadError, QUEUED, Task, TaskState};
 use rollcall_core::timestamp::Timestamp;
 use rollcall_http::credentials::AgentSchool;
@@ -25,11 +28,11 @@ pub(crate) async fn open_tasks(
     let now = state.clock.now();
     let mut handed = Vec::new();
     for task in state.tasks.open_tasks(&school.estab).await? {
-        if let Some(reason) = withdrawn(&state, &task, now).await? {
+        let payload = unseal(&state, &task).await?;
+        if let Some(reason) = withdrawn(&state, &task, &payload, now).await? {
             fail(&state, &task, reason, now).await?;
             continue;
         }
-        let payload = unseal(&state, &task).await?;
         if task.state == TaskState::Queued {
             let delivered = TaskState::Delivered { at: now };
             match state
@@ -54,25 +57,55 @@ pub(crate) async fn open_tasks(
     Ok(Json(json!({ "tasks": handed })))
 }
 
-/// Why a task may no longer reach the MIS, if it may not. The school's own tasks are bounded
-/// by no consent.
-async fn withdrawn(state: &IngestState, task: &Task, now: Timestamp) -> ApiResult<Option<String>> {
+/// Why a task may no longer reach the MIS, if it may not: the write-back's plan is made
+/// again under the consent and opt-outs in force, as when it was queued; it must still allow
+/// the write-back (its scope, and the consent to read the people it names), and no one the
+/// payload names may have been opted out since. The school's own tasks are bounded by no
+/// consent.
+async fn withdrawn(
+    state: &IngestState,
+    task: &Task,
+    payload: &Value,
+    now: Timestamp,
+) -> ApiResult<Option<String>> {
     let Some(partner) = &task.partner else {
         return Ok(None);
     };
-    let consent = state.consents.consent(&task.estab, partner).await?;
-    let scope = EndpointScope::parse(&task.scopes).map_err(ApiError::internal)?;
-    Ok(match consent {
-        Some(c) if c.in_force(now) && scope.is_satisfied_by(&c.scopes) => None,
-        Some(c) if c.in_force(now) => Some(format!(
+    let catalogue = Catalogue::get();
+    let writeback = (catalogue.writeback(&task.kind)).ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!("a task of unknown kind {}", task.kind))
+    })?;
+    let consent = match state.consents.consent(&task.estab, partner).await? {
+        Some(consent) if consent.in_force(now) => consent,
+        _ => {
+            return Ok(Some(format!(
+                "the school's consent for {partner} ended before its agent took the \
+                 write-back; it was not delivered"
+            )));
+        }
+    };
+    let opt_outs = (state.opt_outs.opt_outs(&task.estab, partner).await?)
+        .map(|record| record.people)
+        .unwrap_or_default();
+    if !writeback.scope.is_satisfied_by(&consent.scopes) {
+        return Ok(Some(format!(
             "the school no longer grants {} to {partner}; the write-back was not delivered",
             task.scopes
-        )),
-        _ => Some(format!(
-            "the school's consent for {partner} ended before its agent took the write-back; it \
-             was not delivered"
-        )),
-    })
+        )));
+    }
+    let estab = task.estab.as_str();
+    let Ok(plan) = plan::writeback_plan(catalogue, writeback, &consent.scopes, &opt_outs, estab)
+    else {
+        return Ok(Some(format!(
+            "the school no longer lets {partner} read who the people the write-back names are; \
+             it was not delivered"
+        )));
+    };
+    Ok(plan.names_opted_out(writeback.body, payload).then(|| {
+        "the school opted out someone the write-back names after it was queued; it was not \
+         delivered"
+            .to_owned()
+    }))
 }
 
 async fn fail(state: &IngestState, task: &Task, message: String, now: Timestamp) -> ApiResult<()> {
