@@ -64,12 +64,11 @@ impl<'a> Record<'a> {
             .filter(|value| !value.is_null())
     }
 
-    /// Refuses every key that is not one of `fields` (in any case) and any field given twice
-    /// in different cases: what rollcall cannot check is not passed on.
+    /// Refuses every key that is not one of `fields` (in any case): what rollcall cannot
+    /// check is not passed on.
     pub fn only(&self, fields: &[&str], problems: &mut Problems) {
-        let mut seen = Vec::with_capacity(self.object.len());
         for key in self.object.keys() {
-            let Some(field) = fields.iter().find(|f| f.eq_ignore_ascii_case(key)) else {
+            if !fields.iter().any(|f| f.eq_ignore_ascii_case(key)) {
                 problems.add(
                     &self.at(key),
                     format!(
@@ -77,20 +76,29 @@ impl<'a> Record<'a> {
                         fields.join(", ")
                     ),
                 );
-                continue;
-            };
-            if seen.contains(field) {
-                problems.add(
-                    &self.at(field),
-                    "is given twice (in two cases); give it once",
-                );
             }
-            seen.push(field);
         }
     }
 
     fn at(&self, name: &str) -> String {
-        format!("{}.{name}", self.place)
+        if self.place.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.place)
+        }
+    }
+
+    /// Refuses two keys that differ only in case: which one was meant is not clear.
+    pub fn once_each(&self, problems: &mut Problems) {
+        let keys: Vec<&String> = self.object.keys().collect();
+        for (n, key) in keys.iter().enumerate() {
+            if keys[..n]
+                .iter()
+                .any(|earlier| earlier.eq_ignore_ascii_case(key))
+            {
+                problems.add_once(&self.at(key), "is given twice (in two cases); give it once");
+            }
+        }
     }
 
     /// Text (a number is taken as its digits), trimmed; `None` when absent.
@@ -231,7 +239,11 @@ pub(crate) fn records<'a>(
     for (index, item) in items.iter().enumerate() {
         let place = format!("{name}[{index}]");
         match item {
-            Value::Object(object) => records.push(Record::new(place, object)),
+            Value::Object(object) => {
+                let record = Record::new(place, object);
+                record.once_each(problems);
+                records.push(record);
+            }
             _ => problems.add(&place, "must be an object"),
         }
     }
@@ -249,12 +261,79 @@ pub(crate) fn callback(body: &Record<'_>, problems: &mut Problems) -> Option<Val
         return None;
     };
     let record = Record::new("Callback".into(), object);
+    record.once_each(problems);
     let method = record.required_choice("Method", &["POST"], problems);
     let url = record.required_text("Url", problems);
     if let Some(url) = &url
-        && !url.starts_with("https://")
+        && let Err(why) = public_https_url(url)
     {
-        problems.add("Callback.Url", "must be an https:// URL");
+        problems.add("Callback.Url", why);
     }
     Some(serde_json::json!({ "Method": method?, "Url": url? }))
+}
+
+/// The longest callback URL.
+const MAX_URL: usize = 2048;
+
+/// A callback must be an `https://` URL of a named public host, without credentials in it: the
+/// school's side calls it, from inside the school's network, so it must not name an address
+/// there (or the machine itself).
+fn public_https_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL {
+        return Err(format!(
+            "is {} characters; the limit is {MAX_URL}",
+            url.len()
+        ));
+    }
+    let uri: axum::http::Uri = (url.parse()).map_err(|_| "is not a URL".to_owned())?;
+    if !uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+    {
+        return Err("must be an https:// URL".into());
+    }
+    let authority = uri.authority().ok_or("must name a host")?;
+    if authority.as_str().contains('@') {
+        return Err("must not carry a user name or password".into());
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let named = host.contains('.')
+        && host.parse::<std::net::IpAddr>().is_err()
+        && !host.eq_ignore_ascii_case("localhost")
+        && !host.to_ascii_lowercase().ends_with(".localhost");
+    if !named {
+        return Err(format!(
+            "must name a public host by its domain name, not `{host}`; the school's side calls it"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_https_url;
+
+    #[test]
+    fn a_callback_names_a_public_host_over_https() {
+        assert!(public_https_url("https://partner.example/cb?id=1").is_ok());
+        assert!(public_https_url("HTTPS://partner.example:8443/cb").is_ok());
+        for refused in [
+            "http://partner.example/cb",
+            "https://user:pw@partner.example/cb",
+            "https://10.0.0.1/cb",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[::1]/cb",
+            "https://localhost/cb",
+            "https://intranet/cb",
+            "https://a\nb/",
+            "partner.example/cb",
+        ] {
+            assert!(public_https_url(refused).is_err(), "{refused}");
+        }
+        let long = format!("https://{}.example/", "a".repeat(3000));
+        assert!(public_https_url(&long).is_err());
+    }
 }

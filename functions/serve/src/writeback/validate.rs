@@ -54,6 +54,7 @@ pub(crate) fn attendance(
 ) -> Result<Checked, Problems> {
     let mut problems = Problems::default();
     let body = Record::new(String::new(), body);
+    body.once_each(&mut problems);
     let marks = records(&body, "Marks", true, &mut problems);
     too_many("Marks", marks.len(), &mut problems);
     let mut dates = BTreeSet::new();
@@ -137,6 +138,7 @@ pub(crate) fn conduct(
 ) -> Result<Checked, Problems> {
     let mut problems = Problems::default();
     let body = Record::new(String::new(), body);
+    body.once_each(&mut problems);
     let conducts = records(&body, "Conducts", true, &mut problems);
     too_many("Conducts", conducts.len(), &mut problems);
     let mut ids = BTreeSet::new();
@@ -294,6 +296,7 @@ pub(crate) fn seating_plan(
 ) -> Result<Checked, Problems> {
     let mut problems = Problems::default();
     let body = Record::new(String::new(), body);
+    body.once_each(&mut problems);
     body.only(&["GroupId", "RoomId", "Seats", "Callback"], &mut problems);
     let group = body.required_note("GroupId", MAX_NAME, &mut problems);
     let room = body.note("RoomId", MAX_NAME, &mut problems);
@@ -365,6 +368,7 @@ pub(crate) fn detention(
 ) -> Result<Checked, Problems> {
     let mut problems = Problems::default();
     let body = Record::new(String::new(), body);
+    body.once_each(&mut problems);
     body.only(&["Detentions", "Callback"], &mut problems);
     let detentions = records(&body, "Detentions", true, &mut problems);
     too_many("Detentions", detentions.len(), &mut problems);
