@@ -315,7 +315,7 @@ async fn a_task_naming_someone_opted_out_or_unreadable_since_it_was_queued_never
     let handed: Vec<String> = (open_tasks(&w).await.iter())
         .map(|t| t["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(handed, [about_others.clone()]);
+    assert_eq!(handed, [about_others]);
     for tracking in [&about_pupil, &about_staff] {
         let status = (w.stack)
             .read(&w.token, &format!("/api/v1/Writeback/Status/{tracking}"))
