@@ -40,6 +40,18 @@ fn retry_after(answer: &crate::support::Answer) -> u64 {
         .unwrap()
 }
 
+/// Awaits `call`, which the edge must have slowed down by at least `at_least`.
+async fn waits<T>(at_least: Duration, call: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let answer = call.await;
+    let took = started.elapsed();
+    assert!(
+        took >= at_least,
+        "answered in {took:?}, not slowed to {at_least:?}"
+    );
+    answer
+}
+
 #[tokio::test]
 async fn a_credential_over_its_rate_is_answered_429_and_nothing_is_done_for_it() {
     let world = world(Limits {
@@ -106,39 +118,17 @@ async fn refused_credentials_slow_a_client_down_then_lock_it_out_for_a_while() {
     let wrong_secret = world.stack.get_token(P, ESTAB, "not-the-secret").await;
     wrong_secret.expect_error(StatusCode::UNAUTHORIZED, "do not match");
     assert!(fast < Duration::from_millis(900) && started.elapsed() < Duration::from_millis(900));
-    let started = Instant::now();
     let bearer = |key: &str| format!("Bearer {key}");
+    let whoami = Some(bearer("rca_wrong"));
     let third = world
         .stack
-        .send(
-            Method::GET,
-            "/agent/v1/whoami",
-            Some(&bearer("rca_wrong")),
-            None,
-        )
-        .await;
-    third.expect_error(StatusCode::UNAUTHORIZED, "");
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
-    let started = Instant::now();
+        .send(Method::GET, "/agent/v1/whoami", whoami.as_deref(), None);
+    (waits(Duration::from_secs(1), third).await).expect_error(StatusCode::UNAUTHORIZED, "");
+    let partners = Some(bearer("rcs_wrong"));
     let fourth = world
         .stack
-        .send(
-            Method::GET,
-            "/admin/v1/partners",
-            Some(&bearer("rcs_wrong")),
-            None,
-        )
-        .await;
-    fourth.expect_error(StatusCode::UNAUTHORIZED, "");
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+        .send(Method::GET, "/admin/v1/partners", partners.as_deref(), None);
+    (waits(Duration::from_secs(2), fourth).await).expect_error(StatusCode::UNAUTHORIZED, "");
 
     // Locked out: even a good token is refused, and the answer says why and for how long.
     let locked = world.stack.read(&token, &students()).await;
@@ -206,14 +196,12 @@ async fn a_stale_secret_sent_again_is_counted_once_but_different_guesses_lock_ou
         let refused = world.stack.get_token(P, ESTAB, guess).await;
         refused.expect_error(StatusCode::UNAUTHORIZED, "do not match");
     }
-    let started = Instant::now();
-    let third = world.stack.get_token(Q, ESTAB, "guess-3").await;
+    let third = waits(
+        Duration::from_secs(2),
+        world.stack.get_token(Q, ESTAB, "guess-3"),
+    )
+    .await;
     third.expect_error(StatusCode::UNAUTHORIZED, "do not match");
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
     let locked = world.stack.read(&token, &students()).await;
     locked.expect_error(StatusCode::TOO_MANY_REQUESTS, "rollcall does not know");
 }

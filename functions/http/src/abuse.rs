@@ -487,14 +487,20 @@ mod tests {
         assert_eq!(bucket(&[("cookie", "other=1")], "192.0.2.1"), address);
     }
 
-    #[test]
-    fn refusals_slow_a_client_down_then_lock_it_out_for_a_while() {
-        let guard = Guard::new(Limits {
+    /// A guard that slows a client after 2 different refused credentials and locks it out
+    /// for a minute after `lock_after` (never when 0).
+    fn lockout_guard(lock_after: u32) -> Arc<Guard> {
+        Guard::new(Limits {
             slow_after: 2,
-            lock_after: 4,
+            lock_after,
             lock_for: Duration::from_secs(60),
             ..Limits::default()
-        });
+        })
+    }
+
+    #[test]
+    fn refusals_slow_a_client_down_then_lock_it_out_for_a_while() {
+        let guard = lockout_guard(4);
         let t0 = Instant::now();
         let delays: Vec<u64> = (0..4u8)
             .map(|n| guard.refused("192.0.2.1", [n; 32], t0).as_secs())
@@ -520,12 +526,7 @@ mod tests {
 
     #[test]
     fn the_same_refused_credential_sent_again_is_counted_once() {
-        let guard = Guard::new(Limits {
-            slow_after: 2,
-            lock_after: 4,
-            lock_for: Duration::from_secs(60),
-            ..Limits::default()
-        });
+        let guard = lockout_guard(4);
         let t0 = Instant::now();
         for _ in 0..100 {
             assert_eq!(guard.refused("192.0.2.1", [1; 32], t0), Duration::ZERO);
@@ -542,11 +543,7 @@ mod tests {
 
     #[test]
     fn without_a_lockout_the_refused_credentials_kept_stay_bounded() {
-        let guard = Guard::new(Limits {
-            slow_after: 2,
-            lock_after: 0,
-            ..Limits::default()
-        });
+        let guard = lockout_guard(0);
         let t0 = Instant::now();
         for n in 0..=255u8 {
             guard.refused("192.0.2.1", [n; 32], t0);

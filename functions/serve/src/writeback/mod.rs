@@ -258,13 +258,7 @@ pub(crate) fn validate_body(
     known: &Known,
     estab: &str,
 ) -> ApiResult<Checked> {
-    let checked = match kind {
-        WritebackBody::Attendance => validate::attendance(object, known, estab),
-        WritebackBody::Conduct => validate::conduct(object, known, estab),
-        WritebackBody::SeatingPlan => validate::seating_plan(object, known, estab),
-        WritebackBody::Detention => validate::detention(object, known, estab),
-    };
-    checked.map_err(|problems| {
+    validate::check(kind, object, known, estab).map_err(|problems| {
         ApiError::Unprocessable(format!(
             "the write-back was not queued: {}; correct these and send it again",
             problems.message()

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use rollcall_core::catalogue::{PersonKind, WritebackBody};
 use serde_json::{Map, Value, json};
 
 use super::body::{Problems, Record, callback, records};
@@ -29,11 +30,63 @@ pub(crate) struct Known {
     pub name_conduct_types: bool,
 }
 
+impl Known {
+    /// The ids of `kind` a write-back may name, whether a refusal may say which was wrong, and
+    /// what such a person is called. No write-back names a contact: none may be named.
+    fn people(&self, kind: PersonKind) -> (&BTreeSet<String>, bool, &'static str) {
+        static NONE: BTreeSet<String> = BTreeSet::new();
+        match kind {
+            PersonKind::Student => (&self.students, self.name_students, "a pupil"),
+            PersonKind::Staff => (&self.staff, self.name_staff, "a member of staff"),
+            PersonKind::Contact => (&NONE, false, "a contact"),
+        }
+    }
+}
+
 /// A checked request: the payload for the agent and how many records it holds.
 #[derive(Debug)]
 pub(crate) struct Checked {
     pub payload: Value,
     pub records: u64,
+}
+
+/// A body read with canonical names, before the people it names are checked.
+struct Draft {
+    payload: Value,
+    records: usize,
+}
+
+/// Checks a body of `kind` against what the school has: its own fields by the kind's reader,
+/// then every person it names, then its `Callback`. Every problem is listed.
+pub(crate) fn check(
+    kind: WritebackBody,
+    object: &Map<String, Value>,
+    known: &Known,
+    estab: &str,
+) -> Result<Checked, Problems> {
+    let mut problems = Problems::default();
+    let body = Record::new(String::new(), object);
+    body.once_each(&mut problems);
+    let read = match kind {
+        WritebackBody::Attendance => attendance,
+        WritebackBody::Conduct => conduct,
+        WritebackBody::SeatingPlan => seating_plan,
+        WritebackBody::Detention => detention,
+    };
+    let Draft {
+        mut payload,
+        records,
+    } = read(&body, known, estab, &mut problems);
+    check_people(kind, &payload, known, estab, &mut problems);
+    let callback = callback(&body, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    payload["Callback"] = json!(callback);
+    Ok(Checked {
+        payload,
+        records: records as u64,
+    })
 }
 
 fn too_many(name: &str, count: usize, problems: &mut Problems) {
@@ -47,41 +100,25 @@ fn too_many(name: &str, count: usize, problems: &mut Problems) {
 
 /// `Marks` of session (`MarkType` S, with `Session` AM/PM) or lesson (`MarkType` L, with
 /// `InstanceId`) attendance, all of one date.
-pub(crate) fn attendance(
-    body: &Map<String, Value>,
-    known: &Known,
-    estab: &str,
-) -> Result<Checked, Problems> {
-    let mut problems = Problems::default();
-    let body = Record::new(String::new(), body);
-    body.once_each(&mut problems);
-    let marks = records(&body, "Marks", true, &mut problems);
-    too_many("Marks", marks.len(), &mut problems);
+fn attendance(body: &Record<'_>, known: &Known, estab: &str, problems: &mut Problems) -> Draft {
+    let marks = records(body, "Marks", true, problems);
+    too_many("Marks", marks.len(), problems);
     let mut dates = BTreeSet::new();
     let mut out = Vec::with_capacity(marks.len());
     for mark in &marks {
-        let student = mark.required_text("StudentId", &mut problems);
-        check_member(
-            (&known.students, known.name_students),
-            "a pupil",
-            estab,
-            mark,
-            "StudentId",
-            &student,
-            &mut problems,
-        );
-        let mark_type = mark.required_choice("MarkType", &["S", "L"], &mut problems);
-        let date = mark.required_date("Date", &mut problems);
+        let student = mark.required_text("StudentId", problems);
+        let mark_type = mark.required_choice("MarkType", &["S", "L"], problems);
+        let date = mark.required_date("Date", problems);
         dates.extend(date.clone());
         let (session, instance) = match mark_type {
             Some("S") => (
-                mark.required_choice("Session", &["AM", "PM"], &mut problems),
+                mark.required_choice("Session", &["AM", "PM"], problems),
                 None,
             ),
-            Some(_) => (None, mark.required_text("InstanceId", &mut problems)),
+            Some(_) => (None, mark.required_text("InstanceId", problems)),
             None => (None, None),
         };
-        let code = mark.required_text("Mark", &mut problems);
+        let code = mark.required_text("Mark", problems);
         if let Some(code) = &code
             && !known.marks.contains(code)
         {
@@ -96,14 +133,14 @@ pub(crate) fn attendance(
                     "one or more marks are not attendance marks of school {estab}; check them \
                      against the codes the school gave you"
                 ),
-                &mut problems,
+                problems,
             );
         }
-        let minutes = mark.integer("Mins", &mut problems);
+        let minutes = mark.integer("Mins", problems);
         if minutes.is_some_and(|m| m < 0) {
             problems.add(&format!("{}.Mins", mark.place), "must not be negative");
         }
-        let notes = mark.note("Notes", MAX_NOTE, &mut problems);
+        let notes = mark.note("Notes", MAX_NOTE, problems);
         out.push(json!({
             "StudentId": student, "MarkType": mark_type, "Date": date, "Session": session,
             "InstanceId": instance, "Mark": code, "Mins": minutes, "Notes": notes,
@@ -119,32 +156,21 @@ pub(crate) fn attendance(
             ),
         );
     }
-    let callback = callback(&body, &mut problems);
-    if !problems.is_empty() {
-        return Err(problems);
+    Draft {
+        records: out.len(),
+        payload: json!({ "Marks": out }),
     }
-    Ok(Checked {
-        records: out.len() as u64,
-        payload: json!({ "Marks": out, "Callback": callback }),
-    })
 }
 
 /// `Conducts` (achievement or behaviour events) with their `Participants` (pupils), and
 /// optionally `Staff` and `MediaFiles`, linked by `ConductId`.
-pub(crate) fn conduct(
-    body: &Map<String, Value>,
-    known: &Known,
-    estab: &str,
-) -> Result<Checked, Problems> {
-    let mut problems = Problems::default();
-    let body = Record::new(String::new(), body);
-    body.once_each(&mut problems);
-    let conducts = records(&body, "Conducts", true, &mut problems);
-    too_many("Conducts", conducts.len(), &mut problems);
+fn conduct(body: &Record<'_>, known: &Known, estab: &str, problems: &mut Problems) -> Draft {
+    let conducts = records(body, "Conducts", true, problems);
+    too_many("Conducts", conducts.len(), problems);
     let mut ids = BTreeSet::new();
     let mut out_conducts = Vec::with_capacity(conducts.len());
     for conduct in &conducts {
-        let id = conduct.required_integer("Id", &mut problems);
+        let id = conduct.required_integer("Id", problems);
         if let Some(id) = id
             && !ids.insert(id)
         {
@@ -153,18 +179,9 @@ pub(crate) fn conduct(
                 format!("{id} is used by two conducts"),
             );
         }
-        let kind = conduct.required_choice("IncidentType", &["Ach", "Beh"], &mut problems);
-        let recorded_by = conduct.required_text("RecordedById", &mut problems);
-        check_member(
-            (&known.staff, known.name_staff),
-            "a member of staff",
-            estab,
-            conduct,
-            "RecordedById",
-            &recorded_by,
-            &mut problems,
-        );
-        let type_id = conduct.required_integer("TypeId", &mut problems);
+        let kind = conduct.required_choice("IncidentType", &["Ach", "Beh"], problems);
+        let recorded_by = conduct.required_text("RecordedById", problems);
+        let type_id = conduct.required_integer("TypeId", problems);
         if let (Some(type_id), Some(types)) = (type_id, &known.conduct_types)
             && !types.contains(&type_id.to_string())
         {
@@ -179,48 +196,39 @@ pub(crate) fn conduct(
                     "one or more TypeIds are not conduct types of school {estab}; check them \
                      against the types the school gave you"
                 ),
-                &mut problems,
+                problems,
             );
         }
         let status = if kind == Some("Beh") {
-            conduct.required_integer("StatusId", &mut problems)
+            conduct.required_integer("StatusId", problems)
         } else {
-            conduct.integer("StatusId", &mut problems)
+            conduct.integer("StatusId", problems)
         };
         let mut record = json!({
             "Id": id, "IncidentType": kind, "RecordedById": recorded_by,
-            "EntryDate": conduct.required_date("EntryDate", &mut problems),
+            "EntryDate": conduct.required_date("EntryDate", problems),
             "TypeId": type_id, "StatusId": status,
-            "Note": conduct.note("Note", MAX_NOTE, &mut problems),
+            "Note": conduct.note("Note", MAX_NOTE, problems),
         });
         for optional in ["ActivityId", "BullTypeId", "LocationId", "EntryTimeId"] {
-            record[optional] = json!(conduct.integer(optional, &mut problems));
+            record[optional] = json!(conduct.integer(optional, problems));
         }
         out_conducts.push(record);
     }
 
-    let participants = records(&body, "Participants", true, &mut problems);
-    too_many("Participants", participants.len(), &mut problems);
+    let participants = records(body, "Participants", true, problems);
+    too_many("Participants", participants.len(), problems);
     let mut involved = BTreeSet::new();
     let mut out_participants = Vec::with_capacity(participants.len());
     for participant in &participants {
-        let conduct_id = conduct_ref(participant, &ids, &mut problems);
+        let conduct_id = conduct_ref(participant, &ids, problems);
         involved.extend(conduct_id);
-        let student = participant.required_text("StudentId", &mut problems);
-        check_member(
-            (&known.students, known.name_students),
-            "a pupil",
-            estab,
-            participant,
-            "StudentId",
-            &student,
-            &mut problems,
-        );
+        let student = participant.required_text("StudentId", problems);
         out_participants.push(json!({
             "ConductId": conduct_id, "StudentId": student,
-            "Points": participant.required_integer("Points", &mut problems),
-            "RoleId": participant.integer("RoleId", &mut problems),
-            "OutcomeId": participant.integer("OutcomeId", &mut problems),
+            "Points": participant.required_integer("Points", problems),
+            "RoleId": participant.integer("RoleId", problems),
+            "OutcomeId": participant.integer("OutcomeId", problems),
         }));
     }
     for missing in ids.difference(&involved) {
@@ -230,29 +238,20 @@ pub(crate) fn conduct(
         );
     }
 
-    let staff = records(&body, "Staff", false, &mut problems);
+    let staff = records(body, "Staff", false, problems);
     let mut out_staff = Vec::with_capacity(staff.len());
     for member in &staff {
-        let staff_id = member.required_text("StaffId", &mut problems);
-        check_member(
-            (&known.staff, known.name_staff),
-            "a member of staff",
-            estab,
-            member,
-            "StaffId",
-            &staff_id,
-            &mut problems,
-        );
+        let staff_id = member.required_text("StaffId", problems);
         out_staff.push(json!({
-            "ConductId": conduct_ref(member, &ids, &mut problems), "StaffId": staff_id,
-            "StaffRoleId": member.integer("StaffRoleId", &mut problems),
+            "ConductId": conduct_ref(member, &ids, problems), "StaffId": staff_id,
+            "StaffRoleId": member.integer("StaffRoleId", problems),
         }));
     }
 
-    let media = records(&body, "MediaFiles", false, &mut problems);
+    let media = records(body, "MediaFiles", false, problems);
     let mut out_media = Vec::with_capacity(media.len());
     for file in &media {
-        let content = file.required_text("MediaBase64", &mut problems);
+        let content = file.required_text("MediaBase64", problems);
         if content.as_deref().is_some_and(|c| !looks_like_base64(c)) {
             problems.add(
                 &format!("{}.MediaBase64", file.place),
@@ -260,26 +259,22 @@ pub(crate) fn conduct(
             );
         }
         out_media.push(json!({
-            "Id": file.required_integer("Id", &mut problems),
-            "ConductId": conduct_ref(file, &ids, &mut problems),
-            "MediaDateTime": file.required_text("MediaDateTime", &mut problems),
-            "Description": file.required_note("Description", MAX_NOTE, &mut problems),
-            "MediaType": file.required_text("MediaType", &mut problems),
-            "FileName": file.required_text("FileName", &mut problems),
+            "Id": file.required_integer("Id", problems),
+            "ConductId": conduct_ref(file, &ids, problems),
+            "MediaDateTime": file.required_text("MediaDateTime", problems),
+            "Description": file.required_note("Description", MAX_NOTE, problems),
+            "MediaType": file.required_text("MediaType", problems),
+            "FileName": file.required_text("FileName", problems),
             "MediaBase64": content,
         }));
     }
-    let callback = callback(&body, &mut problems);
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(Checked {
-        records: out_conducts.len() as u64,
+    Draft {
+        records: out_conducts.len(),
         payload: json!({
             "Conducts": out_conducts, "Participants": out_participants, "Staff": out_staff,
-            "MediaFiles": out_media, "Callback": callback,
+            "MediaFiles": out_media,
         }),
-    })
+    }
 }
 
 /// The most rows or columns of desks a seating plan may have.
@@ -289,33 +284,17 @@ const MAX_NAME: usize = 100;
 
 /// A class's seating plan: `GroupId`, optionally `RoomId`, and its `Seats`, each a pupil at a
 /// `SeatRow` and `SeatColumn` (from 1), every pupil and every desk at most once.
-pub(crate) fn seating_plan(
-    body: &Map<String, Value>,
-    known: &Known,
-    estab: &str,
-) -> Result<Checked, Problems> {
-    let mut problems = Problems::default();
-    let body = Record::new(String::new(), body);
-    body.once_each(&mut problems);
-    body.only(&["GroupId", "RoomId", "Seats", "Callback"], &mut problems);
-    let group = body.required_note("GroupId", MAX_NAME, &mut problems);
-    let room = body.note("RoomId", MAX_NAME, &mut problems);
-    let seats = records(&body, "Seats", true, &mut problems);
-    too_many("Seats", seats.len(), &mut problems);
+fn seating_plan(body: &Record<'_>, _: &Known, _: &str, problems: &mut Problems) -> Draft {
+    body.only(&["GroupId", "RoomId", "Seats", "Callback"], problems);
+    let group = body.required_note("GroupId", MAX_NAME, problems);
+    let room = body.note("RoomId", MAX_NAME, problems);
+    let seats = records(body, "Seats", true, problems);
+    too_many("Seats", seats.len(), problems);
     let (mut pupils, mut desks) = (BTreeSet::new(), BTreeSet::new());
     let mut out = Vec::with_capacity(seats.len());
     for seat in &seats {
-        seat.only(&["StudentId", "SeatRow", "SeatColumn"], &mut problems);
-        let student = seat.required_text("StudentId", &mut problems);
-        check_member(
-            (&known.students, known.name_students),
-            "a pupil",
-            estab,
-            seat,
-            "StudentId",
-            &student,
-            &mut problems,
-        );
+        seat.only(&["StudentId", "SeatRow", "SeatColumn"], problems);
+        let student = seat.required_text("StudentId", problems);
         if let Some(student) = &student
             && !pupils.insert(student.clone())
         {
@@ -324,8 +303,8 @@ pub(crate) fn seating_plan(
                 "is given a seat twice; give each pupil one seat",
             );
         }
-        let row = seat_number(seat, "SeatRow", &mut problems);
-        let column = seat_number(seat, "SeatColumn", &mut problems);
+        let row = seat_number(seat, "SeatRow", problems);
+        let column = seat_number(seat, "SeatColumn", problems);
         if let (Some(row), Some(column)) = (row, column)
             && !desks.insert((row, column))
         {
@@ -336,14 +315,10 @@ pub(crate) fn seating_plan(
         }
         out.push(json!({ "StudentId": student, "SeatRow": row, "SeatColumn": column }));
     }
-    let callback = callback(&body, &mut problems);
-    if !problems.is_empty() {
-        return Err(problems);
+    Draft {
+        records: out.len(),
+        payload: json!({ "GroupId": group, "RoomId": room, "Seats": out }),
     }
-    Ok(Checked {
-        records: out.len() as u64,
-        payload: json!({ "GroupId": group, "RoomId": room, "Seats": out, "Callback": callback }),
-    })
 }
 
 /// A desk's row or column: a whole number from 1 to [`MAX_SEAT`].
@@ -361,17 +336,10 @@ fn seat_number(seat: &Record<'_>, name: &str, problems: &mut Problems) -> Option
 /// `Detentions`, each a pupil (`StudentId`) on a `Date` from `StartTime` to `EndTime`, set by
 /// a member of staff (`SetById`), optionally with a supervisor, a location, a reason, the
 /// behaviour event it follows (`ConductId`) and the partner's own `Id` for it (to edit it).
-pub(crate) fn detention(
-    body: &Map<String, Value>,
-    known: &Known,
-    estab: &str,
-) -> Result<Checked, Problems> {
-    let mut problems = Problems::default();
-    let body = Record::new(String::new(), body);
-    body.once_each(&mut problems);
-    body.only(&["Detentions", "Callback"], &mut problems);
-    let detentions = records(&body, "Detentions", true, &mut problems);
-    too_many("Detentions", detentions.len(), &mut problems);
+fn detention(body: &Record<'_>, _: &Known, _: &str, problems: &mut Problems) -> Draft {
+    body.only(&["Detentions", "Callback"], problems);
+    let detentions = records(body, "Detentions", true, problems);
+    too_many("Detentions", detentions.len(), problems);
     let mut out = Vec::with_capacity(detentions.len());
     for detention in &detentions {
         detention.only(
@@ -387,39 +355,13 @@ pub(crate) fn detention(
                 "Reason",
                 "ConductId",
             ],
-            &mut problems,
+            problems,
         );
-        let student = detention.required_text("StudentId", &mut problems);
-        check_member(
-            (&known.students, known.name_students),
-            "a pupil",
-            estab,
-            detention,
-            "StudentId",
-            &student,
-            &mut problems,
-        );
-        let staff = |field: &str, required: bool, problems: &mut Problems| {
-            let id = if required {
-                detention.required_text(field, problems)
-            } else {
-                detention.text(field, problems)
-            };
-            check_member(
-                (&known.staff, known.name_staff),
-                "a member of staff",
-                estab,
-                detention,
-                field,
-                &id,
-                problems,
-            );
-            id
-        };
-        let set_by = staff("SetById", true, &mut problems);
-        let supervisor = staff("SupervisorId", false, &mut problems);
-        let start = detention.required_time("StartTime", &mut problems);
-        let end = detention.required_time("EndTime", &mut problems);
+        let student = detention.required_text("StudentId", problems);
+        let set_by = detention.required_text("SetById", problems);
+        let supervisor = detention.text("SupervisorId", problems);
+        let start = detention.required_time("StartTime", problems);
+        let end = detention.required_time("EndTime", problems);
         if let (Some(start), Some(end)) = (start, end)
             && end <= start
         {
@@ -430,52 +372,58 @@ pub(crate) fn detention(
         }
         let time = |minutes: Option<u32>| minutes.map(|m| format!("{:02}:{:02}", m / 60, m % 60));
         out.push(json!({
-            "Id": detention.integer("Id", &mut problems),
+            "Id": detention.integer("Id", problems),
             "StudentId": student,
-            "Date": detention.required_date("Date", &mut problems),
+            "Date": detention.required_date("Date", problems),
             "StartTime": time(start), "EndTime": time(end),
             "SetById": set_by, "SupervisorId": supervisor,
-            "Location": detention.note("Location", MAX_NAME, &mut problems),
-            "Reason": detention.note("Reason", MAX_NOTE, &mut problems),
-            "ConductId": detention.integer("ConductId", &mut problems),
+            "Location": detention.note("Location", MAX_NAME, problems),
+            "Reason": detention.note("Reason", MAX_NOTE, problems),
+            "ConductId": detention.integer("ConductId", problems),
         }));
     }
-    let callback = callback(&body, &mut problems);
-    if !problems.is_empty() {
-        return Err(problems);
+    Draft {
+        records: out.len(),
+        payload: json!({ "Detentions": out }),
     }
-    Ok(Checked {
-        records: out.len() as u64,
-        payload: json!({ "Detentions": out, "Callback": callback }),
-    })
 }
 
-/// Refuses an id that is not among `people` (the school's pupils or staff, named `what`).
-/// Where the consent does not release who they are (`named` false), the refusal says only
+/// Refuses every id the payload names (where [`WritebackBody::person_fields`] says, the one
+/// list the hand-out re-check also reads) that is not a pupil or member of staff the partner
+/// may write about. Where the consent does not release who they are, the refusal says only
 /// that some id was wrong, never which, so it cannot be used to test ids.
-fn check_member(
-    (people, named): (&BTreeSet<String>, bool),
-    what: &str,
+fn check_people(
+    kind: WritebackBody,
+    payload: &Value,
+    known: &Known,
     estab: &str,
-    record: &Record<'_>,
-    field: &str,
-    id: &Option<String>,
     problems: &mut Problems,
 ) {
-    let Some(id) = id else { return };
-    if people.contains(id) {
-        return;
+    for field in kind.person_fields() {
+        let (people, named, what) = known.people(field.kind);
+        let records = payload.get(field.list).and_then(Value::as_array);
+        for (index, record) in records.into_iter().flatten().enumerate() {
+            let Some(id) = record.get(field.field).and_then(Value::as_str) else {
+                continue;
+            };
+            if people.contains(id) {
+                continue;
+            }
+            refuse_unknown(
+                named,
+                (
+                    &format!("{}[{index}].{}", field.list, field.field),
+                    field.field,
+                ),
+                format!("`{id}` is not {what} of school {estab}"),
+                format!(
+                    "one or more are not {what} of school {estab} you may write about; check \
+                     them against your own records"
+                ),
+                problems,
+            );
+        }
     }
-    refuse_unknown(
-        named,
-        (&format!("{}.{field}", record.place), field),
-        format!("`{id}` is not {what} of school {estab}"),
-        format!(
-            "one or more are not {what} of school {estab} you may write about; check them \
-             against your own records"
-        ),
-        problems,
-    );
 }
 
 /// Refuses a value the school does not know. Where the consent releases the school's list
@@ -545,7 +493,9 @@ mod tests {
             name_marks: false,
             ..known()
         };
-        let message = attendance(&body, &known, "9992001").unwrap_err().message();
+        let message = check(WritebackBody::Attendance, &body, &known, "9992001")
+            .unwrap_err()
+            .message();
         assert!(
             !message.contains("S9") && !message.contains("S8"),
             "{message}"
@@ -567,7 +517,7 @@ mod tests {
         let body = object_of(json!({"marks": [
             {"studentid": "S1", "marktype": "s", "date": "2026-11-23", "session": "am", "mark": "/"}
         ]}));
-        let checked = attendance(&body, &known(), "9992001").unwrap();
+        let checked = check(WritebackBody::Attendance, &body, &known(), "9992001").unwrap();
         assert_eq!(checked.records, 1);
         assert_eq!(checked.payload["Marks"][0]["Session"], "AM");
         assert_eq!(checked.payload["Marks"][0]["MarkType"], "S");
@@ -580,7 +530,7 @@ mod tests {
             {"StudentId": "S1", "MarkType": "L", "Date": "2026-11-24", "Mark": "/",
              "Notes": "x".repeat(501)},
         ]}));
-        let message = attendance(&body, &known(), "9992001")
+        let message = check(WritebackBody::Attendance, &body, &known(), "9992001")
             .unwrap_err()
             .message();
         for expected in [
@@ -606,7 +556,9 @@ mod tests {
                             "Description": "d", "MediaType": "png", "FileName": "a.png",
                             "MediaBase64": "not base64!"}],
         }));
-        let message = conduct(&body, &known(), "9992001").unwrap_err().message();
+        let message = check(WritebackBody::Conduct, &body, &known(), "9992001")
+            .unwrap_err()
+            .message();
         for expected in [
             "Conducts[0].TypeId: 5 is not a conduct type",
             "Conducts[0].StatusId: is required",
@@ -628,7 +580,7 @@ mod tests {
         }));
         let mut known = known();
         known.staff.insert("1".into());
-        let checked = conduct(&body, &known, "9992001").unwrap();
+        let checked = check(WritebackBody::Conduct, &body, &known, "9992001").unwrap();
         assert_eq!(checked.payload["Conducts"][0]["TypeId"], 4);
         assert_eq!(checked.payload["Participants"][0]["StudentId"], "S2");
         assert!(looks_like_base64("iVBORw0KGgo="));
@@ -640,13 +592,13 @@ mod tests {
             {"studentid": 1, "date": "2026-11-23", "starttime": "15:30", "endtime": "16:00",
              "setbyid": "T1", "location": "Room 4"}
         ]}));
-        let checked = detention(&body, &known(), "9992001");
+        let checked = check(WritebackBody::Detention, &body, &known(), "9992001");
         assert!(checked.is_err(), "pupil 1 is not known");
         let body = object_of(json!({"detentions": [
             {"studentid": "S1", "date": "2026-11-23", "starttime": "15:30", "endtime": "16:00",
              "setbyid": "T1", "location": "Room 4"}
         ]}));
-        let checked = detention(&body, &known(), "9992001").unwrap();
+        let checked = check(WritebackBody::Detention, &body, &known(), "9992001").unwrap();
         let expected = json!({"Id": null, "StudentId": "S1", "Date": "2026-11-23",
             "StartTime": "15:30", "EndTime": "16:00", "SetById": "T1", "SupervisorId": null,
             "Location": "Room 4", "Reason": null, "ConductId": null});
@@ -655,7 +607,9 @@ mod tests {
             {"StudentId": "S1", "Date": "2026-11-23", "StartTime": "16:00", "EndTime": "16:00",
              "SetById": "T1"}
         ]}));
-        let message = detention(&body, &known(), "9992001").unwrap_err().message();
+        let message = check(WritebackBody::Detention, &body, &known(), "9992001")
+            .unwrap_err()
+            .message();
         assert!(
             message.contains("Detentions[0].EndTime: is not after StartTime"),
             "{message}"
@@ -670,7 +624,7 @@ mod tests {
             {"StudentId": "S2", "SeatRow": 1, "SeatColumn": 2},
             {"StudentId": "S2", "SeatRow": 101, "SeatColumn": 1, "Extra": 1},
         ]}));
-        let message = seating_plan(&body, &known(), "9992001")
+        let message = check(WritebackBody::SeatingPlan, &body, &known(), "9992001")
             .unwrap_err()
             .message();
         for expected in [
@@ -681,6 +635,98 @@ mod tests {
              SeatRow, SeatColumn",
         ] {
             assert!(message.contains(expected), "{expected} not in {message}");
+        }
+    }
+
+    /// A valid body of each kind naming someone in every field `person_fields` lists.
+    fn valid_bodies() -> [(WritebackBody, Value); 4] {
+        [
+            (
+                WritebackBody::Attendance,
+                json!({"Marks": [{"StudentId": "S1", "MarkType": "S", "Date": "2026-11-23",
+                                  "Session": "AM", "Mark": "/"}]}),
+            ),
+            (
+                WritebackBody::Conduct,
+                json!({
+                    "Conducts": [{"Id": 1, "IncidentType": "Ach", "RecordedById": "T1",
+                                  "EntryDate": "2026-11-23", "TypeId": 4}],
+                    "Participants": [{"ConductId": 1, "Points": 10, "StudentId": "S2"}],
+                    "Staff": [{"ConductId": 1, "StaffId": "T1"}],
+                }),
+            ),
+            (
+                WritebackBody::SeatingPlan,
+                json!({"GroupId": "7A", "Seats": [{"StudentId": "S1", "SeatRow": 1,
+                                                   "SeatColumn": 1}]}),
+            ),
+            (
+                WritebackBody::Detention,
+                json!({"Detentions": [{"StudentId": "S1", "Date": "2026-11-23",
+                                       "StartTime": "15:30", "EndTime": "16:00",
+                                       "SetById": "T1", "SupervisorId": "T1"}]}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_person_field_of_every_kind_is_checked_where_the_hand_out_checks_it() {
+        let people = known()
+            .students
+            .union(&known().staff)
+            .cloned()
+            .collect::<Vec<_>>();
+        for (kind, body) in valid_bodies() {
+            let checked = check(kind, &object_of(body.clone()), &known(), "9992001");
+            assert!(checked.is_ok(), "{kind:?}: {:?}", checked.err());
+            // Every field of the sample that names a pupil or member of staff is listed.
+            for (list, records) in body.as_object().unwrap() {
+                for (field, value) in records
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|r| r.as_object().unwrap().iter())
+                {
+                    let names_someone = value
+                        .as_str()
+                        .is_some_and(|v| people.iter().any(|p| p == v));
+                    let listed = kind
+                        .person_fields()
+                        .iter()
+                        .any(|f| f.list == list && f.field == field);
+                    assert!(
+                        !names_someone || listed,
+                        "{kind:?}: {list}.{field} names someone but is not a person field"
+                    );
+                }
+            }
+            for field in kind.person_fields() {
+                let mut wrong = body.clone();
+                let record = &mut wrong[field.list][0];
+                assert!(
+                    record.get(field.field).is_some(),
+                    "the sample {kind:?} body names no one in {}.{}",
+                    field.list,
+                    field.field
+                );
+                record[field.field] = json!("X9");
+                let message = check(kind, &object_of(wrong.clone()), &known(), "9992001")
+                    .unwrap_err()
+                    .message();
+                let place = format!("{}[0].{}: `X9` is not", field.list, field.field);
+                assert!(message.contains(&place), "{place} not in {message}");
+
+                let unnamed = Known {
+                    name_students: false,
+                    name_staff: false,
+                    ..known()
+                };
+                let message = check(kind, &object_of(wrong), &unnamed, "9992001")
+                    .unwrap_err()
+                    .message();
+                assert!(!message.contains("X9"), "{message}");
+                assert!(message.contains("one or more are not"), "{message}");
+            }
         }
     }
 }
