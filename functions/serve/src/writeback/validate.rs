@@ -77,7 +77,7 @@ pub(crate) fn check(
         mut payload,
         records,
     } = read(&body, known, estab, &mut problems);
-    check_people(kind, &payload, known, estab, &mut problems);
+    check_people(kind, (&body, &payload), known, estab, &mut problems);
     let callback = callback(&body, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -392,17 +392,25 @@ fn detention(body: &Record<'_>, _: &Known, _: &str, problems: &mut Problems) -> 
 /// list the hand-out re-check also reads) that is not a pupil or member of staff the partner
 /// may write about. Where the consent does not release who they are, the refusal says only
 /// that some id was wrong, never which, so it cannot be used to test ids.
+/// Each list's `n`th record in the payload is the `n`th object of that list in `body` (a reader
+/// writes one record for each, and skips what is not an object), which gives its place.
 fn check_people(
     kind: WritebackBody,
-    payload: &Value,
+    (body, payload): (&Record<'_>, &Value),
     known: &Known,
     estab: &str,
     problems: &mut Problems,
 ) {
     for field in kind.person_fields() {
         let (people, named, what) = known.people(field.kind);
+        let given = body.get(field.list).and_then(Value::as_array);
+        let places: Vec<usize> = (given.into_iter().flatten().enumerate())
+            .filter(|(_, item)| item.is_object())
+            .map(|(index, _)| index)
+            .collect();
         let records = payload.get(field.list).and_then(Value::as_array);
-        for (index, record) in records.into_iter().flatten().enumerate() {
+        for (n, record) in records.into_iter().flatten().enumerate() {
+            let index = places.get(n).copied().unwrap_or(n);
             let Some(id) = record.get(field.field).and_then(Value::as_str) else {
                 continue;
             };
@@ -667,6 +675,22 @@ mod tests {
                                        "SetById": "T1", "SupervisorId": "T1"}]}),
             ),
         ]
+    }
+
+    #[test]
+    fn a_person_refused_after_an_entry_that_is_not_an_object_is_named_at_its_own_place() {
+        let body = object_of(json!({"Marks": [
+            5,
+            {"StudentId": "S9", "MarkType": "S", "Date": "2026-11-23", "Session": "AM", "Mark": "/"},
+        ]}));
+        let message = check(WritebackBody::Attendance, &body, &known(), "9992001")
+            .unwrap_err()
+            .message();
+        assert!(message.contains("Marks[0]: must be an object"), "{message}");
+        assert!(
+            message.contains("Marks[1].StudentId: `S9` is not a pupil"),
+            "{message}"
+        );
     }
 
     #[test]
