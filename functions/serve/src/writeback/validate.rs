@@ -392,8 +392,8 @@ fn detention(body: &Record<'_>, _: &Known, _: &str, problems: &mut Problems) -> 
 /// list the hand-out re-check also reads) that is not a pupil or member of staff the partner
 /// may write about. Where the consent does not release who they are, the refusal says only
 /// that some id was wrong, never which, so it cannot be used to test ids.
-/// Each list's `n`th record in the payload is the `n`th object of that list in `body` (a reader
-/// writes one record for each, and skips what is not an object), which gives its place.
+/// A payload list's `n`th record is written from the `n`th record [`records`] reads from
+/// `body`'s list, whose place it is given.
 fn check_people(
     kind: WritebackBody,
     (body, payload): (&Record<'_>, &Value),
@@ -403,26 +403,23 @@ fn check_people(
 ) {
     for field in kind.person_fields() {
         let (people, named, what) = known.people(field.kind);
-        let given = body.get(field.list).and_then(Value::as_array);
-        let places: Vec<usize> = (given.into_iter().flatten().enumerate())
-            .filter(|(_, item)| item.is_object())
-            .map(|(index, _)| index)
-            .collect();
-        let records = payload.get(field.list).and_then(Value::as_array);
-        for (n, record) in records.into_iter().flatten().enumerate() {
-            let index = places.get(n).copied().unwrap_or(n);
+        // The reader has already listed what is wrong with the records themselves.
+        let given = records(body, field.list, false, &mut Problems::default());
+        let written = payload.get(field.list).and_then(Value::as_array);
+        for (n, record) in written.into_iter().flatten().enumerate() {
             let Some(id) = record.get(field.field).and_then(Value::as_str) else {
                 continue;
             };
             if people.contains(id) {
                 continue;
             }
+            let place = match given.get(n) {
+                Some(read) => format!("{}.{}", read.place, field.field),
+                None => format!("{}[{n}].{}", field.list, field.field),
+            };
             refuse_unknown(
                 named,
-                (
-                    &format!("{}[{index}].{}", field.list, field.field),
-                    field.field,
-                ),
+                (&place, field.field),
                 format!("`{id}` is not {what} of school {estab}"),
                 format!(
                     "one or more are not {what} of school {estab} you may write about; check \
