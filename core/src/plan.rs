@@ -15,8 +15,10 @@
 //! decision a reader may want to check is in this file: `plan`, `set_plan`, `via_plan`,
 //! `writeback_plan`, and the row functions of [`SetPlan`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use crate::catalogue::{
@@ -158,6 +160,49 @@ pub struct SetPlan<'c> {
 pub struct Stamp<'a> {
     pub key: &'a HashKey,
     pub created: Timestamp,
+}
+
+/// A row as a [`SetPlan`] answers it ([`SetPlan::project`], [`SetPlan::answer`]): the
+/// value of each field the plan emits, in its order, borrowed from the stored row wherever
+/// the plan leaves it as stored. It serialises as the JSON object of those fields, and holds
+/// nothing else: what it shows is the plan's, and it cannot be given another field.
+#[derive(Debug, Clone)]
+pub struct AnsweredRow<'a> {
+    fields: &'a [&'a Field],
+    values: Vec<Cow<'a, Value>>,
+}
+
+impl AnsweredRow<'_> {
+    /// The answered fields, by name, in the order they are written.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields
+            .iter()
+            .zip(&self.values)
+            .map(|(field, value)| (field.name.as_str(), value.as_ref()))
+    }
+
+    /// The value answered for `name`, if the plan emits it.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The row as a JSON object (owned), for where an answer is inspected rather than
+    /// written.
+    pub fn to_row(&self) -> Row {
+        self.iter()
+            .map(|(name, value)| (name.to_owned(), value.clone()))
+            .collect()
+    }
+}
+
+impl Serialize for AnsweredRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.values.len()))?;
+        for (name, value) in self.iter() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 /// A filter's values mapped through other stored sets, hop by hop.
@@ -408,11 +453,11 @@ impl<'c> ReadPlan<'c> {
     }
 
     /// The granted scopes this answer relied on: the endpoint's and those of the fields of
-    /// `answered` rows (by set, in plan order).
-    pub fn scopes_used(&self, granted: &ScopeSet, answered: &[&[Row]]) -> ScopeSet {
+    /// the sets that answered rows (`answered` counts them by set, in plan order).
+    pub fn scopes_used(&self, granted: &ScopeSet, answered: &[usize]) -> ScopeSet {
         let mut used = self.endpoint_scopes.clone();
-        for (set, rows) in self.sets.iter().zip(answered) {
-            if rows.is_empty() {
+        for (set, &rows) in self.sets.iter().zip(answered) {
+            if rows == 0 {
                 continue;
             }
             for field in &set.emit {
@@ -1264,23 +1309,25 @@ impl SetPlan<'_> {
 
     /// The row as answered: every emitted field (`null` where the MIS gave none), with every
     /// mention of an opted-out person blanked or removed.
-    pub fn project(&self, row: &Row, resolved: &Resolved) -> Row {
-        self.projected(row, resolved).into_iter().collect()
-    }
-
-    /// [`SetPlan::project`]'s fields, in `emit` order.
-    fn projected(&self, row: &Row, resolved: &Resolved) -> Vec<(String, Value)> {
-        self.emit
+    pub fn project<'a>(&'a self, row: &'a Row, resolved: &Resolved) -> AnsweredRow<'a> {
+        let values = self
+            .emit
             .iter()
             .map(|field| {
-                let value = row.get(&field.name).cloned().unwrap_or(Value::Null);
-                let value = match self.mention(&field.name) {
-                    Some(mention) => self.scrub(mention, value, resolved),
-                    None => value,
-                };
-                (field.name.clone(), value)
+                let stored = row.get(&field.name);
+                match self.mention(&field.name) {
+                    Some(mention) => {
+                        let value = stored.cloned().unwrap_or(Value::Null);
+                        Cow::Owned(self.scrub(mention, value, resolved))
+                    }
+                    None => stored.map_or(Cow::Owned(Value::Null), Cow::Borrowed),
+                }
             })
-            .collect()
+            .collect();
+        AnsweredRow {
+            fields: &self.emit,
+            values,
+        }
     }
 
     /// A stored row's `LastUpdated` as this plan answers it: the latest change of a group whose
@@ -1297,31 +1344,30 @@ impl SetPlan<'_> {
     /// this partner's key) of the fields emitted as they are emitted, and `LastUpdated` by
     /// [`SetPlan::last_updated`]. Neither moves when something the answer does not show
     /// changes.
-    pub fn answer(
-        &self,
-        row: &Row,
+    pub fn answer<'a>(
+        &'a self,
+        row: &'a Row,
         entry: &IndexEntry,
         stamp: Stamp<'_>,
         resolved: &Resolved,
-    ) -> Row {
-        let mut fields = self.projected(row, resolved);
-        let mut computed: Vec<(usize, Value)> = Vec::new();
-        for (position, (name, _)) in fields.iter().enumerate() {
-            if name == ROW_HASH {
-                let shown = self.hash_order.iter().map(|&i| {
-                    let (name, value) = &fields[i];
-                    (name, value)
-                });
-                computed.push((position, Value::String(row_hash_sorted(stamp.key, shown))));
+    ) -> AnsweredRow<'a> {
+        let mut answered = self.project(row, resolved);
+        for position in 0..self.emit.len() {
+            let name = self.emit[position].name.as_str();
+            let computed = if name == ROW_HASH {
+                let shown = self
+                    .hash_order
+                    .iter()
+                    .map(|&i| (&self.emit[i].name, answered.values[i].as_ref()));
+                row_hash_sorted(stamp.key, shown)
             } else if name == LAST_UPDATED {
-                let updated = self.last_updated(entry, stamp.created);
-                computed.push((position, Value::String(updated.to_xod())));
-            }
+                self.last_updated(entry, stamp.created).to_xod()
+            } else {
+                continue;
+            };
+            answered.values[position] = Cow::Owned(Value::String(computed));
         }
-        for (position, value) in computed {
-            fields[position].1 = value;
-        }
-        fields.into_iter().collect()
+        answered
     }
 
     fn mention(&self, field: &str) -> Option<&Mention> {

@@ -5,9 +5,11 @@
 
 use std::ops::Range;
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use crate::dataset::Row;
+use crate::plan::AnsweredRow;
 
 /// Without `pageSize`, answers are cut at this many rows (and say where the next page is).
 /// Kept well under Lambda's 6 MB response limit for the widest result set.
@@ -76,18 +78,91 @@ pub fn paginate(total: usize, page: u64, size: u64, carry: &str) -> Result<Page,
     })
 }
 
-/// The answer object: result sets in order, then `meta` and `__pagination__`.
-pub fn answer(result_sets: Vec<(String, Vec<Row>)>, meta: Value, pagination: Value) -> Value {
-    let mut out = serde_json::Map::new();
-    for (name, rows) in result_sets {
-        out.insert(
-            name,
-            Value::Array(rows.into_iter().map(Value::Object).collect()),
-        );
+/// One result set of an answer: rows as a read plan answered them, or rows rollcall made
+/// itself (a `_deleted` set's `{"Id": ...}`).
+#[derive(Debug, Clone)]
+pub enum SetRows<'a> {
+    Answered(Vec<AnsweredRow<'a>>),
+    Made(Vec<Row>),
+}
+
+impl SetRows<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            SetRows::Answered(rows) => rows.len(),
+            SetRows::Made(rows) => rows.len(),
+        }
     }
-    out.insert("meta".into(), Value::Array(vec![meta]));
-    out.insert("__pagination__".into(), Value::Array(vec![pagination]));
-    Value::Object(out)
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Serialize for SetRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SetRows::Answered(rows) => serializer.collect_seq(rows),
+            SetRows::Made(rows) => serializer.collect_seq(rows),
+        }
+    }
+}
+
+/// The answer object: result sets in order, then `meta`, `__pagination__` and, for a
+/// changeset read, `__changedRows__`. Written straight from the rows it is given.
+#[derive(Debug, Clone)]
+pub struct Answer<'a> {
+    sets: Vec<(String, SetRows<'a>)>,
+    meta: Value,
+    pagination: Value,
+    changed_rows: Option<Value>,
+}
+
+/// The answer object of `result_sets` (in the order given), `meta` and `pagination`.
+pub fn answer(
+    result_sets: Vec<(String, SetRows<'_>)>,
+    meta: Value,
+    pagination: Value,
+) -> Answer<'_> {
+    Answer {
+        sets: result_sets,
+        meta,
+        pagination,
+        changed_rows: None,
+    }
+}
+
+impl Answer<'_> {
+    /// Adds the `__changedRows__` block of a changeset read.
+    pub fn with_changed_rows(mut self, block: Value) -> Self {
+        self.changed_rows = Some(block);
+        self
+    }
+
+    /// The answer as JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // About what a row of a wide set takes, so that a page is written without regrowing.
+        let rows: usize = self.sets.iter().map(|(_, rows)| rows.len()).sum();
+        let mut out = Vec::with_capacity(1024 + rows * 512);
+        serde_json::to_writer(&mut out, self).expect("an answer of JSON values serialises");
+        out
+    }
+}
+
+impl Serialize for Answer<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let entries = self.sets.len() + 2 + usize::from(self.changed_rows.is_some());
+        let mut map = serializer.serialize_map(Some(entries))?;
+        for (name, rows) in &self.sets {
+            map.serialize_entry(name, rows)?;
+        }
+        map.serialize_entry("meta", &[&self.meta])?;
+        map.serialize_entry("__pagination__", &[&self.pagination])?;
+        if let Some(block) = &self.changed_rows {
+            map.serialize_entry("__changedRows__", &[block])?;
+        }
+        map.end()
+    }
 }
 
 #[cfg(test)]
@@ -118,8 +193,24 @@ mod tests {
 
     #[test]
     fn result_sets_come_before_meta_and_pagination() {
-        let value = answer(vec![("Students".into(), vec![])], json!({}), json!({}));
+        let sets = vec![
+            ("Students".into(), SetRows::Made(vec![])),
+            ("Students_deleted".into(), SetRows::Made(vec![Row::new()])),
+        ];
+        let answer = answer(sets, json!({}), json!({})).with_changed_rows(json!({}));
+        let value: Value = serde_json::from_slice(&answer.to_bytes()).unwrap();
         let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["Students", "meta", "__pagination__"]);
+        assert_eq!(
+            keys,
+            [
+                "Students",
+                "Students_deleted",
+                "meta",
+                "__pagination__",
+                "__changedRows__"
+            ]
+        );
+        assert_eq!(value["Students_deleted"], json!([{}]));
+        assert_eq!(value["meta"], json!([{}]));
     }
 }

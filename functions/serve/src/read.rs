@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::catalogue::{Catalogue, Endpoint, ID};
@@ -15,13 +15,15 @@ use rollcall_core::dataset::{Deletion, Row, partner_row_hash_key};
 use rollcall_core::included::Included;
 use rollcall_core::model::{Estab, Token, VersionRecord};
 use rollcall_core::optout::OptOuts;
-use rollcall_core::plan::{self, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text};
+use rollcall_core::plan::{
+    self, AnsweredRow, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text,
+};
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::{HashKey, keyed_hash_hex};
 use rollcall_core::timestamp::Timestamp;
 use rollcall_core::vault::OpenVersion;
 use rollcall_core::walk::{PinError, WalkPin};
-use rollcall_core::xod::{self, paginate};
+use rollcall_core::xod::{self, SetRows, paginate};
 use rollcall_http::credentials::PartnerToken;
 use rollcall_http::{ApiError, ApiResult};
 use serde_json::{Value, json};
@@ -60,7 +62,8 @@ pub(crate) async fn endpoint_by_id(
 /// What a read produced, for the answer and the access log.
 struct Answer {
     endpoint: String,
-    body: Value,
+    /// The answer object, as JSON.
+    body: Vec<u8>,
     rows: u64,
     scopes_used: ScopeSet,
     /// Who the answer included (ids only), for the access log.
@@ -94,7 +97,8 @@ async fn read(
         now,
     )
     .await?;
-    let mut response = Json(answer.body).into_response();
+    let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    let mut response = (json, answer.body).into_response();
     if let Some(freshness) = &answer.freshness {
         freshness.write(response.headers_mut(), now);
     }
@@ -204,7 +208,9 @@ async fn stored(
             Holding::NotHeld(why) if query.only_db_status => {
                 return Ok(Answer {
                     endpoint: plan.endpoint.path.clone(),
-                    body: json!({ "__DbStatus__": [not_held_status(&token.estab, primary.name, why)] }),
+                    body: json_bytes(
+                        &json!({ "__DbStatus__": [not_held_status(&token.estab, primary.name, why)] }),
+                    ),
                     rows: 0,
                     scopes_used: plan.endpoint_scopes.clone(),
                     included: Included::default(),
@@ -228,7 +234,7 @@ async fn stored(
     if query.only_db_status {
         return Ok(Answer {
             endpoint: plan.endpoint.path.clone(),
-            body: json!({ "__DbStatus__": [db_status(&record, now)] }),
+            body: json_bytes(&json!({ "__DbStatus__": [db_status(&record, now)] })),
             rows: 0,
             scopes_used: plan.endpoint_scopes.clone(),
             included: Included::default(),
@@ -267,28 +273,29 @@ async fn stored(
         .map(|&p| index[p].id.as_str())
         .collect();
     let mut included = Included::default();
-    let mut answered: Vec<(String, Vec<Row>)> = vec![(
+    let mut answered: Vec<(String, SetRows<'_>)> = vec![(
         primary.name.to_owned(),
-        page_positions
-            .iter()
-            .map(|&p| {
-                primary.note_people(&loaded.rows[p], resolved, &mut included);
-                primary.answer(&loaded.rows[p], &index[p], stamp, resolved)
-            })
-            .collect(),
+        SetRows::Answered(
+            page_positions
+                .iter()
+                .map(|&p| {
+                    primary.note_people(&loaded.rows[p], resolved, &mut included);
+                    primary.answer(&loaded.rows[p], &index[p], stamp, resolved)
+                })
+                .collect(),
+        ),
     )];
+    let related = load_related_sets(state, &token.estab, plan, now).await?;
     let (rows, scopes_used) = with_related_sets(
-        state,
-        token,
         plan,
+        &related,
         &page_ids,
         resolved,
         granted,
-        (&partner_key, now),
+        &partner_key,
         &mut freshness,
         (&mut answered, &mut included),
-    )
-    .await?;
+    );
     let mut changes = None;
     if query.changed_rows.is_some() {
         let deleted = deleted_since(primary, &loaded.version, since, resolved);
@@ -308,11 +315,11 @@ async fn stored(
     }
     let mut body = xod::answer(answered, meta(&loaded.version.record), page.block);
     if let Some(block) = changes {
-        body["__changedRows__"] = json!([block]);
+        body = body.with_changed_rows(block);
     }
     Ok(Answer {
         endpoint: plan.endpoint.path.clone(),
-        body,
+        body: body.to_bytes(),
         rows,
         scopes_used,
         included,
@@ -355,52 +362,65 @@ async fn school_key(state: &ServeState, estab: &Estab) -> ApiResult<Vec<u8>> {
     Ok(school.row_hash_key)
 }
 
-/// Adds the plan's related sets to `answered` (the primary's page first), each with the rows
-/// linked to `page_ids` that pass the plan, or `[]` and a not-held note; judges what the
-/// answer used (rows, scopes) on the plan's sets in the plan's order, which `scopes_used`
-/// pairs by position; then completes and orders the answer as XoD does.
-#[allow(clippy::too_many_arguments)]
-async fn with_related_sets(
+/// A related set of a plan as loaded for a call: `None` when the consent does not release
+/// its rows (nothing of it is decrypted), or why it is not held.
+type RelatedSet = Result<Option<LoadedSet>, NotHeld>;
+
+/// Loads the plan's related sets (all but the primary), in plan order.
+async fn load_related_sets(
     state: &ServeState,
-    token: &Token,
+    estab: &Estab,
     plan: &ReadPlan<'_>,
+    now: Timestamp,
+) -> ApiResult<Vec<RelatedSet>> {
+    let mut related = Vec::with_capacity(plan.sets.len().saturating_sub(1));
+    for set in &plan.sets[1..] {
+        related.push(load_related(state, estab, set, now).await?);
+    }
+    Ok(related)
+}
+
+/// Adds the plan's related sets to `answered` (the primary's page first), each with the rows
+/// of `related` (loaded by [`load_related_sets`]) linked to `page_ids` that pass the plan, or
+/// `[]` and a not-held note; judges what the answer used (rows, scopes) on the plan's sets in
+/// the plan's order, which `scopes_used` pairs by position; then completes and orders the
+/// answer as XoD does.
+#[allow(clippy::too_many_arguments)]
+fn with_related_sets<'a>(
+    plan: &'a ReadPlan<'_>,
+    related: &'a [RelatedSet],
     page_ids: &BTreeSet<&str>,
     resolved: &Resolved,
     granted: &ScopeSet,
-    (partner_key, now): (&HashKey, Timestamp),
+    partner_key: &HashKey,
     freshness: &mut Freshness,
-    (answered, included): (&mut Vec<(String, Vec<Row>)>, &mut Included),
-) -> ApiResult<(u64, ScopeSet)> {
-    for set in &plan.sets[1..] {
-        let rows = related_rows(
-            state,
-            &token.estab,
-            set,
-            page_ids,
-            resolved,
-            (partner_key, now),
-            included,
-        )
-        .await?
-        .unwrap_or_else(|why| {
-            freshness.not_held.push(not_held_header(set.name, why));
-            vec![]
-        });
-        answered.push((set.name.to_owned(), rows));
+    (answered, included): (&mut Vec<(String, SetRows<'a>)>, &mut Included),
+) -> (u64, ScopeSet) {
+    for (set, loaded) in plan.sets[1..].iter().zip(related) {
+        let rows = match loaded {
+            Ok(Some(loaded)) => {
+                related_rows(set, loaded, page_ids, resolved, partner_key, included)
+            }
+            Ok(None) => vec![],
+            Err(why) => {
+                freshness.not_held.push(not_held_header(set.name, *why));
+                vec![]
+            }
+        };
+        answered.push((set.name.to_owned(), SetRows::Answered(rows)));
     }
-    let rows = answered.iter().map(|(_, r)| r.len() as u64).sum();
-    let emitted: Vec<&[Row]> = answered.iter().map(|(_, r)| r.as_slice()).collect();
-    let scopes_used = plan.scopes_used(granted, &emitted);
+    let counts: Vec<usize> = answered.iter().map(|(_, rows)| rows.len()).collect();
+    let scopes_used = plan.scopes_used(granted, &counts);
     every_set_answered(plan, answered);
-    Ok((rows, scopes_used))
+    (counts.iter().sum::<usize>() as u64, scopes_used)
 }
 
 /// Every set of the endpoint in the answer, as XoD answers them: those the call did not read
 /// (an option that is off) as `[]`, all in XoD's order (`_deleted` sets last).
-fn every_set_answered(plan: &ReadPlan<'_>, answered: &mut Vec<(String, Vec<Row>)>) {
+fn every_set_answered(plan: &ReadPlan<'_>, answered: &mut Vec<(String, SetRows<'_>)>) {
     for set in &plan.endpoint.sets {
         if !answered.iter().any(|(name, _)| *name == set.name) {
-            answered.push((set.name.clone(), vec![]));
+            answered.push((set.name.clone(), SetRows::Made(vec![])));
         }
     }
     answered.sort_by_key(|(name, _)| plan.endpoint.answer_position(name));
@@ -436,29 +456,28 @@ async fn primary_not_held(
         token.partner.as_str(),
     ));
     let mut freshness = Freshness::not_held(primary.name, held.why);
-    let mut answered = vec![(primary.name.to_owned(), vec![])];
+    let mut answered = vec![(primary.name.to_owned(), SetRows::Answered(vec![]))];
     let mut included = Included::default();
+    let related = load_related_sets(state, &token.estab, plan, now).await?;
     let (rows, scopes_used) = with_related_sets(
-        state,
-        token,
         plan,
+        &related,
         &BTreeSet::new(),
         resolved,
         granted,
-        (&partner_key, now),
+        &partner_key,
         &mut freshness,
         (&mut answered, &mut included),
-    )
-    .await?;
+    );
     let mut body = xod::answer(answered, meta_at(now), page.block);
     if query.changed_rows.is_some() {
         let snapshot = since.unwrap_or(Timestamp::from_millis(0));
         let block = changes_block(query, held.binding, held.school_key, snapshot);
-        body["__changedRows__"] = json!([block]);
+        body = body.with_changed_rows(block);
     }
     Ok(Answer {
         endpoint: plan.endpoint.path.clone(),
-        body,
+        body: body.to_bytes(),
         rows,
         scopes_used,
         included,
@@ -466,30 +485,41 @@ async fn primary_not_held(
     })
 }
 
-/// The rows of a related set that belong to the page's primary rows and pass the plan, or
-/// why the set is not held.
-async fn related_rows(
+/// A related set as a call reads it: its current version with the plan's groups decrypted,
+/// `None` when the consent does not release its rows, or why it is not held.
+async fn load_related(
     state: &ServeState,
     estab: &Estab,
     set: &SetPlan<'_>,
-    page_ids: &BTreeSet<&str>,
-    resolved: &Resolved,
-    (partner_key, now): (&HashKey, Timestamp),
-    included: &mut Included,
-) -> ApiResult<Result<Vec<Row>, NotHeld>> {
+    now: Timestamp,
+) -> ApiResult<RelatedSet> {
     if !set.released {
-        return Ok(Ok(vec![]));
+        return Ok(Ok(None));
     }
     let record = match holding(state, estab, set.rs, now).await? {
         Holding::Held(record) => record,
         Holding::NotHeld(why) => return Ok(Err(why)),
     };
-    let loaded = LoadedSet::load(state, record, &set.groups()).await?;
+    Ok(Ok(Some(
+        LoadedSet::load(state, record, &set.groups()).await?,
+    )))
+}
+
+/// The rows of a related set that belong to the page's primary rows and pass the plan, as
+/// the plan answers them.
+fn related_rows<'a>(
+    set: &'a SetPlan<'_>,
+    loaded: &'a LoadedSet,
+    page_ids: &BTreeSet<&str>,
+    resolved: &Resolved,
+    partner_key: &HashKey,
+    included: &mut Included,
+) -> Vec<AnsweredRow<'a>> {
     let stamp = Stamp {
         key: partner_key,
         created: loaded.version.record.created_at,
     };
-    Ok(Ok(loaded
+    loaded
         .rows
         .iter()
         .zip(&loaded.version.index.rows)
@@ -502,7 +532,7 @@ async fn related_rows(
             set.note_people(row, resolved, included);
             set.answer(row, entry, stamp, resolved)
         })
-        .collect()))
+        .collect()
 }
 
 /// A computed endpoint: its rows built from the stored sets its plan allows, then filtered,
@@ -533,7 +563,7 @@ async fn computed(
         &query.carry(None, filters),
     )?;
     let mut included = Included::default();
-    let page_rows: Vec<Row> = rows[page.rows.clone()]
+    let page_rows: Vec<AnsweredRow<'_>> = rows[page.rows.clone()]
         .iter()
         .map(|row| {
             set.note_people(row, resolved, &mut included);
@@ -545,11 +575,12 @@ async fn computed(
     if let Some((kind, person)) = view.person().filter(|_| count > 0) {
         included.add(kind, person);
     }
-    let scopes_used = plan.scopes_used(granted, &[page_rows.as_slice()]);
+    let scopes_used = plan.scopes_used(granted, &[page_rows.len()]);
     let meta = computed.source.as_ref().map_or_else(|| meta_at(now), meta);
+    let sets = vec![(set.name.to_owned(), SetRows::Answered(page_rows))];
     Ok(Answer {
         endpoint: plan.endpoint.path.clone(),
-        body: xod::answer(vec![(set.name.to_owned(), page_rows)], meta, page.block),
+        body: xod::answer(sets, meta, page.block).to_bytes(),
         rows: count,
         scopes_used,
         included,
@@ -690,7 +721,7 @@ fn deleted_rows(
     deleted: &[&Deletion],
     resolved: &Resolved,
     included: &mut Included,
-) -> (String, Vec<Row>) {
+) -> (String, SetRows<'static>) {
     let rows = deleted
         .iter()
         .map(|d| {
@@ -702,7 +733,7 @@ fn deleted_rows(
             row
         })
         .collect();
-    (format!("{}_deleted", set.name), rows)
+    (format!("{}_deleted", set.name), SetRows::Made(rows))
 }
 
 /// The snapshot a `changedRows=<hash>` call continues from; `None` when the call is not part
@@ -864,4 +895,9 @@ impl Freshness {
             }
         }
     }
+}
+
+/// An answer built as a JSON value, as bytes.
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("a JSON value serialises")
 }
