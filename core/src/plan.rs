@@ -1164,7 +1164,7 @@ impl Lookup<'_> {
         Some(
             theirs
                 .iter()
-                .filter_map(|row| text(row.get(self.field)))
+                .filter_map(|row| text(row.get(self.field)).map(Cow::into_owned))
                 .collect(),
         )
     }
@@ -1186,7 +1186,7 @@ impl HopPlan<'_> {
         };
         rows.iter()
             .filter(|row| self.set.admits(row, &local))
-            .filter_map(|row| text(row.get(self.take)))
+            .filter_map(|row| text(row.get(self.take)).map(Cow::into_owned))
             .collect()
     }
 }
@@ -1229,18 +1229,19 @@ impl SetPlan<'_> {
         }
         self.rs.people.subjects.iter().any(|subject| {
             // Ids are compared as the opt-out API keeps them, without surrounding spaces.
-            let Some(id) = text(row.get(&subject.field)).map(|id| id.trim().to_owned()) else {
+            let Some(id) = text(row.get(&subject.field)) else {
                 return false;
             };
+            let id = id.trim();
             match &subject.reference {
-                Reference::Kind(kind) => self.opt_outs.of(*kind).contains(&id),
+                Reference::Kind(kind) => self.opt_outs.of(*kind).contains(id),
                 Reference::Typed { type_field } => {
                     match text(row.get(type_field)).and_then(|t| PersonKind::of_person_type(&t)) {
-                        Some(kind) => self.opt_outs.of(kind).contains(&id),
+                        Some(kind) => self.opt_outs.of(kind).contains(id),
                         // A person of no known kind is hidden if anyone of that id is.
                         None => PersonKind::ALL
                             .iter()
-                            .any(|kind| self.opt_outs.of(*kind).contains(&id)),
+                            .any(|kind| self.opt_outs.of(*kind).contains(id)),
                     }
                 }
             }
@@ -1310,11 +1311,12 @@ impl SetPlan<'_> {
     /// The row as answered: every emitted field (`null` where the MIS gave none), with every
     /// mention of an opted-out person blanked or removed.
     pub fn project<'a>(&'a self, row: &'a Row, resolved: &Resolved) -> AnsweredRow<'a> {
+        let mut cursor = row.iter();
         let values = self
             .emit
             .iter()
             .map(|field| {
-                let stored = row.get(&field.name);
+                let stored = next_named(&mut cursor, &field.name).or_else(|| row.get(&field.name));
                 match self.mention(&field.name) {
                     Some(mention) => {
                         let value = stored.cloned().unwrap_or(Value::Null);
@@ -1410,6 +1412,23 @@ impl SetPlan<'_> {
     }
 }
 
+/// The value of field `name` when it is among the next few entries of `cursor`, moving
+/// `cursor` past it; `None` otherwise (the caller then looks it up by name). A stored row
+/// mostly holds its fields in the order a plan emits them, so this finds most of them by one
+/// comparison of names instead of a hashed lookup.
+fn next_named<'r>(cursor: &mut serde_json::map::Iter<'r>, name: &str) -> Option<&'r Value> {
+    const LOOK_AHEAD: usize = 4;
+    let mut probe = cursor.clone();
+    for _ in 0..LOOK_AHEAD {
+        let (key, value) = probe.next()?;
+        if key == name {
+            *cursor = probe;
+            return Some(value);
+        }
+    }
+    None
+}
+
 /// Whether a row is judged as it is now, or as it was when deleted at a time
 /// ([`SetPlan::admits_deletion`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1446,7 +1465,7 @@ fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved, when: When) -> boo
             let mapped = resolved.mapped.get(*via);
             fields
                 .iter()
-                .any(|f| text(row.get(f)).is_some_and(|v| mapped.is_some_and(|m| m.contains(&v))))
+                .any(|f| text(row.get(f)).is_some_and(|v| mapped.is_some_and(|m| m.contains(&*v))))
         }
         RowTest::Condition(condition, keep) => condition_holds(condition, row, today) == *keep,
         // Unresolved, no row can be judged, so none passes.
@@ -1460,7 +1479,7 @@ fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved, when: When) -> boo
         }),
         // A hop judges its rows against its own input, put first by `take_from`.
         RowTest::Within { field } => text(row.get(*field))
-            .is_some_and(|v| resolved.mapped.first().is_some_and(|m| m.contains(&v))),
+            .is_some_and(|v| resolved.mapped.first().is_some_and(|m| m.contains(&*v))),
     }
 }
 
@@ -1531,12 +1550,13 @@ pub fn date_of(text: &str) -> &str {
     text.get(..10).unwrap_or(text)
 }
 
-/// A scalar as rows are compared.
-pub fn text(value: Option<&Value>) -> Option<String> {
+/// A scalar as rows are compared: a string as it is (borrowed), a number as written, a
+/// boolean as `1` or `0`.
+pub fn text(value: Option<&Value>) -> Option<Cow<'_, str>> {
     match value? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_owned()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "1" } else { "0" })),
         _ => None,
     }
 }
@@ -1646,7 +1666,7 @@ impl WritebackPlan {
             let records = payload.get(place.list).and_then(Value::as_array);
             (records.into_iter().flatten())
                 .filter_map(|record| text(record.get(place.field)))
-                .any(|id| opted_out.contains(&id))
+                .any(|id| opted_out.contains(&*id))
         })
     }
 
@@ -1669,6 +1689,31 @@ mod tests {
         Timestamp::from_millis(1_790_000_000_000 + minute * 60_000)
     }
 
+    #[test]
+    fn a_field_is_found_by_the_cursor_or_by_name_whatever_the_rows_order() {
+        let row: Row = serde_json::from_str(
+            r#"{"A": 1, "B": "b", "C": null, "D": true, "E": "e", "F": 6, "G": "g"}"#,
+        )
+        .unwrap();
+        let orders: [&[&str]; 4] = [
+            &["A", "B", "C", "D", "E", "F", "G"],
+            &["G", "F", "E", "D", "C", "B", "A"],
+            &["A", "G", "B", "Missing", "C", "F", "D"],
+            &["B", "B", "Missing", "E", "A", "G"],
+        ];
+        for order in orders {
+            let mut cursor = row.iter();
+            for name in order {
+                let found = next_named(&mut cursor, name).or_else(|| row.get(*name));
+                assert_eq!(found, row.get(*name), "{name} in the order {order:?}");
+            }
+        }
+        // In the rows' own order every field is found by the cursor, none by a lookup.
+        let mut cursor = row.iter();
+        for name in ["A", "C", "D", "G"] {
+            assert_eq!(next_named(&mut cursor, name), row.get(name));
+        }
+    }
     #[test]
     fn a_rows_links_are_judged_as_of_when_it_is_shown_or_was_deleted() {
         // Incident 1: its only pupil (opted out) was unlinked at minute 5.

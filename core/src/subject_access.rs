@@ -47,7 +47,7 @@ impl SubjectSearch {
         if let Some(row) = own {
             self.own_fields = row
                 .iter()
-                .filter_map(|(field, value)| Some((field.clone(), text(Some(value))?)))
+                .filter_map(|(field, value)| Some((field.clone(), text(Some(value))?.into_owned())))
                 .filter(|(_, value)| !value.trim().is_empty())
                 .collect();
         }

@@ -59,7 +59,7 @@ pub(crate) async fn compute(
 }
 
 fn field(row: &Row, name: &str) -> String {
-    text(row.get(name)).unwrap_or_default()
+    text(row.get(name)).unwrap_or_default().into_owned()
 }
 
 /// How many rows of each released area the partner may see.

@@ -3,6 +3,7 @@
 //! admits → project them as it says → page → log. Every answered call is written to the
 //! school's access log; a refused one changes nothing stored and is only traced.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, RawQuery, State};
@@ -524,9 +525,9 @@ fn related_rows<'a>(
         .iter()
         .zip(&loaded.version.index.rows)
         .filter(|(row, _)| {
-            set.link.is_none_or(|link| {
-                text(row.get(link)).is_some_and(|v| page_ids.contains(v.as_str()))
-            }) && set.admits(row, resolved)
+            set.link
+                .is_none_or(|link| text(row.get(link)).is_some_and(|v| page_ids.contains(&*v)))
+                && set.admits(row, resolved)
         })
         .map(|(row, entry)| {
             set.note_people(row, resolved, included);
@@ -682,7 +683,8 @@ pub(crate) async fn opt_outs(
     }
     let groups = links.groups_holding(&["StudentId", "ContactId"]);
     let loaded = LoadedSet::current(state, &token.estab, links, &groups, now).await?;
-    let pair = |row: &Row| Some((text(row.get("StudentId"))?, text(row.get("ContactId"))?));
+    let field = |row: &Row, name: &str| text(row.get(name)).map(Cow::into_owned);
+    let pair = |row: &Row| Some((field(row, "StudentId")?, field(row, "ContactId")?));
     let pairs: Vec<(String, String)> = loaded.rows.iter().filter_map(pair).collect();
     let deleted: Vec<(String, String, Timestamp)> = loaded
         .tombstones()

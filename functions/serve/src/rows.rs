@@ -100,7 +100,7 @@ pub(crate) async fn field_values(
     Ok(loaded
         .rows
         .iter()
-        .filter_map(|row| text(row.get(field)))
+        .filter_map(|row| text(row.get(field)).map(|v| v.into_owned()))
         .collect())
 }
 
