@@ -345,7 +345,12 @@ pub fn row_hash_sorted<'a>(
         serde_json::to_writer(&mut canonical, value).expect("scalar JSON values serialise");
     }
     canonical.push(b'}');
-    let mut text = hex::encode_upper(key.hash(&canonical));
+    row_hash_of(key, &canonical)
+}
+
+/// A `RowHash` of the canonical JSON [`row_hash_sorted`] describes, already written.
+pub fn row_hash_of(key: &HashKey, canonical: &[u8]) -> String {
+    let mut text = hex::encode_upper(key.hash(canonical));
     text.truncate(40);
     text
 }

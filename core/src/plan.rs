@@ -17,8 +17,8 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use crate::catalogue::{
@@ -26,7 +26,7 @@ use crate::catalogue::{
     OptionEffect, PersonKind, ROW_HASH, Reference, ResultSet, ScopeGroup, Shape, Test, View,
     Writeback, WritebackBody, is_computed_field,
 };
-use crate::dataset::{Deletion, IndexEntry, Row, row_hash_sorted};
+use crate::dataset::{Deletion, IndexEntry, Row, row_hash_of};
 use crate::included::Included;
 use crate::optout::OptOuts;
 use crate::scope::ScopeSet;
@@ -151,6 +151,8 @@ pub struct SetPlan<'c> {
     /// The positions in `emit` of the fields a `RowHash` is made of (all but the computed
     /// ones), in name order.
     hash_order: Vec<usize>,
+    /// The names of `emit` as JSON strings, as an answered row writes them.
+    names_json: Vec<String>,
 }
 
 /// What a stored row's change metadata is made with: the `RowHash` key of this partner (see
@@ -162,46 +164,21 @@ pub struct Stamp<'a> {
     pub created: Timestamp,
 }
 
-/// A row as a [`SetPlan`] answers it ([`SetPlan::project`], [`SetPlan::answer`]): the
-/// value of each field the plan emits, in its order, borrowed from the stored row wherever
-/// the plan leaves it as stored. It serialises as the JSON object of those fields, and holds
-/// nothing else: what it shows is the plan's, and it cannot be given another field.
-#[derive(Debug, Clone)]
-pub struct AnsweredRow<'a> {
-    fields: &'a [&'a Field],
-    values: Vec<Cow<'a, Value>>,
-}
+/// A row as a [`SetPlan`] answers it ([`SetPlan::project`], [`SetPlan::answer`]), written:
+/// the JSON object of the fields the plan emits, in its order, and nothing else. It is made
+/// only by the plan, so what it shows is the plan's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnsweredRow(Vec<u8>);
 
-impl AnsweredRow<'_> {
-    /// The answered fields, by name, in the order they are written.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.fields
-            .iter()
-            .zip(&self.values)
-            .map(|(field, value)| (field.name.as_str(), value.as_ref()))
+impl AnsweredRow {
+    /// The row's JSON object.
+    pub fn json(&self) -> &[u8] {
+        &self.0
     }
 
-    /// The value answered for `name`, if the plan emits it.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
-
-    /// The row as a JSON object (owned), for where an answer is inspected rather than
-    /// written.
+    /// The row as a JSON object, for where an answer is inspected rather than written.
     pub fn to_row(&self) -> Row {
-        self.iter()
-            .map(|(name, value)| (name.to_owned(), value.clone()))
-            .collect()
-    }
-}
-
-impl Serialize for AnsweredRow<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.values.len()))?;
-        for (name, value) in self.iter() {
-            map.serialize_entry(name, value)?;
-        }
-        map.end()
+        serde_json::from_slice(&self.0).expect("an answered row is a JSON object")
     }
 }
 
@@ -773,6 +750,7 @@ fn set_plan<'c>(
             row_kinds,
             stamp_groups: vec![],
             hash_order: vec![],
+            names_json: vec![],
         };
     }
     let emit: Vec<&Field> = rs
@@ -820,6 +798,10 @@ fn set_plan<'c>(
         .filter(|&i| !is_computed_field(&emit[i].name))
         .collect();
     hash_order.sort_by_key(|&i| &emit[i].name);
+    let names_json = emit
+        .iter()
+        .map(|f| serde_json::to_string(&f.name).expect("a string serialises"))
+        .collect();
     let decrypt = wanted
         .into_iter()
         .map(|(group, reason)| Decrypt {
@@ -839,6 +821,7 @@ fn set_plan<'c>(
         row_kinds,
         stamp_groups,
         hash_order,
+        names_json,
     }
 }
 
@@ -1310,10 +1293,16 @@ impl SetPlan<'_> {
 
     /// The row as answered: every emitted field (`null` where the MIS gave none), with every
     /// mention of an opted-out person blanked or removed.
-    pub fn project<'a>(&'a self, row: &'a Row, resolved: &Resolved) -> AnsweredRow<'a> {
+    pub fn project(&self, row: &Row, resolved: &Resolved) -> AnsweredRow {
+        let written = Written::of(&self.shown(row, resolved));
+        self.write_row(&written)
+    }
+
+    /// The value of each emitted field of `row`, in `emit` order, borrowed where the plan
+    /// leaves it as stored.
+    fn shown<'a>(&self, row: &'a Row, resolved: &Resolved) -> Vec<Cow<'a, Value>> {
         let mut cursor = row.iter();
-        let values = self
-            .emit
+        self.emit
             .iter()
             .map(|field| {
                 let stored = next_named(&mut cursor, &field.name).or_else(|| row.get(&field.name));
@@ -1325,11 +1314,40 @@ impl SetPlan<'_> {
                     None => stored.map_or(Cow::Owned(Value::Null), Cow::Borrowed),
                 }
             })
-            .collect();
-        AnsweredRow {
-            fields: &self.emit,
-            values,
+            .collect()
+    }
+
+    /// The JSON object of the emitted fields, each value as `written` holds it.
+    fn write_row(&self, written: &Written) -> AnsweredRow {
+        let mut out = Vec::with_capacity(written.text.len() + 32 * self.emit.len());
+        out.push(b'{');
+        for (position, name) in self.names_json.iter().enumerate() {
+            if position > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.push(b':');
+            out.extend_from_slice(written.value(position));
         }
+        out.push(b'}');
+        AnsweredRow(out)
+    }
+
+    /// The canonical JSON a row's `RowHash` is made of ([`row_hash_sorted`]'s): the fields
+    /// of `hash_order`, in name order, as `written` holds their values.
+    fn hashed_text(&self, written: &Written) -> Vec<u8> {
+        let mut canonical = Vec::with_capacity(written.text.len() + 32 * self.hash_order.len());
+        canonical.push(b'{');
+        for (n, &position) in self.hash_order.iter().enumerate() {
+            if n > 0 {
+                canonical.push(b',');
+            }
+            canonical.extend_from_slice(self.names_json[position].as_bytes());
+            canonical.push(b':');
+            canonical.extend_from_slice(written.value(position));
+        }
+        canonical.push(b'}');
+        canonical
     }
 
     /// A stored row's `LastUpdated` as this plan answers it: the latest change of a group whose
@@ -1346,30 +1364,26 @@ impl SetPlan<'_> {
     /// this partner's key) of the fields emitted as they are emitted, and `LastUpdated` by
     /// [`SetPlan::last_updated`]. Neither moves when something the answer does not show
     /// changes.
-    pub fn answer<'a>(
-        &'a self,
-        row: &'a Row,
+    pub fn answer(
+        &self,
+        row: &Row,
         entry: &IndexEntry,
         stamp: Stamp<'_>,
         resolved: &Resolved,
-    ) -> AnsweredRow<'a> {
-        let mut answered = self.project(row, resolved);
+    ) -> AnsweredRow {
+        let mut written = Written::of(&self.shown(row, resolved));
         for position in 0..self.emit.len() {
             let name = self.emit[position].name.as_str();
             let computed = if name == ROW_HASH {
-                let shown = self
-                    .hash_order
-                    .iter()
-                    .map(|&i| (&self.emit[i].name, answered.values[i].as_ref()));
-                row_hash_sorted(stamp.key, shown)
+                row_hash_of(stamp.key, &self.hashed_text(&written))
             } else if name == LAST_UPDATED {
                 self.last_updated(entry, stamp.created).to_xod()
             } else {
                 continue;
             };
-            answered.values[position] = Cow::Owned(Value::String(computed));
+            written.replace(position, &Value::String(computed));
         }
-        answered
+        self.write_row(&written)
     }
 
     fn mention(&self, field: &str) -> Option<&Mention> {
@@ -1427,6 +1441,43 @@ fn next_named<'r>(cursor: &mut serde_json::map::Iter<'r>, name: &str) -> Option<
         }
     }
     None
+}
+
+/// The values of a row's emitted fields as JSON, each written once and then copied into
+/// both the answered row and its `RowHash`'s text.
+struct Written {
+    text: Vec<u8>,
+    /// Where each value (by position in `emit`) is in `text`.
+    spans: Vec<Range<usize>>,
+}
+
+impl Written {
+    fn of(values: &[Cow<'_, Value>]) -> Self {
+        let mut written = Written {
+            text: Vec::with_capacity(16 * values.len()),
+            spans: Vec::with_capacity(values.len()),
+        };
+        for value in values {
+            let span = written.write(value);
+            written.spans.push(span);
+        }
+        written
+    }
+
+    fn write(&mut self, value: &Value) -> Range<usize> {
+        let start = self.text.len();
+        serde_json::to_writer(&mut self.text, value).expect("a JSON value serialises");
+        start..self.text.len()
+    }
+
+    /// Writes `value` as the value at `position` instead of the one written there.
+    fn replace(&mut self, position: usize, value: &Value) {
+        self.spans[position] = self.write(value);
+    }
+
+    fn value(&self, position: usize) -> &[u8] {
+        &self.text[self.spans[position].clone()]
+    }
 }
 
 /// Whether a row is judged as it is now, or as it was when deleted at a time
@@ -1687,6 +1738,69 @@ mod tests {
 
     fn at(minute: i64) -> Timestamp {
         Timestamp::from_millis(1_790_000_000_000 + minute * 60_000)
+    }
+
+    #[test]
+    fn an_answered_row_is_the_json_of_what_the_plan_shows_and_its_row_hash_is_of_that() {
+        let catalogue = Catalogue::get();
+        let endpoint = catalogue.endpoint_by_path("Students").unwrap();
+        let granted = catalogue.scopes().clone();
+        let no_one = OptOuts::default();
+        let plan = plan(
+            catalogue,
+            endpoint,
+            &granted,
+            &no_one,
+            &Query::default(),
+            "x",
+        )
+        .unwrap();
+        let set = plan.primary();
+        let row: Row = serde_json::from_value(serde_json::json!({
+            "Unheard": "not in the catalogue",
+            "Surname": "O\u{2019}Brien \"Jr\"\n",
+            "Id": 7,
+            "Forename": "Zo\u{eb}",
+            "YearGroupId": null,
+        }))
+        .unwrap();
+        let key = HashKey::new(b"a partner's key");
+        let entry = IndexEntry {
+            id: "7".into(),
+            groups: vec![],
+        };
+        let stamp = Stamp {
+            key: &key,
+            created: Timestamp::from_millis(1_790_000_000_000),
+        };
+        let answered = set
+            .answer(&row, &entry, stamp, &Resolved::default())
+            .to_row();
+        let names: Vec<&str> = answered.keys().map(String::as_str).collect();
+        let emitted: Vec<&str> = set.emit.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names, emitted,
+            "every emitted field, in order, and nothing else"
+        );
+        for field in ["Surname", "Id", "Forename"] {
+            assert_eq!(answered[field], row[field], "{field}");
+        }
+        assert_eq!(answered["YearGroupId"], Value::Null);
+        let mut shown: Vec<(&String, &Value)> = answered
+            .iter()
+            .filter(|(name, _)| !is_computed_field(name))
+            .collect();
+        shown.sort_by_key(|(name, _)| *name);
+        let expected = crate::dataset::row_hash_sorted(&key, shown.into_iter());
+        assert_eq!(answered[ROW_HASH], Value::String(expected));
+        assert_eq!(
+            answered[LAST_UPDATED],
+            Value::String(stamp.created.to_xod())
+        );
+        assert_eq!(
+            set.project(&row, &Resolved::default()).to_row()["Surname"],
+            row["Surname"]
+        );
     }
 
     #[test]

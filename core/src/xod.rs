@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::dataset::Row;
@@ -81,12 +81,12 @@ pub fn paginate(total: usize, page: u64, size: u64, carry: &str) -> Result<Page,
 /// One result set of an answer: rows as a read plan answered them, or rows rollcall made
 /// itself (a `_deleted` set's `{"Id": ...}`).
 #[derive(Debug, Clone)]
-pub enum SetRows<'a> {
-    Answered(Vec<AnsweredRow<'a>>),
+pub enum SetRows {
+    Answered(Vec<AnsweredRow>),
     Made(Vec<Row>),
 }
 
-impl SetRows<'_> {
+impl SetRows {
     pub fn len(&self) -> usize {
         match self {
             SetRows::Answered(rows) => rows.len(),
@@ -97,13 +97,20 @@ impl SetRows<'_> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-impl Serialize for SetRows<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+    fn write(&self, out: &mut Vec<u8>) {
         match self {
-            SetRows::Answered(rows) => serializer.collect_seq(rows),
-            SetRows::Made(rows) => serializer.collect_seq(rows),
+            SetRows::Answered(rows) => {
+                out.push(b'[');
+                for (n, row) in rows.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(row.json());
+                }
+                out.push(b']');
+            }
+            SetRows::Made(rows) => write_json(out, rows),
         }
     }
 }
@@ -111,19 +118,15 @@ impl Serialize for SetRows<'_> {
 /// The answer object: result sets in order, then `meta`, `__pagination__` and, for a
 /// changeset read, `__changedRows__`. Written straight from the rows it is given.
 #[derive(Debug, Clone)]
-pub struct Answer<'a> {
-    sets: Vec<(String, SetRows<'a>)>,
+pub struct Answer {
+    sets: Vec<(String, SetRows)>,
     meta: Value,
     pagination: Value,
     changed_rows: Option<Value>,
 }
 
 /// The answer object of `result_sets` (in the order given), `meta` and `pagination`.
-pub fn answer(
-    result_sets: Vec<(String, SetRows<'_>)>,
-    meta: Value,
-    pagination: Value,
-) -> Answer<'_> {
+pub fn answer(result_sets: Vec<(String, SetRows)>, meta: Value, pagination: Value) -> Answer {
     Answer {
         sets: result_sets,
         meta,
@@ -132,7 +135,7 @@ pub fn answer(
     }
 }
 
-impl Answer<'_> {
+impl Answer {
     /// Adds the `__changedRows__` block of a changeset read.
     pub fn with_changed_rows(mut self, block: Value) -> Self {
         self.changed_rows = Some(block);
@@ -141,28 +144,43 @@ impl Answer<'_> {
 
     /// The answer as JSON bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        // About what a row of a wide set takes, so that a page is written without regrowing.
-        let rows: usize = self.sets.iter().map(|(_, rows)| rows.len()).sum();
-        let mut out = Vec::with_capacity(1024 + rows * 512);
-        serde_json::to_writer(&mut out, self).expect("an answer of JSON values serialises");
+        let rows: usize = self
+            .sets
+            .iter()
+            .map(|(_, rows)| match rows {
+                SetRows::Answered(rows) => rows.iter().map(|r| r.json().len() + 1).sum(),
+                SetRows::Made(rows) => 32 * rows.len(),
+            })
+            .sum();
+        let mut out = Vec::with_capacity(1024 + rows);
+        out.push(b'{');
+        for (name, rows) in &self.sets {
+            write_json(&mut out, name);
+            out.push(b':');
+            rows.write(&mut out);
+            out.push(b',');
+        }
+        let blocks = [
+            ("meta", Some(&self.meta)),
+            ("__pagination__", Some(&self.pagination)),
+            ("__changedRows__", self.changed_rows.as_ref()),
+        ];
+        for (n, (name, block)) in blocks.into_iter().enumerate() {
+            let Some(block) = block else { continue };
+            if n > 0 {
+                out.push(b',');
+            }
+            write_json(&mut out, name);
+            out.push(b':');
+            write_json(&mut out, &[block]);
+        }
+        out.push(b'}');
         out
     }
 }
 
-impl Serialize for Answer<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let entries = self.sets.len() + 2 + usize::from(self.changed_rows.is_some());
-        let mut map = serializer.serialize_map(Some(entries))?;
-        for (name, rows) in &self.sets {
-            map.serialize_entry(name, rows)?;
-        }
-        map.serialize_entry("meta", &[&self.meta])?;
-        map.serialize_entry("__pagination__", &[&self.pagination])?;
-        if let Some(block) = &self.changed_rows {
-            map.serialize_entry("__changedRows__", &[block])?;
-        }
-        map.end()
-    }
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("JSON values serialise");
 }
 
 #[cfg(test)]

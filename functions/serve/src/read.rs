@@ -274,7 +274,7 @@ async fn stored(
         .map(|&p| index[p].id.as_str())
         .collect();
     let mut included = Included::default();
-    let mut answered: Vec<(String, SetRows<'_>)> = vec![(
+    let mut answered: Vec<(String, SetRows)> = vec![(
         primary.name.to_owned(),
         SetRows::Answered(
             page_positions
@@ -395,7 +395,7 @@ fn with_related_sets<'a>(
     granted: &ScopeSet,
     partner_key: &HashKey,
     freshness: &mut Freshness,
-    (answered, included): (&mut Vec<(String, SetRows<'a>)>, &mut Included),
+    (answered, included): (&mut Vec<(String, SetRows)>, &mut Included),
 ) -> (u64, ScopeSet) {
     for (set, loaded) in plan.sets[1..].iter().zip(related) {
         let rows = match loaded {
@@ -418,7 +418,7 @@ fn with_related_sets<'a>(
 
 /// Every set of the endpoint in the answer, as XoD answers them: those the call did not read
 /// (an option that is off) as `[]`, all in XoD's order (`_deleted` sets last).
-fn every_set_answered(plan: &ReadPlan<'_>, answered: &mut Vec<(String, SetRows<'_>)>) {
+fn every_set_answered(plan: &ReadPlan<'_>, answered: &mut Vec<(String, SetRows)>) {
     for set in &plan.endpoint.sets {
         if !answered.iter().any(|(name, _)| *name == set.name) {
             answered.push((set.name.clone(), SetRows::Made(vec![])));
@@ -515,7 +515,7 @@ fn related_rows<'a>(
     resolved: &Resolved,
     partner_key: &HashKey,
     included: &mut Included,
-) -> Vec<AnsweredRow<'a>> {
+) -> Vec<AnsweredRow> {
     let stamp = Stamp {
         key: partner_key,
         created: loaded.version.record.created_at,
@@ -564,7 +564,7 @@ async fn computed(
         &query.carry(None, filters),
     )?;
     let mut included = Included::default();
-    let page_rows: Vec<AnsweredRow<'_>> = rows[page.rows.clone()]
+    let page_rows: Vec<AnsweredRow> = rows[page.rows.clone()]
         .iter()
         .map(|row| {
             set.note_people(row, resolved, &mut included);
@@ -723,7 +723,7 @@ fn deleted_rows(
     deleted: &[&Deletion],
     resolved: &Resolved,
     included: &mut Included,
-) -> (String, SetRows<'static>) {
+) -> (String, SetRows) {
     let rows = deleted
         .iter()
         .map(|d| {
