@@ -1333,8 +1333,9 @@ impl SetPlan<'_> {
         AnsweredRow(out)
     }
 
-    /// The canonical JSON a row's `RowHash` is made of ([`row_hash_sorted`]'s): the fields
-    /// of `hash_order`, in name order, as `written` holds their values.
+    /// The canonical JSON a row's `RowHash` is made of (as
+    /// [`crate::dataset::row_hash_sorted`] writes it): the fields of `hash_order`, in name
+    /// order, as `written` holds their values.
     fn hashed_text(&self, written: &Written) -> Vec<u8> {
         let mut canonical = Vec::with_capacity(written.text.len() + 32 * self.hash_order.len());
         canonical.push(b'{');

@@ -144,7 +144,7 @@ impl Answer {
 
     /// The answer as JSON bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let rows: usize = self
+        let size: usize = self
             .sets
             .iter()
             .map(|(_, rows)| match rows {
@@ -152,7 +152,7 @@ impl Answer {
                 SetRows::Made(rows) => 32 * rows.len(),
             })
             .sum();
-        let mut out = Vec::with_capacity(1024 + rows);
+        let mut out = Vec::with_capacity(1024 + size);
         out.push(b'{');
         for (name, rows) in &self.sets {
             write_json(&mut out, name);
