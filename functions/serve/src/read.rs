@@ -387,9 +387,9 @@ async fn load_related_sets(
 /// the plan's order, which `scopes_used` pairs by position; then completes and orders the
 /// answer as XoD does.
 #[allow(clippy::too_many_arguments)]
-fn with_related_sets<'a>(
-    plan: &'a ReadPlan<'_>,
-    related: &'a [RelatedSet],
+fn with_related_sets(
+    plan: &ReadPlan<'_>,
+    related: &[RelatedSet],
     page_ids: &BTreeSet<&str>,
     resolved: &Resolved,
     granted: &ScopeSet,
@@ -508,9 +508,9 @@ async fn load_related(
 
 /// The rows of a related set that belong to the page's primary rows and pass the plan, as
 /// the plan answers them.
-fn related_rows<'a>(
-    set: &'a SetPlan<'_>,
-    loaded: &'a LoadedSet,
+fn related_rows(
+    set: &SetPlan<'_>,
+    loaded: &LoadedSet,
     page_ids: &BTreeSet<&str>,
     resolved: &Resolved,
     partner_key: &HashKey,
