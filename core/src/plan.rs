@@ -1319,36 +1319,30 @@ impl SetPlan<'_> {
 
     /// The JSON object of the emitted fields, each value as `written` holds it.
     fn write_row(&self, written: &Written) -> AnsweredRow {
+        AnsweredRow(self.object_of(written, 0..self.emit.len()))
+    }
+
+    /// The canonical JSON a row's `RowHash` is made of (as [`row_hash_of`] describes it): the
+    /// fields of `hash_order`, in name order, as `written` holds their values.
+    fn hashed_text(&self, written: &Written) -> Vec<u8> {
+        self.object_of(written, self.hash_order.iter().copied())
+    }
+
+    /// The compact JSON object of the emitted fields at `positions`, in that order, each
+    /// value as `written` holds it.
+    fn object_of(&self, written: &Written, positions: impl Iterator<Item = usize>) -> Vec<u8> {
         let mut out = Vec::with_capacity(written.text.len() + 32 * self.emit.len());
         out.push(b'{');
-        for (position, name) in self.names_json.iter().enumerate() {
-            if position > 0 {
+        for (n, position) in positions.enumerate() {
+            if n > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(self.names_json[position].as_bytes());
             out.push(b':');
             out.extend_from_slice(written.value(position));
         }
         out.push(b'}');
-        AnsweredRow(out)
-    }
-
-    /// The canonical JSON a row's `RowHash` is made of (as
-    /// [`crate::dataset::row_hash_sorted`] writes it): the fields of `hash_order`, in name
-    /// order, as `written` holds their values.
-    fn hashed_text(&self, written: &Written) -> Vec<u8> {
-        let mut canonical = Vec::with_capacity(written.text.len() + 32 * self.hash_order.len());
-        canonical.push(b'{');
-        for (n, &position) in self.hash_order.iter().enumerate() {
-            if n > 0 {
-                canonical.push(b',');
-            }
-            canonical.extend_from_slice(self.names_json[position].as_bytes());
-            canonical.push(b':');
-            canonical.extend_from_slice(written.value(position));
-        }
-        canonical.push(b'}');
-        canonical
+        out
     }
 
     /// A stored row's `LastUpdated` as this plan answers it: the latest change of a group whose
