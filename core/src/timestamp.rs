@@ -94,6 +94,21 @@ impl Timestamp {
         Ok(Self::from_offset(date.midnight().assume_utc()))
     }
 
+    /// A time as a caller writes it in a query: one of [`Timestamp::parse`]'s forms as it
+    /// stands, so starting with a `yyyy-mm-dd` date in ASCII digits: no spaces around it and
+    /// no sign, as the OpenAPI document's `date` and `date-time` formats say.
+    pub fn parse_given(text: &str) -> Result<Self, TimestampParseError> {
+        let dated = text.len() >= 10
+            && text.bytes().take(10).enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        if !dated || text.trim() != text {
+            return Err(TimestampParseError(text.chars().take(40).collect()));
+        }
+        Self::parse(text)
+    }
+
     fn from_offset(t: OffsetDateTime) -> Self {
         Self((t.unix_timestamp_nanos() / 1_000_000) as i64)
     }
@@ -152,5 +167,29 @@ mod tests {
             midnight
         );
         assert!(Timestamp::parse("next tuesday").is_err());
+    }
+
+    #[test]
+    fn a_given_time_is_taken_only_as_it_stands() {
+        for text in [
+            "2026-09-01",
+            "2026-09-01T10:00",
+            "2026-09-01T10:00:00.5",
+            "2026-09-01T10:00:00+01:00",
+        ] {
+            assert!(Timestamp::parse_given(text).is_ok(), "{text}");
+        }
+        for text in [
+            " 2026-09-01",
+            "2026-09-01 ",
+            "+2026-09-01",
+            "2026-9-01",
+            "20260901",
+            "٢٠٢٦-09-01",
+            "2026-02-30",
+            "",
+        ] {
+            assert!(Timestamp::parse_given(text).is_err(), "{text:?}");
+        }
     }
 }

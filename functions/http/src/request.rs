@@ -195,11 +195,18 @@ impl QueryParams {
         Ok(value)
     }
 
-    /// A positive whole number, or 400 naming the parameter.
+    /// A whole number written in ASCII digits alone (no sign or spaces, as the OpenAPI
+    /// document's `integer` says), or 400 naming the parameter.
     pub fn number(&self, name: &str) -> Result<Option<u64>, ApiError> {
         self.get(name)
             .map(|text| {
-                text.trim().parse::<u64>().map_err(|_| {
+                let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+                let parsed = if digits {
+                    text.parse::<u64>().ok()
+                } else {
+                    None
+                };
+                parsed.ok_or_else(|| {
                     ApiError::BadRequest(format!("`{name}` must be a whole number, e.g. {name}=1"))
                 })
             })
@@ -222,6 +229,11 @@ mod tests {
                 .number("pageSize")
                 .is_err()
         );
+        for text in ["+5", " 5", "5 ", "-1", "", "٥", "99999999999999999999"] {
+            let query = format!("pageSize={}", text.replace('+', "%2B"));
+            let params = QueryParams::parse(Some(&query)).unwrap();
+            assert!(params.number("pageSize").is_err(), "{text:?} was taken");
+        }
     }
 
     #[test]

@@ -30,7 +30,15 @@ impl Filters {
     ) -> Result<Self, ApiError> {
         let mut given = BTreeMap::new();
         for name in endpoint.parameters() {
-            let from_query = params.get(name).map(str::trim).filter(|v| !v.is_empty());
+            // A value is taken as given, but for the spaces around a text one; a date must be
+            // a date as it stands. Empty is as if not given.
+            let raw = params.get(name);
+            let from_query = if takes_date(endpoint, name) {
+                raw
+            } else {
+                raw.map(str::trim)
+            }
+            .filter(|v| !v.is_empty());
             let value = match (name.eq_ignore_ascii_case("id"), path_id, from_query) {
                 (true, Some(_), Some(_)) => {
                     return Err(ApiError::BadRequest(
@@ -96,6 +104,26 @@ fn is_date(op: FilterOp) -> bool {
     matches!(op, FilterOp::On | FilterOp::From | FilterOp::To)
 }
 
+/// Whether the parameter `name` is a date filter's.
+fn takes_date(endpoint: &Endpoint, name: &str) -> bool {
+    endpoint.filters.iter().any(|filter| {
+        is_date(filter.op)
+            && filter
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })
+}
+
+/// A caller's date: `yyyy-mm-dd` alone (no time), as the OpenAPI document's `format: date`
+/// says.
+fn calendar_date(value: &str) -> Option<Timestamp> {
+    if value.len() != 10 {
+        return None;
+    }
+    Timestamp::parse_given(value).ok()
+}
+
 /// A filter's value: the caller's, or the catalogue's `fixed` or `default`.
 #[derive(Clone, Copy)]
 enum FilterValue<'a> {
@@ -112,26 +140,26 @@ fn normalise(
     value: FilterValue<'_>,
     now: Timestamp,
 ) -> Result<String, ApiError> {
-    let value = match value {
-        FilterValue::Given(value) => value,
-        FilterValue::Catalogue(value) if is_date(filter.op) && value.starts_with("today") => {
+    let parsed = match value {
+        FilterValue::Given(value) | FilterValue::Catalogue(value) if !is_date(filter.op) => {
+            return Ok(value.to_owned());
+        }
+        FilterValue::Given(value) => calendar_date(value).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{} of {}: `{}` is not a date; write it yyyy-mm-dd",
+                filter.name.as_deref().unwrap_or_default(),
+                endpoint.path,
+                value.chars().take(32).collect::<String>()
+            ))
+        })?,
+        FilterValue::Catalogue(value) if value.starts_with("today") => {
             return rollcall_core::plan::relative_date(value, now).ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("catalogue date default {value}"))
             });
         }
-        FilterValue::Catalogue(value) => value,
+        FilterValue::Catalogue(value) => Timestamp::parse(value)
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("catalogue date default {value}")))?,
     };
-    if !is_date(filter.op) {
-        return Ok(value.to_owned());
-    }
-    let parsed = Timestamp::parse(value).map_err(|_| {
-        ApiError::BadRequest(format!(
-            "{} of {}: `{}` is not a date; write it yyyy-mm-dd",
-            filter.name.as_deref().unwrap_or_default(),
-            endpoint.path,
-            value.chars().take(32).collect::<String>()
-        ))
-    })?;
     Ok(rollcall_core::plan::date_of(&parsed.to_xod()).to_owned())
 }
 
@@ -158,6 +186,13 @@ mod tests {
             "todayfoo",
             "today+1",
             "today-",
+            " ",
+            "%202026-09-01",
+            "2026-09-01+",
+            "2026-09-01T10:00:00",
+            "20260901",
+            "2026-02-30",
+            "%2B2026-09-01",
             "today-9999999999999",
             "tomorrow",
         ] {
@@ -169,6 +204,18 @@ mod tests {
                 "{value}: {error:?}"
             );
         }
+        // An optional date left empty is not given; spaces are not empty (`+` is a space).
+        let empty = parse("AchievementForToday", "IncidentDate=").unwrap();
+        assert!(
+            !empty.given.contains_key("incidentdate"),
+            "{:?}",
+            empty.given
+        );
+        let spaces = parse("AchievementForToday", "IncidentDate=+").err();
+        assert!(
+            matches!(&spaces, Some(ApiError::BadRequest(m)) if m.contains("is not a date")),
+            "{spaces:?}"
+        );
         let given = parse("AttendanceForDate", "date=2026-09-01").unwrap();
         assert_eq!(dates(&given), ["2026-09-01"]);
         let fixed = parse("ConductForToday", "").unwrap();

@@ -317,8 +317,13 @@ fn common_parameters(endpoint: &Endpoint) -> Vec<Value> {
             "updatedSince",
             "query",
             false,
-            "Only rows changed after this ISO 8601 time (or date).",
-            json!({ "type": "string", "format": "date-time" }),
+            "Only rows changed after this ISO 8601 time (or date); a time without a zone \
+             is UTC, as `LastUpdated` is written.",
+            json!({ "type": "string", "anyOf": [
+                { "format": "date-time" },
+                { "format": "date" },
+                { "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)?$" },
+            ] }),
         ),
         parameter(
             "changedRows",

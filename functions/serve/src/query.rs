@@ -49,7 +49,7 @@ impl ReadQuery {
         let updated_since = params
             .get("updatedSince")
             .map(|text| {
-                Timestamp::parse(text.trim()).map_err(|e| {
+                Timestamp::parse_given(text).map_err(|e| {
                     ApiError::BadRequest(format!(
                         "updatedSince: {e}; rows changed after it are answered"
                     ))

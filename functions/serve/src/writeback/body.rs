@@ -143,11 +143,13 @@ impl<'a> Record<'a> {
         self.integer(name, problems)
     }
 
-    /// A date `yyyy-MM-dd`.
+    /// A date `yyyy-MM-dd`, as it stands (no spaces around it, as `format: date` says).
     pub fn required_date(&self, name: &str, problems: &mut Problems) -> Option<String> {
         let text = self.required_text(name, problems)?;
-        let well_formed = text.len() == 10 && Timestamp::parse(&text).is_ok();
+        let well_formed = matches!(self.get(name), Some(Value::String(given))
+            if given.len() == 10 && Timestamp::parse_given(given).is_ok());
         if !well_formed {
+            let text = self.get(name).and_then(Value::as_str).unwrap_or(&text);
             problems.add(
                 &self.at(name),
                 format!("`{text}` is not a date; write it yyyy-MM-dd, e.g. 2026-11-23"),

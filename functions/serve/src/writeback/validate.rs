@@ -534,6 +534,8 @@ mod tests {
             {"StudentId": "S9", "MarkType": "S", "Date": "2026-11-23", "Session": "XX", "Mark": "Q"},
             {"StudentId": "S1", "MarkType": "L", "Date": "2026-11-24", "Mark": "/",
              "Notes": "x".repeat(501)},
+            {"StudentId": "S1", "MarkType": "S", "Date": " 2026-11-23", "Session": "AM", "Mark": "/"},
+            {"StudentId": "S1", "MarkType": "S", "Date": "2026-02-30", "Session": "AM", "Mark": "/"},
         ]}));
         let message = check(WritebackBody::Attendance, &body, &known(), "9992001")
             .unwrap_err()
@@ -544,6 +546,8 @@ mod tests {
             "Marks[0].Mark: `Q` is not an attendance mark",
             "Marks[1].InstanceId: is required",
             "Marks[1].Notes: has 501 characters",
+            "Marks[2].Date: ` 2026-11-23` is not a date",
+            "Marks[3].Date: `2026-02-30` is not a date",
             "holds marks of 2 dates (2026-11-23, 2026-11-24)",
         ] {
             assert!(message.contains(expected), "{expected} not in {message}");
