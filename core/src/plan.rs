@@ -120,8 +120,9 @@ pub struct Resolved {
     pub mapped: Vec<BTreeSet<String>>,
     /// Per [`ReadPlan::people_conditions`] entry, the records of the people it reads.
     pub people: Vec<PersonRecords>,
-    /// Per [`ReadPlan::throughs`] entry, whom each primary row is about.
-    pub links: Vec<Links>,
+    /// Per [`ReadPlan::throughs`] entry, whom each primary row is about; `None` when the
+    /// through set is not held, so that whom a row is about cannot be told and no row passes.
+    pub links: Vec<Option<Links>>,
     /// Per (kind, field of the person's own record), the values of opted-out people; absent
     /// where they could not all be found (then every mention through that field is blanked).
     pub aliases: BTreeMap<(PersonKind, String), BTreeSet<String>>,
@@ -1515,9 +1516,13 @@ fn passes(test: &RowTest<'_>, row: &Row, resolved: &Resolved, when: When) -> boo
         }
         RowTest::Condition(condition, keep) => condition_holds(condition, row, today) == *keep,
         // Unresolved, no row can be judged, so none passes.
-        RowTest::NotAboutOptedOut { index } => resolved.links.get(*index).is_some_and(|links| {
-            text(row.get(ID)).is_none_or(|id| !links.about_opted_out_only(&id, when))
-        }),
+        RowTest::NotAboutOptedOut { index } => resolved
+            .links
+            .get(*index)
+            .and_then(Option::as_ref)
+            .is_some_and(|links| {
+                text(row.get(ID)).is_none_or(|id| !links.about_opted_out_only(&id, when))
+            }),
         // A row about someone rollcall holds no record of passes no such test: whether they
         // left (or have not started) cannot be told, so they are treated as hidden.
         RowTest::Person { of, index, keep } => resolved.people.get(*index).is_some_and(|people| {

@@ -149,3 +149,119 @@ async fn bad_opt_outs_are_refused_and_change_nothing() {
         .expect(StatusCode::OK);
     assert_eq!(read["studentIds"], json!([]));
 }
+
+/// Whom an incident is about is read from its link set (StudentBehaviour). At a school that
+/// has not uploaded that set, no incident can be judged against the opt-outs: while someone
+/// is opted out none is answered (fail closed, never shown as about nobody), and the header
+/// names the missing set. At a school that has uploaded no conduct at all, the answer is the
+/// same empty one with or without opt-outs, not an error; and where the staff records that
+/// tell an opted-out teacher's code are not uploaded, every code in a group's staff list is
+/// withheld.
+#[tokio::test]
+async fn rows_judged_through_a_set_not_uploaded_are_withheld_while_anyone_is_opted_out() {
+    const LINKLESS: &str = "9990011";
+    const BARE: &str = "9990012";
+    let without = |estab: &str, seed: u64, sets: &[&str]| {
+        let today = crate::support::T0.utc_date();
+        let mut body = synthetic::sandbox(estab, 8, seed, today).upload_body();
+        let uploaded = body["resultSets"].as_object_mut().unwrap();
+        for set in sets {
+            assert!(uploaded.remove(*set).is_some(), "the demo uploads {set}");
+        }
+        body
+    };
+    let links = ["StudentBehaviour", "StaffBehaviour"];
+    let conduct = ["Behaviour", "StudentBehaviour", "StaffBehaviour"];
+    let scopes = ["School", "Student", "Staff", "Conduct"];
+    let bare_teacher = without(BARE, 4, &[])["resultSets"]["Staff"][0]["Id"].clone();
+    let bare_body = without(BARE, 4, &[&conduct[..], &["Staff"]].concat());
+    let bare_pupil = bare_body["resultSets"]["Students"][0]["Id"].clone();
+    let staffed = |groups: &Value| {
+        let groups = groups["Group"].as_array().unwrap();
+        groups.iter().filter(|g| !g["Staff"].is_null()).count()
+    };
+    let w = World::build(LINKLESS)
+        .data(without(LINKLESS, 3, &links))
+        .school(BARE, Some(bare_body))
+        .partner(PARTNER, &scopes)
+        .grant(LINKLESS, PARTNER, &scopes)
+        .grant(BARE, PARTNER, &scopes)
+        .start()
+        .await;
+    let range = "BehaviourForDateRange?DateFrom=2000-01-01&DateTo=2100-01-01";
+    let incidents = w.uploaded_values("Behaviour", "Id").len();
+    assert!(incidents > 0);
+
+    let shown = w.get(range).await;
+    let header = not_held(&shown);
+    let rows = shown.expect(StatusCode::OK)["Behaviour"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(rows, incidents, "no one is opted out: every incident");
+    assert!(
+        header.contains("StudentBehaviour (not uploaded)"),
+        "{header}"
+    );
+
+    w.opt_out(json!({"studentIds": [pupil(&w)]})).await;
+    for path in [range, "BehaviourForToday"] {
+        let withheld = w.get(path).await;
+        let header = not_held(&withheld);
+        let body = withheld.expect(StatusCode::OK);
+        assert_eq!(body["Behaviour"], json!([]), "{path}: {body}");
+        assert!(
+            header.contains("StudentBehaviour (not uploaded)"),
+            "{path}: {header}"
+        );
+    }
+
+    let bare = w.school_of(BARE).clone();
+    let token = w.token_of(PARTNER, BARE).to_owned();
+    let read_bare = || async {
+        let path = format!("/api/v1/School/{BARE}/BehaviourForToday");
+        let answer = w.stack.read(&token, &path).await;
+        let header = not_held(&answer);
+        (answer.expect(StatusCode::OK), header)
+    };
+    let before = read_bare().await;
+    let groups = format!("/api/v1/School/{BARE}/Groups");
+    let groups_before = w.stack.read(&token, &groups).await.expect(StatusCode::OK);
+    assert!(staffed(&groups_before) > 0, "{groups_before}");
+    w.stack
+        .send(
+            Method::PUT,
+            &format!("/admin/v1/opt-outs/{PARTNER}"),
+            Some(&format!("Bearer {}", bare.admin)),
+            Some(
+                json!({"studentIds": [bare_pupil], "staffIds": [bare_teacher]})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let after = read_bare().await;
+    assert_eq!(before.0["Behaviour"], json!([]));
+    assert_eq!(after.0["Behaviour"], before.0["Behaviour"]);
+    assert!(
+        before.1.contains("Behaviour (not uploaded)"),
+        "{}",
+        before.1
+    );
+    assert_eq!(
+        after.1, before.1,
+        "the same answer whether or not anyone is opted out"
+    );
+    let withheld = w.stack.read(&token, &groups).await;
+    let header = not_held(&withheld);
+    let groups_after = withheld.expect(StatusCode::OK);
+    assert_eq!(staffed(&groups_after), 0, "{groups_after}");
+    assert!(header.contains("Staff (not uploaded)"), "{header}");
+}
+
+/// The `x-rollcall-not-held` header of an answer, or "".
+fn not_held(answer: &crate::support::Answer) -> String {
+    let header = answer.headers.get("x-rollcall-not-held");
+    header.map_or_else(String::new, |v| v.to_str().unwrap().to_owned())
+}

@@ -135,8 +135,8 @@ async fn answer(
         },
         token.estab.as_str(),
     )?;
-    let resolved = resolve(state, &token.estab, &plan, &filters, now).await?;
-    match &plan.view {
+    let (resolved, not_held) = resolve(state, &token.estab, &plan, &filters, now).await?;
+    let mut answer = match &plan.view {
         ViewPlan::Stored => {
             stored(
                 state,
@@ -164,7 +164,12 @@ async fn answer(
             )
             .await
         }
-    }
+    }?;
+    answer
+        .freshness
+        .get_or_insert_with(Freshness::default)
+        .add_not_held(not_held);
+    Ok(answer)
 }
 
 /// Reads the stored sets a plan names: the primary set's page, then the rows of each related
@@ -593,14 +598,15 @@ async fn computed(
 /// mappings, whom rows are about through other sets and the records of the people its
 /// options' conditions read (each from the current rows and the tombstones, so a row is
 /// judged as of when it is shown or was deleted), and the aliases of opted-out people its
-/// mentions use.
+/// mentions use; with the sets of those links and aliases that are not held (as
+/// `x-rollcall-not-held` lists them), whose rows and mentions are then withheld.
 async fn resolve(
     state: &ServeState,
     estab: &Estab,
     plan: &ReadPlan<'_>,
     filters: &Filters,
     now: Timestamp,
-) -> ApiResult<Resolved> {
+) -> ApiResult<(Resolved, Vec<String>)> {
     let today = plan::date_of(&now.to_xod()).to_owned();
     let mut resolved = Resolved {
         today,
@@ -617,9 +623,20 @@ async fn resolve(
         resolved.mapped.push(values);
     }
     let opt_outs = plan.primary().opt_outs();
+    let mut not_held = Vec::new();
+    // A set not held leaves what it would resolve unknown, which the plan's tests fail
+    // closed on: no row judged through it passes, no mention through it is kept.
     for through in &plan.throughs {
-        let loaded = LoadedSet::current(state, estab, through.rs, &through.decrypt, now).await?;
-        let links = through.resolve(&loaded.rows, &loaded.tombstones(), opt_outs);
+        let links = match holding(state, estab, through.rs, now).await? {
+            Holding::Held(record) => {
+                let loaded = LoadedSet::load(state, record, &through.decrypt).await?;
+                Some(through.resolve(&loaded.rows, &loaded.tombstones(), opt_outs))
+            }
+            Holding::NotHeld(why) => {
+                not_held.push(not_held_header(&through.rs.name, why));
+                None
+            }
+        };
         resolved.links.push(links);
     }
     for condition in &plan.people_conditions {
@@ -629,14 +646,23 @@ async fn resolve(
         resolved.people.push(people);
     }
     for lookup in &plan.lookups {
-        let loaded = LoadedSet::current(state, estab, lookup.rs, &lookup.decrypt, now).await?;
-        if let Some(aliases) = lookup.resolve(&loaded.rows, plan.primary().opt_outs()) {
+        let aliases = match holding(state, estab, lookup.rs, now).await? {
+            Holding::Held(record) => {
+                let loaded = LoadedSet::load(state, record, &lookup.decrypt).await?;
+                lookup.resolve(&loaded.rows, opt_outs)
+            }
+            Holding::NotHeld(why) => {
+                not_held.push(not_held_header(&lookup.rs.name, why));
+                None
+            }
+        };
+        if let Some(aliases) = aliases {
             resolved
                 .aliases
                 .insert((lookup.kind, lookup.field.to_owned()), aliases);
         }
     }
-    Ok(resolved)
+    Ok((resolved, not_held))
 }
 
 /// Maps `values` through each hop of a via plan in turn.
@@ -858,6 +884,7 @@ fn meta_at(at: Timestamp) -> Value {
 
 /// When the data was last confirmed by the school's agent, and whether that is past the
 /// result set's validity. Sent as headers, which no XoD client reads or trips on.
+#[derive(Default)]
 struct Freshness {
     /// When the answer's primary set was extracted and until when it counts as fresh.
     source: Option<(Timestamp, Timestamp)>,
@@ -877,6 +904,15 @@ impl Freshness {
         Self {
             source: None,
             not_held: vec![not_held_header(set, why)],
+        }
+    }
+
+    /// Adds sets not held (as `x-rollcall-not-held` lists them) not listed yet.
+    fn add_not_held(&mut self, sets: Vec<String>) {
+        for set in sets {
+            if !self.not_held.contains(&set) {
+                self.not_held.push(set);
+            }
         }
     }
 
