@@ -1145,10 +1145,12 @@ impl Lookup<'_> {
         if found.len() < people.len() {
             return None;
         }
+        // Trimmed, as every mention is before it is compared.
         Some(
             theirs
                 .iter()
-                .filter_map(|row| text(row.get(self.field)).map(Cow::into_owned))
+                .filter_map(|row| text(row.get(self.field)))
+                .map(|alias| alias.trim().to_owned())
                 .collect(),
         )
     }

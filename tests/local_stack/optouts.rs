@@ -265,3 +265,42 @@ fn not_held(answer: &crate::support::Answer) -> String {
     let header = answer.headers.get("x-rollcall-not-held");
     header.map_or_else(String::new, |v| v.to_str().unwrap().to_owned())
 }
+
+/// An opted-out teacher's code is withheld wherever other rows name them by it, however their
+/// own record pads it (`"ABC "`): codes are compared trimmed on both sides.
+#[tokio::test]
+async fn a_padded_code_in_an_opted_out_persons_own_record_is_still_withheld() {
+    const PADDED: &str = "9990013";
+    let mut body = synthetic::school(PADDED, 8, 3).upload_body();
+    let sets = &mut body["resultSets"];
+    let code = sets["Group"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|g| g["Staff"].as_str()?.split(',').next().map(str::to_owned))
+        .expect("a group with staff");
+    let teacher = sets["Staff"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["StaffCode"] == code.as_str())
+        .expect("the teacher of that code");
+    teacher["StaffCode"] = json!(format!(" {code} "));
+    let teacher = teacher["Id"].clone();
+    let w = World::build(PADDED)
+        .data(body)
+        .partner(PARTNER, &SCOPES)
+        .grant(PADDED, PARTNER, &SCOPES)
+        .start()
+        .await;
+    let named = |groups: &[Value]| {
+        groups.iter().any(|g| {
+            let staff = g["Staff"].as_str().unwrap_or_default();
+            staff.split(',').any(|c| c.trim() == code)
+        })
+    };
+    assert!(named(&w.rows(&w.token, "Groups", "Group").await));
+    w.opt_out(json!({"staffIds": [teacher]})).await;
+    let groups = w.rows(&w.token, "Groups", "Group").await;
+    assert!(!named(&groups), "{code} is still named: {groups:?}");
+}
