@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalogue::{Catalogue, ID, ResultSet, is_computed_field};
+use crate::catalogue::{Catalogue, ID, ResultSet, Shape, is_computed_field};
 use crate::model::DISPOSAL_AFTER;
 use crate::secret::{HashKey, keyed_hash_bytes};
 use crate::timestamp::Timestamp;
@@ -61,6 +61,17 @@ pub enum UploadError {
         result_set: String,
         row: usize,
         first: usize,
+    },
+    #[error(
+        "{result_set}[{row}].{field} is {value}, a number with a fraction or an exponent; an id \
+         is a string or a whole number (write 61001, not 61001.0), or it would not match the \
+         person or row it means"
+    )]
+    IdNotWhole {
+        result_set: String,
+        row: usize,
+        field: String,
+        value: String,
     },
     #[error(
         "{result_set}[{row}].{field} is {kind}; values must be a string, number, boolean or null"
@@ -122,7 +133,8 @@ pub fn parse_upload(catalogue: &Catalogue, body: &[u8]) -> Result<Upload, Upload
         let Value::Array(rows) = rows else {
             return Err(UploadError::NotAnArray { result_set: name });
         };
-        let (rows, ignored) = validate_rows(rs, rows)?;
+        let references = reference_fields(catalogue, rs);
+        let (rows, ignored) = validate_rows(rs, &references, rows)?;
         if !ignored.is_empty() {
             upload.ignored.insert(name.clone(), ignored);
         }
@@ -131,8 +143,32 @@ pub fn parse_upload(catalogue: &Catalogue, body: &[u8]) -> Result<Upload, Upload
     Ok(upload)
 }
 
+/// The fields of `rs` that hold ids compared as text (by opt-outs, links and filters): its
+/// `Id`, its link, the people it is about, those it mentions by id, and, in a person's own
+/// record, the codes other rows mention them by. A number there must be written as the id
+/// reads (`61001`): `61001.0` would not match the pupil it means.
+fn reference_fields<'c>(catalogue: &'c Catalogue, rs: &'c ResultSet) -> BTreeSet<&'c str> {
+    let people = &rs.people;
+    let subjects = people.subjects.iter().map(|s| s.field.as_str());
+    let mentions = (people.mentions.iter())
+        .filter(|m| matches!(m.shape, Shape::One | Shape::List))
+        .map(|m| m.field.as_str());
+    let aliases = catalogue.stored_sets().flat_map(|other| {
+        (other.people.mentions.iter())
+            .filter(|m| m.kind.own_set() == rs.name)
+            .filter_map(|m| m.alias.as_deref())
+    });
+    [ID].into_iter()
+        .chain(rs.link.as_deref())
+        .chain(subjects)
+        .chain(mentions)
+        .chain(aliases)
+        .collect()
+}
+
 fn validate_rows(
     rs: &ResultSet,
+    references: &BTreeSet<&str>,
     rows: Vec<Value>,
 ) -> Result<(Vec<Row>, BTreeSet<String>), UploadError> {
     let name = || rs.name.clone();
@@ -154,6 +190,17 @@ fn validate_rows(
                     row: index,
                     field: truncate(&field),
                     kind,
+                });
+            }
+            if let Value::Number(number) = &value
+                && number.is_f64()
+                && references.contains(field.as_str())
+            {
+                return Err(UploadError::IdNotWhole {
+                    result_set: name(),
+                    row: index,
+                    field: truncate(&field),
+                    value: number.to_string(),
                 });
             }
             if is_computed_field(&field) {
@@ -588,6 +635,39 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn an_id_written_with_a_fraction_or_an_exponent_is_refused_where_ids_are_compared() {
+        let refused = [
+            (
+                r#""AttendMarks": [{"Id": "1", "StudentId": 61001.0}]"#,
+                "StudentId",
+            ),
+            (
+                r#""StudentBehaviour": [{"Id": "1", "BehaviourId": 6.1e1}]"#,
+                "BehaviourId",
+            ),
+            (r#""Students": [{"Id": 61001.0}]"#, "Id"),
+            (r#""Staff": [{"Id": "7", "StaffCode": 12.0}]"#, "StaffCode"),
+            (
+                r#""Group": [{"Id": "1", "PrimaryStaffId": 7.0}]"#,
+                "PrimaryStaffId",
+            ),
+        ];
+        for (sets, field) in refused {
+            let body = format!(r#"{{"resultSets": {{{sets}}}}}"#);
+            let error = parse_upload(Catalogue::get(), body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&error, UploadError::IdNotWhole { field: f, .. } if f == field),
+                "{sets}: {error}"
+            );
+            assert!(error.to_string().contains("write 61001, not 61001.0"));
+        }
+        // Whole numbers are ids as they are; a fraction elsewhere is a value like any other.
+        let taken = br#"{"resultSets": {"AttendMarks": [{"Id": 1, "StudentId": 61001}],
+            "StudentBehaviour": [{"Id": "1", "BehaviourId": "2", "Points": 1.5}]}}"#;
+        assert!(parse_upload(Catalogue::get(), taken).is_ok());
     }
 
     #[test]
