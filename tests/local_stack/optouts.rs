@@ -3,6 +3,8 @@
 //! records, memberships, contact links), GDPRIDs tells the partner whom, and another partner
 //! is not affected.
 
+use std::collections::BTreeSet;
+
 use reqwest::{Method, StatusCode};
 use rollcall_core::synthetic;
 use serde_json::{Value, json};
@@ -303,4 +305,42 @@ async fn a_padded_code_in_an_opted_out_persons_own_record_is_still_withheld() {
     w.opt_out(json!({"staffIds": [teacher]})).await;
     let groups = w.rows(&w.token, "Groups", "Group").await;
     assert!(!named(&groups), "{code} is still named: {groups:?}");
+}
+
+/// Which contacts are linked only to an opted-out pupil is read from StudentContacts. At a
+/// school that has not uploaded it, that cannot be told, so while a pupil is opted out no
+/// contact is answered; once the links come, only the opted-out pupil's own contacts stay out.
+#[tokio::test]
+async fn while_the_links_are_not_held_an_opted_out_pupils_contacts_cannot_be_told_apart() {
+    const UNLINKED: &str = "9990014";
+    let mut body = synthetic::school(UNLINKED, 8, 3).upload_body();
+    let links = body["resultSets"]
+        .as_object_mut()
+        .unwrap()
+        .remove("StudentContacts")
+        .expect("the school has links");
+    let w = World::build(UNLINKED)
+        .data(body)
+        .partner(PARTNER, &SCOPES)
+        .grant(UNLINKED, PARTNER, &SCOPES)
+        .start()
+        .await;
+    let contacts = w.uploaded_values("Contacts", "Id").len();
+    let answered = || async { w.rows(&w.token, "Contacts", "Contacts").await.len() };
+    assert_eq!(answered().await, contacts, "no one is opted out");
+    w.opt_out(json!({"studentIds": [pupil(&w)]})).await;
+    assert_eq!(answered().await, 0, "the links are not held");
+
+    let linked = json!({"resultSets": {"StudentContacts": links}});
+    w.stack
+        .upload(&w.school.agent, &linked)
+        .await
+        .expect(StatusCode::OK);
+    let theirs: BTreeSet<&str> = (links.as_array().unwrap().iter())
+        .filter(|l| l["StudentId"].as_str() == Some(&pupil(&w)))
+        .filter_map(|l| l["ContactId"].as_str())
+        .collect();
+    let shown = answered().await;
+    assert!(shown > 0 && shown < contacts, "{shown} of {contacts}");
+    assert!(shown >= contacts - theirs.len(), "{shown} of {contacts}");
 }

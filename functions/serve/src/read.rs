@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use rollcall_core::catalogue::{Catalogue, Endpoint, ID};
+use rollcall_core::catalogue::{Catalogue, Endpoint, ID, PersonKind, Reference};
 use rollcall_core::changeset::ChangesetScope;
 use rollcall_core::dataset::{Deletion, Row, partner_row_hash_key};
 use rollcall_core::included::Included;
@@ -681,7 +681,45 @@ pub(crate) async fn map_through(
     Ok(values)
 }
 
-/// The school's opt-outs for this partner, with the contacts linked only to opted-out pupils.
+/// The ids of every contact the school's held sets have rows about, current or deleted.
+async fn contacts_held(
+    state: &ServeState,
+    estab: &Estab,
+    now: Timestamp,
+) -> ApiResult<BTreeSet<String>> {
+    let mut ids = BTreeSet::new();
+    for rs in Catalogue::get().stored_sets() {
+        for subject in &rs.people.subjects {
+            let type_field = match &subject.reference {
+                Reference::Kind(PersonKind::Contact) => None,
+                Reference::Typed { type_field } => Some(type_field.as_str()),
+                Reference::Kind(_) => continue,
+            };
+            let Holding::Held(record) = holding(state, estab, rs, now).await? else {
+                continue;
+            };
+            let fields: Vec<&str> = [subject.field.as_str()]
+                .into_iter()
+                .chain(type_field)
+                .collect();
+            let loaded = LoadedSet::load(state, record, &rs.groups_holding(&fields)).await?;
+            let tombstones = loaded.tombstones();
+            for row in (loaded.rows.iter()).chain(tombstones.iter().map(|(row, _)| row)) {
+                let of_contact = type_field.is_none_or(|field| {
+                    text(row.get(field)).and_then(|t| PersonKind::of_person_type(&t))
+                        == Some(PersonKind::Contact)
+                });
+                if of_contact && let Some(id) = text(row.get(&subject.field)) {
+                    ids.insert(id.trim().to_owned());
+                }
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// The school's opt-outs for this partner, with the contacts linked only to opted-out pupils
+/// (while the links are not held, every contact).
 pub(crate) async fn opt_outs(
     state: &ServeState,
     token: &Token,
@@ -699,16 +737,17 @@ pub(crate) async fn opt_outs(
     let links = Catalogue::get()
         .stored_set("StudentContacts")
         .expect("StudentContacts is stored");
-    if state
-        .versions
-        .current_version(&token.estab, &links.name)
-        .await?
-        .is_none()
-    {
+    let Holding::Held(record) = holding(state, &token.estab, links, now).await? else {
+        // Which contacts are linked only to opted-out pupils cannot be told without the
+        // links, so every contact rollcall holds rows about is withheld until they come.
+        let mut people = people;
+        people
+            .contacts
+            .extend(contacts_held(state, &token.estab, now).await?);
         return Ok(people);
-    }
+    };
     let groups = links.groups_holding(&["StudentId", "ContactId"]);
-    let loaded = LoadedSet::current(state, &token.estab, links, &groups, now).await?;
+    let loaded = LoadedSet::load(state, record, &groups).await?;
     let field = |row: &Row, name: &str| text(row.get(name)).map(Cow::into_owned);
     let pair = |row: &Row| Some((field(row, "StudentId")?, field(row, "ContactId")?));
     let pairs: Vec<(String, String)> = loaded.rows.iter().filter_map(pair).collect();
