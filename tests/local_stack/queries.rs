@@ -357,3 +357,28 @@ async fn only_get_db_status_tells_when_the_data_was_extracted() {
     assert_eq!(status["Stale"], true);
     assert!(body.get("Students").is_none());
 }
+
+/// A path's id is read as the same id given as a filter is: spaces around it do not matter.
+#[tokio::test]
+async fn an_id_in_the_path_is_taken_trimmed_as_a_filters_is() {
+    let w = world().await;
+    let pupil = w.pupils()[0].clone();
+    let ids = |answer: Value| -> Vec<Value> {
+        let rows = answer["Students"].as_array().unwrap();
+        rows.iter().map(|r| r["Id"].clone()).collect()
+    };
+    let plain = ids(w
+        .get(&format!("Students/{pupil}"))
+        .await
+        .expect(StatusCode::OK));
+    assert_eq!(plain, [json!(pupil)]);
+    for padded in [
+        format!("Students/%20{pupil}%20"),
+        format!("Students?id=%20{pupil}"),
+    ] {
+        let answer = w.get(&padded).await.expect(StatusCode::OK);
+        assert_eq!(ids(answer), plain, "{padded}");
+    }
+    let blank = w.get("Students/%20").await.expect(StatusCode::OK);
+    assert_eq!(ids(blank), Vec::<Value>::new(), "a blank id is no pupil");
+}

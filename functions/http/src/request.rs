@@ -201,13 +201,13 @@ impl QueryParams {
         self.get(name)
             .map(|text| {
                 let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-                let parsed = if digits {
-                    text.parse::<u64>().ok()
-                } else {
-                    None
-                };
-                parsed.ok_or_else(|| {
-                    ApiError::BadRequest(format!("`{name}` must be a whole number, e.g. {name}=1"))
+                if !digits {
+                    return Err(ApiError::BadRequest(format!(
+                        "`{name}` must be a whole number written in digits, e.g. {name}=1"
+                    )));
+                }
+                text.parse::<u64>().map_err(|_| {
+                    ApiError::BadRequest(format!("`{name}` is too large; e.g. {name}=1"))
                 })
             })
             .transpose()
@@ -232,7 +232,13 @@ mod tests {
         for text in ["+5", " 5", "5 ", "-1", "", "٥", "99999999999999999999"] {
             let query = format!("pageSize={}", text.replace('+', "%2B"));
             let params = QueryParams::parse(Some(&query)).unwrap();
-            assert!(params.number("pageSize").is_err(), "{text:?} was taken");
+            let error = params.number("pageSize").expect_err(text);
+            let too_large = text.len() > 19;
+            assert_eq!(
+                error.message().contains("too large"),
+                too_large,
+                "{text:?}: {error:?}"
+            );
         }
     }
 

@@ -60,7 +60,7 @@ impl ReadQuery {
             "*" => ChangedRows::Start,
             hash => ChangedRows::Since(hash.to_owned()),
         });
-        let only_db_status = match params.get("onlyGetDbStatus").map(str::trim) {
+        let only_db_status = match params.get("onlyGetDbStatus") {
             None => false,
             Some(v) if v.eq_ignore_ascii_case("true") => true,
             Some(v) if v.eq_ignore_ascii_case("false") => false,

@@ -116,6 +116,8 @@ async fn answer(
     let (token, now) = (&partner.token, partner.now);
     let catalogue = Catalogue::get();
     let endpoint = find_endpoint(catalogue, endpoint, id.is_some())?;
+    // A path's id is taken trimmed, as the same id given as a filter is.
+    let id = id.map(|id| id.trim().to_owned());
     let consent = partner.consent().await?;
     let opt_outs = opt_outs(state, token, now).await?;
     let (query, filters) = parse_query(endpoint, query, id.as_deref(), now)?;
