@@ -207,6 +207,8 @@ async fn rows_judged_through_a_set_not_uploaded_are_withheld_while_anyone_is_opt
     );
 
     w.opt_out(json!({"studentIds": [pupil(&w)]})).await;
+    let start = w.get(&format!("{range}&changedRows=*")).await;
+    let hash = start.expect(StatusCode::OK)["__changedRows__"][0]["NextChangedRows"].clone();
     for path in [range, "BehaviourForToday"] {
         let withheld = w.get(path).await;
         let header = not_held(&withheld);
@@ -217,6 +219,24 @@ async fn rows_judged_through_a_set_not_uploaded_are_withheld_while_anyone_is_opt
             "{path}: {header}"
         );
     }
+
+    // Once the links come, rows can be judged again: a changeset begun without them would
+    // list as deleted rows it never showed (about the opted-out pupil alone), so it starts
+    // again.
+    let today = crate::support::T0.utc_date();
+    let full = synthetic::sandbox(LINKLESS, 8, 3, today).upload_body();
+    let links = json!({"resultSets": {"StudentBehaviour": full["resultSets"]["StudentBehaviour"]}});
+    w.stack
+        .upload(&w.school.agent, &links)
+        .await
+        .expect(StatusCode::OK);
+    let hash = hash.as_str().unwrap();
+    w.get(&format!("{range}&changedRows={hash}"))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "start");
+    let judged = w.get(range).await.expect(StatusCode::OK);
+    let judged = judged["Behaviour"].as_array().unwrap().len();
+    assert!(judged > 0 && judged <= incidents, "{judged} of {incidents}");
 
     let bare = w.school_of(BARE).clone();
     let token = w.token_of(PARTNER, BARE).to_owned();

@@ -199,6 +199,7 @@ async fn stored(
             query.binding(filters),
             granted,
             primary.opt_outs(),
+            resolved,
             &school_key,
         ),
     };
@@ -336,13 +337,16 @@ async fn stored(
 }
 
 /// A call's binding for changesets and page pins, with what the school shares with the
-/// partner now: the scopes granted and (as a keyed digest) the people opted out. A changeset
-/// or walk begun before either changed would miss rows that became visible (an opt-out
-/// lifted) or mix two consents, so it is refused and started again.
+/// partner now: the scopes granted and (as keyed digests) the people opted out and what the
+/// plan could resolve of them (which sets judging rows about them are held, and whether the
+/// codes they go by are known). A changeset or walk begun before any of these changed would miss rows that
+/// became visible (an opt-out lifted, a link set uploaded), list as deleted rows it never
+/// showed, or mix two consents, so it is refused and started again.
 fn sharing_binding(
     mut parameters: Vec<String>,
     granted: &ScopeSet,
     opt_outs: &OptOuts,
+    resolved: &Resolved,
     school_key: &[u8],
 ) -> Vec<String> {
     let scopes: Vec<&str> = granted.iter().map(String::as_str).collect();
@@ -356,6 +360,17 @@ fn sharing_binding(
     );
     let digest = keyed_hash_hex(school_key, people.as_bytes(), 16);
     parameters.push(format!("optouts={digest}"));
+    let links: Vec<&str> = (resolved.links.iter())
+        .map(|links| if links.is_some() { "held" } else { "not held" })
+        .collect();
+    // Which codes are known, never what they are: a changed code of someone opted out is a
+    // change of data the partner may not see, and must not show as a refusal.
+    let codes: Vec<String> = (resolved.aliases.keys())
+        .map(|(kind, field)| format!("{kind:?}.{field}"))
+        .collect();
+    let resolution = format!("links={};codes={}", links.join(","), codes.join(","));
+    let digest = keyed_hash_hex(school_key, resolution.as_bytes(), 16);
+    parameters.push(format!("resolved={digest}"));
     parameters
 }
 
