@@ -192,15 +192,14 @@ fn validate_rows(
                     kind,
                 });
             }
-            if let Value::Number(number) = &value
-                && number.is_f64()
-                && references.contains(field.as_str())
+            if references.contains(field.as_str())
+                && let Some(written) = fractional_id(&value)
             {
                 return Err(UploadError::IdNotWhole {
                     result_set: name(),
                     row: index,
                     field: truncate(&field),
-                    value: number.to_string(),
+                    value: truncate(&written),
                 });
             }
             if is_computed_field(&field) {
@@ -241,6 +240,25 @@ fn validate_rows(
         out.push(clean);
     }
     Ok((out, ignored))
+}
+
+/// An id written as a number with a fraction or an exponent (`61001.0`, `6.1e4`), or as text
+/// a spreadsheet made of a whole number (`"61001.0"`, alone or in a list): as written, it
+/// would match no one.
+fn fractional_id(value: &Value) -> Option<String> {
+    let spreadsheet = |item: &str| {
+        let Some((whole, fraction)) = item.trim().split_once('.') else {
+            return false;
+        };
+        let all =
+            |part: &str, ok: fn(&u8) -> bool| !part.is_empty() && part.bytes().all(|b| ok(&b));
+        all(whole, u8::is_ascii_digit) && all(fraction, |b| *b == b'0')
+    };
+    match value {
+        Value::Number(number) if number.is_f64() => Some(number.to_string()),
+        Value::String(text) if text.split(',').any(spreadsheet) => Some(format!("{text:?}")),
+        _ => None,
+    }
 }
 
 fn non_scalar_kind(value: &Value) -> Option<&'static str> {
@@ -654,6 +672,14 @@ mod tests {
                 r#""Group": [{"Id": "1", "PrimaryStaffId": 7.0}]"#,
                 "PrimaryStaffId",
             ),
+            (
+                r#""AttendMarks": [{"Id": "1", "StudentId": "61001.0"}]"#,
+                "StudentId",
+            ),
+            (
+                r#""Group": [{"Id": "1", "StudentIds": "61002, 61001.00 "}]"#,
+                "StudentIds",
+            ),
         ];
         for (sets, field) in refused {
             let body = format!(r#"{{"resultSets": {{{sets}}}}}"#);
@@ -666,7 +692,8 @@ mod tests {
         }
         // Whole numbers are ids as they are; a fraction elsewhere is a value like any other.
         let taken = br#"{"resultSets": {"AttendMarks": [{"Id": 1, "StudentId": 61001}],
-            "StudentBehaviour": [{"Id": "1", "BehaviourId": "2", "Points": 1.5}]}}"#;
+            "StudentBehaviour": [{"Id": "1", "BehaviourId": "2.5", "Points": 1.5}],
+            "Staff": [{"Id": "7", "StaffCode": "A.0"}]}}"#;
         assert!(parse_upload(Catalogue::get(), taken).is_ok());
     }
 
