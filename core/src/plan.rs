@@ -1150,7 +1150,7 @@ impl Lookup<'_> {
             theirs
                 .iter()
                 .filter_map(|row| text(row.get(self.field)))
-                .map(|alias| alias.trim().to_owned())
+                .map(|alias| alias_key(&alias))
                 .collect(),
         )
     }
@@ -1396,32 +1396,44 @@ impl SetPlan<'_> {
         if people.is_empty() {
             return value;
         }
-        let opted_out: &BTreeSet<String> = match &mention.alias {
-            None => people,
-            // An alias of someone whose own record is not held cannot be told apart, so no
-            // alias in this field is kept.
+        match &mention.alias {
+            None => scrub_with(mention, value, |item| people.contains(item)),
             Some(alias) => match resolved.aliases.get(&(mention.kind, alias.clone())) {
-                Some(aliases) => aliases,
-                None => return Value::Null,
-            },
-        };
-        match (mention.shape, &value) {
-            (_, Value::Null) => Value::Null,
-            (Shape::Name | Shape::Count, _) => Value::Null,
-            (Shape::List, Value::String(items)) => {
-                let kept: Vec<&str> = items
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|item| !item.is_empty() && !opted_out.contains(*item))
-                    .collect();
-                Value::String(kept.join(","))
-            }
-            (_, other) => match text(Some(other)) {
-                Some(id) if opted_out.contains(id.trim()) => Value::Null,
-                _ => value,
+                Some(aliases) => {
+                    scrub_with(mention, value, |item| aliases.contains(&alias_key(item)))
+                }
+                // An alias of someone whose own record is not held cannot be told apart, so
+                // no alias in this field is kept.
+                None => Value::Null,
             },
         }
     }
+}
+
+/// A mention with the references `opted_out` says are of opted-out people taken out.
+fn scrub_with(mention: &Mention, value: Value, opted_out: impl Fn(&str) -> bool) -> Value {
+    match (mention.shape, &value) {
+        (_, Value::Null) => Value::Null,
+        (Shape::Name | Shape::Count, _) => Value::Null,
+        (Shape::List, Value::String(items)) => {
+            let kept: Vec<&str> = items
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty() && !opted_out(item))
+                .collect();
+            Value::String(kept.join(","))
+        }
+        (_, other) => match text(Some(other)) {
+            Some(id) if opted_out(id.trim()) => Value::Null,
+            _ => value,
+        },
+    }
+}
+
+/// An alias (a staff code, an IDaaS id) as aliases are compared: trimmed and without regard
+/// to case, as MIS codes are written both ways.
+fn alias_key(alias: &str) -> String {
+    alias.trim().to_uppercase()
 }
 
 /// The value of field `name` when it is among the next few entries of `cursor`, moving

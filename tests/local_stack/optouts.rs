@@ -289,9 +289,10 @@ fn not_held(answer: &crate::support::Answer) -> String {
 }
 
 /// An opted-out teacher's code is withheld wherever other rows name them by it, however their
-/// own record pads it (`"ABC "`): codes are compared trimmed on both sides.
+/// own record pads or cases it (`" abc "`): codes are compared trimmed on both sides and
+/// without regard to case.
 #[tokio::test]
-async fn a_padded_code_in_an_opted_out_persons_own_record_is_still_withheld() {
+async fn a_padded_or_recased_code_in_an_opted_out_persons_own_record_is_still_withheld() {
     const PADDED: &str = "9990013";
     let mut body = synthetic::school(PADDED, 8, 3).upload_body();
     let sets = &mut body["resultSets"];
@@ -307,7 +308,8 @@ async fn a_padded_code_in_an_opted_out_persons_own_record_is_still_withheld() {
         .iter_mut()
         .find(|s| s["StaffCode"] == code.as_str())
         .expect("the teacher of that code");
-    teacher["StaffCode"] = json!(format!(" {code} "));
+    assert_ne!(code.to_lowercase(), code, "a code with letters");
+    teacher["StaffCode"] = json!(format!(" {} ", code.to_lowercase()));
     let teacher = teacher["Id"].clone();
     let w = World::build(PADDED)
         .data(body)
@@ -350,6 +352,13 @@ async fn while_the_links_are_not_held_an_opted_out_pupils_contacts_cannot_be_tol
     assert_eq!(answered().await, contacts, "no one is opted out");
     w.opt_out(json!({"studentIds": [pupil(&w)]})).await;
     assert_eq!(answered().await, 0, "the links are not held");
+    let withheld = not_held(&w.get("Contacts").await);
+    assert_eq!(withheld, "StudentContacts (not uploaded)");
+    let staff = not_held(&w.get("Staff").await);
+    assert!(
+        !staff.contains("StudentContacts"),
+        "staff answers hold no contact: {staff}"
+    );
 
     let linked = json!({"resultSets": {"StudentContacts": links}});
     w.stack

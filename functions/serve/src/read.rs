@@ -119,7 +119,7 @@ async fn answer(
     // A path's id is taken trimmed, as the same id given as a filter is.
     let id = id.map(|id| id.trim().to_owned());
     let consent = partner.consent().await?;
-    let opt_outs = opt_outs(state, token, now).await?;
+    let (opt_outs, contacts_not_held) = judged_opt_outs(state, token, now).await?;
     let (query, filters) = parse_query(endpoint, query, id.as_deref(), now)?;
     let subject = id.or_else(|| filters.given.get("id").cloned());
     let plan = plan::plan(
@@ -137,7 +137,8 @@ async fn answer(
         },
         token.estab.as_str(),
     )?;
-    let (resolved, not_held) = resolve(state, &token.estab, &plan, &filters, now).await?;
+    let (resolved, mut not_held) = resolve(state, &token.estab, &plan, &filters, now).await?;
+    not_held.extend(contacts_not_held.filter(|_| reads_contacts(&plan)));
     let mut answer = match &plan.view {
         ViewPlan::Stored => {
             stored(
@@ -172,6 +173,16 @@ async fn answer(
         .get_or_insert_with(Freshness::default)
         .add_not_held(not_held);
     Ok(answer)
+}
+
+/// Whether any set the plan answers has rows about contacts or mentions them.
+fn reads_contacts(plan: &ReadPlan<'_>) -> bool {
+    plan.sets.iter().any(|set| {
+        let people = &set.rs.people;
+        let contact = |kind: PersonKind| kind == PersonKind::Contact;
+        (people.subjects.iter()).any(|s| s.kind().is_none_or(contact))
+            || people.mentions.iter().any(|m| contact(m.kind))
+    })
 }
 
 /// Reads the stored sets a plan names: the primary set's page, then the rows of each related
@@ -742,6 +753,16 @@ pub(crate) async fn opt_outs(
     token: &Token,
     now: Timestamp,
 ) -> ApiResult<OptOuts> {
+    Ok(judged_opt_outs(state, token, now).await?.0)
+}
+
+/// [`opt_outs`], and the links' set when every contact is withheld for want of it (as
+/// `x-rollcall-not-held` lists it).
+async fn judged_opt_outs(
+    state: &ServeState,
+    token: &Token,
+    now: Timestamp,
+) -> ApiResult<(OptOuts, Option<String>)> {
     let people = state
         .opt_outs
         .opt_outs(&token.estab, &token.partner)
@@ -749,19 +770,22 @@ pub(crate) async fn opt_outs(
         .map(|record| record.people)
         .unwrap_or_default();
     if people.students.is_empty() {
-        return Ok(people);
+        return Ok((people, None));
     }
     let links = Catalogue::get()
         .stored_set("StudentContacts")
         .expect("StudentContacts is stored");
-    let Holding::Held(record) = holding(state, &token.estab, links, now).await? else {
-        // Which contacts are linked only to opted-out pupils cannot be told without the
-        // links, so every contact rollcall holds rows about is withheld until they come.
-        let mut people = people;
-        people
-            .contacts
-            .extend(contacts_held(state, &token.estab, now).await?);
-        return Ok(people);
+    let record = match holding(state, &token.estab, links, now).await? {
+        Holding::Held(record) => record,
+        Holding::NotHeld(why) => {
+            // Which contacts are linked only to opted-out pupils cannot be told without the
+            // links, so every contact rollcall holds rows about is withheld until they come.
+            let mut people = people;
+            people
+                .contacts
+                .extend(contacts_held(state, &token.estab, now).await?);
+            return Ok((people, Some(not_held_header(&links.name, why))));
+        }
     };
     let groups = links.groups_holding(&["StudentId", "ContactId"]);
     let loaded = LoadedSet::load(state, record, &groups).await?;
@@ -773,12 +797,13 @@ pub(crate) async fn opt_outs(
         .iter()
         .filter_map(|(row, at)| pair(row).map(|(s, c)| (s, c, *at)))
         .collect();
-    Ok(people.with_orphaned_contacts(
+    let people = people.with_orphaned_contacts(
         pairs.iter().map(|(s, c)| (s.as_str(), c.as_str())),
         deleted
             .iter()
             .map(|(s, c, at)| (s.as_str(), c.as_str(), *at)),
-    ))
+    );
+    Ok((people, None))
 }
 
 /// The deletions of the result set since `since` the plan admits (as it would the rows).
