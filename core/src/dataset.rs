@@ -245,7 +245,7 @@ fn validate_rows(
 /// An id written as a number with a fraction or an exponent (`61001.0`, `6.1e4`), or as text
 /// a spreadsheet made of a whole number (`"61001.0"`, alone or in a list): as written, it
 /// would match no one.
-fn fractional_id(value: &Value) -> Option<String> {
+pub fn fractional_id(value: &Value) -> Option<String> {
     let spreadsheet = |item: &str| {
         let Some((whole, fraction)) = item.trim().split_once('.') else {
             return false;

@@ -137,6 +137,12 @@ async fn bad_opt_outs_are_refused_and_change_nothing() {
             .await
     );
     not_ids.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "studentIds holds");
+    let fraction = unchanged!(
+        w,
+        w.put_opt_outs(PARTNER, json!({"studentIds": [pupil(&w), "61001.0"]}))
+            .await
+    );
+    fraction.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "a number with a fraction");
     let unknown_key = unchanged!(w, w.put_opt_outs(PARTNER, json!({"pupils": ["1"]})).await);
     unknown_key.expect_error(StatusCode::BAD_REQUEST, "studentIds");
     let read = w
@@ -372,4 +378,32 @@ async fn while_the_links_are_not_held_an_opted_out_pupils_contacts_cannot_be_tol
     let shown = answered().await;
     assert!(shown > 0 && shown < contacts, "{shown} of {contacts}");
     assert!(shown >= contacts - theirs.len(), "{shown} of {contacts}");
+}
+
+/// An opt-out of an id the school has not uploaded is kept (they may not be uploaded yet) but
+/// the answer says which ids matched no one, so a typing slip does not pass unseen.
+#[tokio::test]
+async fn an_opt_out_of_an_id_not_uploaded_is_kept_and_named() {
+    let w = world().await;
+    let answer = w
+        .put_opt_outs(
+            PARTNER,
+            json!({"studentIds": [pupil(&w), "9999999x"], "staffIds": [teacher(&w)]}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let warnings = answer["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{answer}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.starts_with("studentIds: 9999999x matched no pupil"),
+        "{warning}"
+    );
+    assert!(!warning.contains(&pupil(&w)), "{warning}");
+    assert_eq!(answer["studentIds"], json!([pupil(&w), "9999999x"]));
+    let clean = w
+        .put_opt_outs(PARTNER, json!({"studentIds": [pupil(&w)]}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(clean["warnings"], json!([]));
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::State;
+use rollcall_core::catalogue::PersonKind;
+use rollcall_core::dataset::fractional_id;
 use rollcall_core::model::{Estab, PartnerId};
 use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::StoreError;
@@ -17,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::ConsentState;
 use crate::admin::KnownPartner;
+use crate::subjects::held_ids;
 
 /// The most people of one kind a school may opt out for one partner.
 const MAX_PEOPLE: usize = 10_000;
@@ -51,6 +54,10 @@ pub(crate) fn ids(name: &str, values: Vec<Value>) -> ApiResult<BTreeSet<String>>
     values
         .into_iter()
         .map(|value| match value {
+            value if fractional_id(&value).is_some() => Err(ApiError::Unprocessable(format!(
+                "{name} holds {value}, a number with a fraction; give the MIS ids as they are, \
+                 e.g. \"61001\", not \"61001.0\""
+            ))),
             Value::String(s) if !s.trim().is_empty() && s.len() <= 64 => Ok(s.trim().to_owned()),
             Value::Number(n) => Ok(n.to_string()),
             other => Err(ApiError::Unprocessable(format!(
@@ -70,6 +77,43 @@ fn answer(record: &OptOutRecord) -> Json<Value> {
     }))
 }
 
+/// A warning per id of `people` that is not among those the school has uploaded of its kind
+/// (a typing slip, or someone not uploaded yet, who is opted out once they are).
+async fn not_found(
+    state: &ConsentState,
+    estab: &Estab,
+    people: &OptOuts,
+) -> ApiResult<Vec<String>> {
+    let mut warnings = Vec::new();
+    for (name, kind) in [
+        ("studentIds", PersonKind::Student),
+        ("staffIds", PersonKind::Staff),
+        ("contactIds", PersonKind::Contact),
+    ] {
+        let ids = people.of(kind);
+        if ids.is_empty() {
+            continue;
+        }
+        let Some(held) = held_ids(state, estab, kind).await? else {
+            continue;
+        };
+        let missing: Vec<&str> = (ids.iter())
+            .filter(|id| !held.contains(*id))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            warnings.push(format!(
+                "{name}: {} matched no {} school {estab} has uploaded; they are opted out as \
+                 given, so check the ids against the MIS (someone not uploaded yet is opted out \
+                 once they are)",
+                missing.join(", "),
+                kind.name()
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
 /// `PUT /admin/v1/opt-outs/{partner}`: replaces the partner's opt-out lists.
 pub(crate) async fn put(
     State(state): State<ConsentState>,
@@ -82,11 +126,15 @@ pub(crate) async fn put(
         staff: ids("staffIds", request.staff_ids)?,
         contacts: ids("contactIds", request.contact_ids)?,
     };
+    // Read first, so that a failure to read changes nothing.
+    let warnings = not_found(&state, &school.estab, &people).await?;
     let record = update(&state, &school.estab, &partner.id, |current| {
         *current = people.clone();
     })
     .await?;
-    Ok(answer(&record))
+    let Json(mut body) = answer(&record);
+    body["warnings"] = json!(warnings);
+    Ok(Json(body))
 }
 
 /// How often a change is made again when another landed first (each after a short, random

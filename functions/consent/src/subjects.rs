@@ -13,7 +13,7 @@
 //! value a line: `section,resultSet,row,field,value`, where section is `held`, `deleted`,
 //! `opted-out` or `access-log`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -249,6 +249,31 @@ pub(crate) async fn find_people(
         })
         .take(MAX_FOUND)
         .collect())
+}
+
+/// The ids of the people of `kind` the school has uploaded (their own set's current rows,
+/// from its index: nothing is decrypted); `None` when it has uploaded none.
+pub(crate) async fn held_ids(
+    state: &ConsentState,
+    estab: &Estab,
+    kind: PersonKind,
+) -> ApiResult<Option<BTreeSet<String>>> {
+    let set = kind.own_set();
+    let Some(record) =
+        (state.versions.current_versions(estab).await?.into_iter()).find(|r| r.result_set == set)
+    else {
+        return Ok(None);
+    };
+    let version =
+        OpenVersion::open(state.objects.as_ref(), state.key_unwrapper.as_ref(), record).await?;
+    Ok(Some(
+        version
+            .index
+            .rows
+            .iter()
+            .map(|row| row.id.clone())
+            .collect(),
+    ))
 }
 
 /// Opens a stored version and decrypts those of `groups` it holds.
