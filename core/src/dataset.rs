@@ -63,9 +63,9 @@ pub enum UploadError {
         first: usize,
     },
     #[error(
-        "{result_set}[{row}].{field} is {value}, a number with a fraction or an exponent; an id \
-         is a string or a whole number (write 61001, not 61001.0), or it would not match the \
-         person or row it means"
+        "{result_set}[{row}].{field} is {value}, which would not match the person or row it \
+         means: an id is a string or a whole number written plainly (write 61001, not 61001.0, \
+         6.1E+04 or with hidden or full-width characters)"
     )]
     IdNotWhole {
         result_set: String,
@@ -193,7 +193,7 @@ fn validate_rows(
                 });
             }
             if references.contains(field.as_str())
-                && let Some(written) = fractional_id(&value)
+                && let Some(written) = unmatchable_id(&value)
             {
                 return Err(UploadError::IdNotWhole {
                     result_set: name(),
@@ -242,23 +242,52 @@ fn validate_rows(
     Ok((out, ignored))
 }
 
-/// An id written as a number with a fraction or an exponent (`61001.0`, `6.1e4`), or as text
-/// a spreadsheet made of a whole number (`"61001.0"`, alone or in a list): as written, it
-/// would match no one.
-pub fn fractional_id(value: &Value) -> Option<String> {
-    let spreadsheet = |item: &str| {
-        let Some((whole, fraction)) = item.trim().split_once('.') else {
-            return false;
-        };
-        let all =
-            |part: &str, ok: fn(&u8) -> bool| !part.is_empty() && part.bytes().all(|b| ok(&b));
-        all(whole, u8::is_ascii_digit) && all(fraction, |b| *b == b'0')
-    };
+/// An id written so that it would match no one: a number with a fraction or an exponent
+/// (`61001.0`, `6.1e4`); text a spreadsheet made of a number (`"61001.0"`, `"61001."`,
+/// `"6.1E+04"`, alone or in a list); or text holding a character that does not show or is a
+/// full-width form (a byte-order mark, a zero-width space, `"６１００１"`), which a reader may
+/// drop or fold though rollcall compares the id as written.
+pub fn unmatchable_id(value: &Value) -> Option<String> {
     match value {
         Value::Number(number) if number.is_f64() => Some(number.to_string()),
-        Value::String(text) if text.split(',').any(spreadsheet) => Some(format!("{text:?}")),
+        Value::String(text)
+            if text.split(',').any(spreadsheet_number) || text.chars().any(hidden_or_wide) =>
+        {
+            Some(format!("{text:?}"))
+        }
         _ => None,
     }
+}
+
+/// `61001.0`, `61001.`, `6.1E+04`: a number as a spreadsheet writes it, not as the id reads.
+fn spreadsheet_number(item: &str) -> bool {
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let item = item.trim();
+    let (mantissa, exponent) = match item.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+        None => (item, None),
+    };
+    let Some((whole, fraction)) = mantissa.split_once('.') else {
+        // Without a point, only an exponent with a sign (`61E+3`) is a spreadsheet's.
+        return digits(mantissa)
+            && exponent.is_some_and(|e| e.starts_with(['+', '-']) && digits(&e[1..]));
+    };
+    let fraction_ok = fraction.is_empty() || digits(fraction);
+    match exponent {
+        None => digits(whole) && (fraction.is_empty() || fraction.bytes().all(|b| b == b'0')),
+        Some(exponent) => {
+            let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+            digits(whole) && fraction_ok && digits(exponent)
+        }
+    }
+}
+
+/// A character that does not show (format characters: soft hyphen, zero-width spaces and
+/// joiners, direction marks, byte-order mark) or a full-width form of an ASCII one.
+fn hidden_or_wide(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FF01}'..='\u{FF5E}')
 }
 
 fn non_scalar_kind(value: &Value) -> Option<&'static str> {
@@ -680,6 +709,15 @@ mod tests {
                 r#""Group": [{"Id": "1", "StudentIds": "61002, 61001.00 "}]"#,
                 "StudentIds",
             ),
+            (r#""Group": [{"Id": "1", "Staff": "AB,6.1E+04"}]"#, "Staff"),
+            (r#""Group": [{"Id": "1", "Staff": "61001."}]"#, "Staff"),
+            (r#""Group": [{"Id": "1", "Staff": "\ufeffSF0Q6"}]"#, "Staff"),
+            (r#""Group": [{"Id": "1", "Staff": "S\u200bF"}]"#, "Staff"),
+            (r#""Group": [{"Id": "1", "Staff": "ＳＦ０"}]"#, "Staff"),
+            (
+                r#""Staff": [{"Id": "7", "StaffCode": "SF\u00ad0Q6"}]"#,
+                "StaffCode",
+            ),
         ];
         for (sets, field) in refused {
             let body = format!(r#"{{"resultSets": {{{sets}}}}}"#);
@@ -693,7 +731,8 @@ mod tests {
         // Whole numbers are ids as they are; a fraction elsewhere is a value like any other.
         let taken = br#"{"resultSets": {"AttendMarks": [{"Id": 1, "StudentId": 61001}],
             "StudentBehaviour": [{"Id": "1", "BehaviourId": "2.5", "Points": 1.5}],
-            "Staff": [{"Id": "7", "StaffCode": "A.0"}]}}"#;
+            "Staff": [{"Id": "7", "StaffCode": "A.0"}, {"Id": "8", "StaffCode": "1E5"},
+                      {"Id": "9", "StaffCode": "Zo\u00eb"}]}}"#;
         assert!(parse_upload(Catalogue::get(), taken).is_ok());
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::State;
 use rollcall_core::catalogue::PersonKind;
-use rollcall_core::dataset::fractional_id;
+use rollcall_core::dataset::unmatchable_id;
 use rollcall_core::model::{Estab, PartnerId};
 use rollcall_core::optout::{OptOutRecord, OptOuts};
 use rollcall_core::ports::StoreError;
@@ -54,9 +54,9 @@ pub(crate) fn ids(name: &str, values: Vec<Value>) -> ApiResult<BTreeSet<String>>
     values
         .into_iter()
         .map(|value| match value {
-            value if fractional_id(&value).is_some() => Err(ApiError::Unprocessable(format!(
-                "{name} holds {value}, a number with a fraction; give the MIS ids as they are, \
-                 e.g. \"61001\", not \"61001.0\""
+            value if unmatchable_id(&value).is_some() => Err(ApiError::Unprocessable(format!(
+                "{name} holds {value}, a number with a fraction or hidden or full-width \
+                 characters; give the MIS ids as they are, e.g. \"61001\", not \"61001.0\""
             ))),
             Value::String(s) if !s.trim().is_empty() && s.len() <= 64 => Ok(s.trim().to_owned()),
             Value::Number(n) => Ok(n.to_string()),
