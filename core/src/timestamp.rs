@@ -109,6 +109,15 @@ impl Timestamp {
         Self::parse(text)
     }
 
+    /// A date as a caller writes it: [`Timestamp::parse_given`] of `yyyy-mm-dd` alone (no
+    /// time), as the OpenAPI document's `format: date` says.
+    pub fn parse_given_date(text: &str) -> Result<Self, TimestampParseError> {
+        if text.len() != 10 {
+            return Err(TimestampParseError(text.chars().take(40).collect()));
+        }
+        Self::parse_given(text)
+    }
+
     fn from_offset(t: OffsetDateTime) -> Self {
         Self((t.unix_timestamp_nanos() / 1_000_000) as i64)
     }
@@ -191,5 +200,7 @@ mod tests {
         ] {
             assert!(Timestamp::parse_given(text).is_err(), "{text:?}");
         }
+        assert!(Timestamp::parse_given_date("2026-09-01").is_ok());
+        assert!(Timestamp::parse_given_date("2026-09-01T10:00").is_err());
     }
 }

@@ -258,9 +258,10 @@ pub(crate) async fn held_ids(
     estab: &Estab,
     kind: PersonKind,
 ) -> ApiResult<Option<BTreeSet<String>>> {
-    let set = kind.own_set();
-    let Some(record) =
-        (state.versions.current_versions(estab).await?.into_iter()).find(|r| r.result_set == set)
+    let Some(record) = state
+        .versions
+        .current_version(estab, kind.own_set())
+        .await?
     else {
         return Ok(None);
     };

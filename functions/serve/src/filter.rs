@@ -115,15 +115,6 @@ fn takes_date(endpoint: &Endpoint, name: &str) -> bool {
     })
 }
 
-/// A caller's date: `yyyy-mm-dd` alone (no time), as the OpenAPI document's `format: date`
-/// says.
-fn calendar_date(value: &str) -> Option<Timestamp> {
-    if value.len() != 10 {
-        return None;
-    }
-    Timestamp::parse_given(value).ok()
-}
-
 /// A filter's value: the caller's, or the catalogue's `fixed` or `default`.
 #[derive(Clone, Copy)]
 enum FilterValue<'a> {
@@ -144,7 +135,7 @@ fn normalise(
         FilterValue::Given(value) | FilterValue::Catalogue(value) if !is_date(filter.op) => {
             return Ok(value.to_owned());
         }
-        FilterValue::Given(value) => calendar_date(value).ok_or_else(|| {
+        FilterValue::Given(value) => Timestamp::parse_given_date(value).map_err(|_| {
             ApiError::BadRequest(format!(
                 "{} of {}: `{}` is not a date; write it yyyy-mm-dd",
                 filter.name.as_deref().unwrap_or_default(),

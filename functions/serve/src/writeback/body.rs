@@ -147,7 +147,7 @@ impl<'a> Record<'a> {
     pub fn required_date(&self, name: &str, problems: &mut Problems) -> Option<String> {
         let text = self.required_text(name, problems)?;
         let well_formed = matches!(self.get(name), Some(Value::String(given))
-            if given.len() == 10 && Timestamp::parse_given(given).is_ok());
+            if Timestamp::parse_given_date(given).is_ok());
         if !well_formed {
             let text = self.get(name).and_then(Value::as_str).unwrap_or(&text);
             problems.add(
