@@ -530,13 +530,8 @@ async fn load_related(
     if !set.released {
         return Ok(Ok(None));
     }
-    let record = match holding(state, estab, set.rs, now).await? {
-        Holding::Held(record) => record,
-        Holding::NotHeld(why) => return Ok(Err(why)),
-    };
-    Ok(Ok(Some(
-        LoadedSet::load(state, record, &set.groups()).await?,
-    )))
+    let loaded = LoadedSet::held(state, estab, set.rs, &set.groups(), now).await?;
+    Ok(loaded.map(Some))
 }
 
 /// The rows of a related set that belong to the page's primary rows and pass the plan, as
@@ -655,12 +650,9 @@ async fn resolve(
     // A set not held leaves what it would resolve unknown, which the plan's tests fail
     // closed on: no row judged through it passes, no mention through it is kept.
     for through in &plan.throughs {
-        let links = match holding(state, estab, through.rs, now).await? {
-            Holding::Held(record) => {
-                let loaded = LoadedSet::load(state, record, &through.decrypt).await?;
-                Some(through.resolve(&loaded.rows, &loaded.tombstones(), opt_outs))
-            }
-            Holding::NotHeld(why) => {
+        let links = match LoadedSet::held(state, estab, through.rs, &through.decrypt, now).await? {
+            Ok(loaded) => Some(through.resolve(&loaded.rows, &loaded.tombstones(), opt_outs)),
+            Err(why) => {
                 not_held.push(not_held_header(&through.rs.name, why));
                 None
             }
@@ -674,12 +666,9 @@ async fn resolve(
         resolved.people.push(people);
     }
     for lookup in &plan.lookups {
-        let aliases = match holding(state, estab, lookup.rs, now).await? {
-            Holding::Held(record) => {
-                let loaded = LoadedSet::load(state, record, &lookup.decrypt).await?;
-                lookup.resolve(&loaded.rows, opt_outs)
-            }
-            Holding::NotHeld(why) => {
+        let aliases = match LoadedSet::held(state, estab, lookup.rs, &lookup.decrypt, now).await? {
+            Ok(loaded) => lookup.resolve(&loaded.rows, opt_outs),
+            Err(why) => {
                 not_held.push(not_held_header(&lookup.rs.name, why));
                 None
             }
@@ -723,14 +712,14 @@ async fn contacts_held(
                 Reference::Typed { type_field } => Some(type_field.as_str()),
                 Reference::Kind(_) => continue,
             };
-            let Holding::Held(record) = holding(state, estab, rs, now).await? else {
-                continue;
-            };
             let fields: Vec<&str> = [subject.field.as_str()]
                 .into_iter()
                 .chain(type_field)
                 .collect();
-            let loaded = LoadedSet::load(state, record, &rs.groups_holding(&fields)).await?;
+            let groups = rs.groups_holding(&fields);
+            let Ok(loaded) = LoadedSet::held(state, estab, rs, &groups, now).await? else {
+                continue;
+            };
             let tombstones = loaded.tombstones();
             for row in (loaded.rows.iter()).chain(tombstones.iter().map(|(row, _)| row)) {
                 let of_contact = type_field.is_none_or(|field| {
@@ -775,9 +764,10 @@ async fn judged_opt_outs(
     let links = Catalogue::get()
         .stored_set("StudentContacts")
         .expect("StudentContacts is stored");
-    let record = match holding(state, &token.estab, links, now).await? {
-        Holding::Held(record) => record,
-        Holding::NotHeld(why) => {
+    let groups = links.groups_holding(&["StudentId", "ContactId"]);
+    let loaded = match LoadedSet::held(state, &token.estab, links, &groups, now).await? {
+        Ok(loaded) => loaded,
+        Err(why) => {
             // Which contacts are linked only to opted-out pupils cannot be told without the
             // links, so every contact rollcall holds rows about is withheld until they come.
             let mut people = people;
@@ -787,8 +777,6 @@ async fn judged_opt_outs(
             return Ok((people, Some(not_held_header(&links.name, why))));
         }
     };
-    let groups = links.groups_holding(&["StudentId", "ContactId"]);
-    let loaded = LoadedSet::load(state, record, &groups).await?;
     let field = |row: &Row, name: &str| text(row.get(name)).map(Cow::into_owned);
     let pair = |row: &Row| Some((field(row, "StudentId")?, field(row, "ContactId")?));
     let pairs: Vec<(String, String)> = loaded.rows.iter().filter_map(pair).collect();

@@ -47,6 +47,20 @@ impl LoadedSet {
             .collect()
     }
 
+    /// The current version of `rs` with `groups` decrypted, or why it is not held.
+    pub async fn held(
+        state: &ServeState,
+        estab: &Estab,
+        rs: &ResultSet,
+        groups: &[&ScopeGroup],
+        now: Timestamp,
+    ) -> ApiResult<Result<Self, NotHeld>> {
+        Ok(match holding(state, estab, rs, now).await? {
+            Holding::Held(record) => Ok(Self::load(state, record, groups).await?),
+            Holding::NotHeld(why) => Err(why),
+        })
+    }
+
     /// The current version of `rs` with `groups` decrypted.
     pub async fn current(
         state: &ServeState,
