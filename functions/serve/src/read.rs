@@ -350,9 +350,9 @@ async fn stored(
 /// A call's binding for changesets and page pins, with what the school shares with the
 /// partner now: the scopes granted and (as keyed digests) the people opted out and what the
 /// plan could resolve of them (which sets judging rows about them are held, and whether the
-/// codes they go by are known). A changeset or walk begun before any of these changed would miss rows that
-/// became visible (an opt-out lifted, a link set uploaded), list as deleted rows it never
-/// showed, or mix two consents, so it is refused and started again.
+/// codes they go by are known). A changeset or walk begun before any of these changed would
+/// miss rows that became visible (an opt-out lifted, a link set uploaded), list as deleted
+/// rows it never showed, or mix two consents, so it is refused and started again.
 fn sharing_binding(
     mut parameters: Vec<String>,
     granted: &ScopeSet,
