@@ -33,10 +33,20 @@ pub fn local_stack_with(
     signer: Option<Arc<LocalUploadSigner>>,
     limits: Limits,
 ) -> Router {
+    local_stack_serving(ports, signer, limits, ServeState::new(ports))
+}
+
+/// [`local_stack_with`], the partner API served from `serve` (a state configured otherwise).
+pub fn local_stack_serving(
+    ports: &Ports,
+    signer: Option<Arc<LocalUploadSigner>>,
+    limits: Limits,
+    serve: ServeState,
+) -> Router {
     let mut router = Router::new()
         .merge(rollcall_ingest::router(IngestState::new(ports)))
         .merge(rollcall_consent::router(ConsentState::new(ports)))
-        .merge(rollcall_serve::router(ServeState::new(ports)));
+        .merge(rollcall_serve::router(serve));
     if let Some(signer) = signer {
         router = router.merge(local_bucket::router(ports, signer));
     }

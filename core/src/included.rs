@@ -25,6 +25,35 @@ impl Included {
         }
     }
 
+    /// Notes everyone `parts` included: at once, which for many is quicker than one by one.
+    pub fn add_all<'a>(&mut self, parts: impl IntoIterator<Item = &'a Included>) {
+        let mut noted: Vec<(PersonKind, &str)> = (parts.into_iter())
+            .flat_map(|part| part.0.iter())
+            .flat_map(|(kind, ids)| ids.iter().map(move |id| (*kind, id.as_str())))
+            .collect();
+        noted.sort_unstable();
+        noted.dedup();
+        for run in noted.chunk_by(|a, b| a.0 == b.0) {
+            let ids = run.iter().map(|(_, id)| (*id).to_owned());
+            let kind = run[0].0;
+            match self.0.get_mut(&kind) {
+                Some(mine) => mine.extend(ids),
+                // From sorted ids, the set is built in one pass.
+                None => {
+                    self.0.insert(kind, ids.collect());
+                }
+            }
+        }
+    }
+
+    /// About how many bytes it takes in memory.
+    pub fn size(&self) -> usize {
+        let per_id = std::mem::size_of::<String>() + 32;
+        (self.0.values().flatten())
+            .map(|id| id.len() + per_id)
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.values().all(BTreeSet::is_empty)
     }

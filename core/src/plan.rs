@@ -18,8 +18,11 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::Arc;
 
+use aws_lc_rs::digest;
 use serde_json::Value;
+use zeroize::Zeroize;
 
 use crate::catalogue::{
     Catalogue, Condition, Endpoint, Field, Filter, FilterOp, ID, LAST_UPDATED, Mention,
@@ -28,6 +31,7 @@ use crate::catalogue::{
 };
 use crate::dataset::{Deletion, IndexEntry, Row, row_hash_of};
 use crate::included::Included;
+use crate::model::VersionRecord;
 use crate::optout::OptOuts;
 use crate::scope::ScopeSet;
 use crate::secret::HashKey;
@@ -165,21 +169,91 @@ pub struct Stamp<'a> {
     pub created: Timestamp,
 }
 
+/// One set of a plan answering the rows of one stored version: `rows` decrypted from
+/// `version` as the set's plan asks, `index` the version's index. [`Answering::key`] digests
+/// everything [`SetPlan::admits`], [`SetPlan::answer`] and [`SetPlan::note_people`] are given
+/// for these rows, so an answer kept under that key
+/// ([`crate::read_cache::AnswerMemo`]) is exactly the one they would make again; a change of
+/// consent, opt-outs, query, version, partner or anything resolved is another key.
+#[derive(Clone, Copy)]
+pub struct Answering<'a, 'c> {
+    pub plan: &'a ReadPlan<'c>,
+    /// The set's position in `plan.sets`.
+    pub position: usize,
+    pub version: &'a VersionRecord,
+    pub rows: &'a [Row],
+    pub index: &'a [IndexEntry],
+    pub stamp: Stamp<'a>,
+    pub resolved: &'a Resolved,
+}
+
+impl Answering<'_, '_> {
+    fn set(&self) -> &SetPlan<'_> {
+        &self.plan.sets[self.position]
+    }
+
+    /// The digest of everything these rows' answers are made from.
+    pub fn key(&self) -> Fingerprint {
+        fingerprint(&[
+            &self.plan.inputs,
+            &self.position,
+            self.version,
+            &self.rows.len(),
+            &self.stamp.key.fingerprint(),
+            &self.stamp.created,
+            self.resolved,
+        ])
+    }
+
+    /// The positions of the rows the set admits ([`SetPlan::admits`]), in order.
+    pub fn admitted(&self) -> Vec<usize> {
+        let set = self.set();
+        (0..self.rows.len())
+            .filter(|&p| set.admits(&self.rows[p], self.resolved))
+            .collect()
+    }
+
+    /// Row `p` as answered ([`SetPlan::answer`]), with the people it includes
+    /// ([`SetPlan::note_people`]).
+    pub fn answer(&self, p: usize) -> (AnsweredRow, Included) {
+        let (set, row) = (self.set(), &self.rows[p]);
+        let mut people = Included::default();
+        set.note_people(row, self.resolved, &mut people);
+        let answered = set.answer(row, &self.index[p], self.stamp, self.resolved);
+        (answered, people)
+    }
+}
+
 /// A row as a [`SetPlan`] answers it ([`SetPlan::project`], [`SetPlan::answer`]), written:
 /// the JSON object of the fields the plan emits, in its order, and nothing else. It is made
-/// only by the plan, so what it shows is the plan's.
+/// only by the plan, so what it shows is the plan's. Clones share the bytes, which are
+/// overwritten when the last one is dropped (answers are kept by
+/// [`crate::read_cache::AnswerMemo`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnsweredRow(Vec<u8>);
+pub struct AnsweredRow(Arc<RowJson>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct RowJson(Vec<u8>);
+
+impl Drop for RowJson {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl AnsweredRow {
+    fn new(json: Vec<u8>) -> Self {
+        Self(Arc::new(RowJson(json)))
+    }
+
     /// The row's JSON object.
     pub fn json(&self) -> &[u8] {
-        &self.0
+        &self.0.0
     }
 
     /// The row as a JSON object, for where an answer is inspected rather than written.
     pub fn to_row(&self) -> Row {
-        serde_json::from_slice(&self.0).expect("an answered row is a JSON object")
+        serde_json::from_slice(self.json()).expect("an answered row is a JSON object")
     }
 }
 
@@ -423,6 +497,9 @@ pub struct ReadPlan<'c> {
     pub view: ViewPlan<'c>,
     /// The granted scopes the endpoint's own expression relied on.
     pub endpoint_scopes: ScopeSet,
+    /// The [`Fingerprint`] of everything [`plan`] decided it from (its arguments; the
+    /// catalogue is the process's one): two plans with the same inputs decide the same.
+    inputs: Fingerprint,
 }
 
 impl<'c> ReadPlan<'c> {
@@ -571,7 +648,33 @@ pub fn plan<'c>(
         throughs,
         view,
         endpoint_scopes,
+        inputs: fingerprint(&[&endpoint.path, granted, opt_outs, query, &estab]),
     })
+}
+
+/// A digest (SHA-256) of values as their `Debug` forms write them, each ended by a NUL:
+/// `Debug` writes a NUL inside a string escaped, so one value cannot run into the next. Every
+/// type it is given derives `Debug`, which writes every field, so a field added later is
+/// digested too.
+pub type Fingerprint = [u8; 32];
+
+/// The [`Fingerprint`] of `values`.
+fn fingerprint(values: &[&dyn std::fmt::Debug]) -> Fingerprint {
+    struct Digesting(digest::Context);
+    impl std::fmt::Write for Digesting {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.0.update(text.as_bytes());
+            Ok(())
+        }
+    }
+    let mut out = Digesting(digest::Context::new(&digest::SHA256));
+    for value in values {
+        std::fmt::Write::write_fmt(&mut out, format_args!("{value:?}\0"))
+            .expect("digesting never fails");
+    }
+    (out.0.finish().as_ref())
+        .try_into()
+        .expect("a SHA-256 digest has 32 bytes")
 }
 
 /// The set that says whom `rs`'s rows are about, where opt-outs of that kind of person apply.
@@ -1322,7 +1425,7 @@ impl SetPlan<'_> {
 
     /// The JSON object of the emitted fields, each value as `written` holds it.
     fn write_row(&self, written: &Written) -> AnsweredRow {
-        AnsweredRow(self.object_of(written, 0..self.emit.len()))
+        AnsweredRow::new(self.object_of(written, 0..self.emit.len()))
     }
 
     /// The canonical JSON a row's `RowHash` is made of (as [`row_hash_of`] describes it): the

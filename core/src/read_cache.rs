@@ -1,30 +1,39 @@
 //! What a reading function keeps between calls, so that a partner's read pays neither a
-//! key-service call nor the decryption and parse of a whole result set each time:
+//! key-service call, nor the decryption and parse of a whole result set, nor the answering of
+//! rows answered before, each time:
 //! - [`KeyCache`]: data keys the key service unwrapped, by (context, wrapped key);
 //! - [`VersionCache`]: opened versions (their index and data key) and the decrypted rows of
-//!   the scope groups a read plan asked for, by (school, version's objects, groups).
+//!   the scope groups a read plan asked for, by (school, version's objects, groups);
+//! - [`AnswerMemo`]: which of such rows a read plan admitted and how it answered them, by a
+//!   digest of everything the plan made them from ([`Answering::key`]).
 //!
-//! Neither decides anything about what a partner may see: a cached entry is exactly what
+//! None decides anything about what a partner may see: a cached entry is exactly what
 //! [`crate::vault`] would have opened again (a stored version never changes), handed to the
-//! same read plan. The rules every entry follows:
-//! - **One school.** Each entry holds one school's data, and its key starts with that school;
-//!   a read finds only entries of the school its credential names. Rows are cached per set of
-//!   groups, so a read is handed exactly the groups its plan asked for, never more.
-//! - **Bounded.** [`KeyCache`] by count, [`VersionCache`] by an estimate of the memory its
-//!   indexes and rows take; when full, expired entries go first, then the oldest.
+//! same read plan, or what that plan made of it and would make again. The rules every entry
+//! follows:
+//! - **One school.** Each entry holds one school's data, and its key names that school (for
+//!   [`AnswerMemo`], inside the digest: the plan's school and the version's); a read finds
+//!   only entries of the school its credential names. Rows are cached per set of groups, so a
+//!   read is handed exactly the groups its plan asked for, never more; answers per plan and
+//!   partner, so a read is handed only answers its own plan made.
+//! - **Bounded.** [`KeyCache`] by count, [`VersionCache`] and [`AnswerMemo`] by an estimate
+//!   of the memory their entries take; when full, expired entries go first, then the oldest.
 //! - **Time-limited.** An entry is dropped [`ENTRY_LIFETIME`] after it was loaded, however
 //!   often it is used (swept out at the next call after that), so pupils' data does not stay
 //!   in memory longer than reads need it.
 //! - **Zeroized.** Data keys are [`PlainKey`]s; cached rows are [`Rows`], whose strings (keys
-//!   and values) are overwritten when the last reader drops them; decrypted JSON is
-//!   overwritten once parsed. Numbers and booleans inside `serde_json` values, a version's
-//!   index (row ids, change times, tombstones' kept fields) and `serde_json`'s own scratch
+//!   and values) are overwritten when the last reader drops them, as answered rows' bytes
+//!   are; decrypted JSON is overwritten once parsed. Numbers and booleans inside
+//!   `serde_json` values, a version's index (row ids, change times, tombstones' kept
+//!   fields), the ids of the people answered rows include and `serde_json`'s own scratch
 //!   buffers are freed without being overwritten.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::mem::size_of;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -33,7 +42,9 @@ use zeroize::Zeroize;
 
 use crate::dataset::Row;
 use crate::envelope::{KeyContext, PlainKey};
+use crate::included::Included;
 use crate::model::Estab;
+use crate::plan::{AnsweredRow, Answering, Fingerprint};
 use crate::ports::{DataKeyUnwrapper, KeyError};
 
 /// How long an entry is kept after it was loaded.
@@ -136,6 +147,23 @@ impl<K: Hash + Eq + Clone, V: Clone> Bounded<K, V> {
     fn remove(&mut self, key: &K) {
         if let Some(slot) = self.entries.remove(key) {
             self.cost -= slot.cost;
+        }
+    }
+
+    /// Adds `extra` to what the entry at `key` costs (it grew after it was kept), then drops
+    /// the oldest entries while over the budget (that entry too, if it is the oldest).
+    fn grow(&mut self, key: &K, extra: usize) {
+        let Some(slot) = self.entries.get_mut(key) else {
+            return;
+        };
+        slot.cost += extra;
+        self.cost += extra;
+        while self.cost > self.budget {
+            let oldest = (self.entries.iter())
+                .min_by_key(|(_, slot)| slot.loaded)
+                .map(|(key, _)| key.clone())
+                .expect("over budget means an entry is kept");
+            self.remove(&oldest);
         }
     }
 
@@ -283,6 +311,92 @@ impl<V: Clone> VersionCache<V> {
     }
 }
 
+/// Answered rows of one set of a plan over one stored version ([`Answering`]), kept under
+/// [`Answering::key`] so that later calls that would make the same answers (another page, the
+/// same page again) take them instead: which rows the set admits, found when the entry is
+/// made, and each row's answer and the people it includes, made the first time a call shows
+/// it. It decides nothing: every answer in it is one the plan made, under a key that digests
+/// everything the plan made it from. Bounded by [`DEFAULT_ROWS_BUDGET`] or the budget given
+/// (rows' bytes counted as they are made), [`ENTRY_LIFETIME`], and zeroized as
+/// [`crate::plan::AnsweredRow`]s are.
+pub struct AnswerMemo {
+    sets: Mutex<Bounded<Fingerprint, Arc<SetAnswers>>>,
+}
+
+struct SetAnswers {
+    admitted: Vec<usize>,
+    /// By row position.
+    rows: Vec<OnceLock<(AnsweredRow, Included)>>,
+}
+
+impl AnswerMemo {
+    /// A memo of about `budget` bytes at most (0 keeps nothing: every call makes its own).
+    pub fn new(budget: usize) -> Self {
+        Self {
+            sets: Mutex::new(Bounded::new(budget, ENTRY_LIFETIME)),
+        }
+    }
+
+    /// The answers of `answering`'s rows: those kept under its key, or new ones (kept, when
+    /// they fit the budget).
+    pub fn answers<'m, 'a, 'c>(&'m self, answering: Answering<'a, 'c>) -> Answers<'m, 'a, 'c> {
+        let key = answering.key();
+        let kept = lock(&self.sets).get(&key, Instant::now());
+        let set = kept.unwrap_or_else(|| {
+            let set = Arc::new(SetAnswers {
+                admitted: answering.admitted(),
+                rows: (0..answering.rows.len()).map(|_| OnceLock::new()).collect(),
+            });
+            let cost = size_of::<OnceLock<(AnsweredRow, Included)>>() * set.rows.len()
+                + size_of::<usize>() * set.admitted.len();
+            lock(&self.sets).insert(key, set.clone(), cost, Instant::now());
+            set
+        });
+        Answers {
+            memo: self,
+            key,
+            answering,
+            set,
+            made: Cell::new(0),
+        }
+    }
+}
+
+/// One call's view of [`AnswerMemo`]'s answers for its [`Answering`].
+pub struct Answers<'m, 'a, 'c> {
+    memo: &'m AnswerMemo,
+    key: Fingerprint,
+    answering: Answering<'a, 'c>,
+    set: Arc<SetAnswers>,
+    /// The bytes of the answers this call made, counted against the budget when it is done.
+    made: Cell<usize>,
+}
+
+impl Answers<'_, '_, '_> {
+    /// The positions of the rows the set admits, in order.
+    pub fn admitted(&self) -> &[usize] {
+        &self.set.admitted
+    }
+
+    /// Row `p` as the plan answers it, with the people it includes.
+    pub fn row(&self, p: usize) -> &(AnsweredRow, Included) {
+        self.set.rows[p].get_or_init(|| {
+            let (row, people) = self.answering.answer(p);
+            let size = row.json().len() + people.size() + size_of::<usize>() * 4;
+            self.made.set(self.made.get() + size);
+            (row, people)
+        })
+    }
+}
+
+impl Drop for Answers<'_, '_, '_> {
+    fn drop(&mut self) {
+        if self.made.get() > 0 {
+            lock(&self.memo.sets).grow(&self.key, self.made.get());
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Never held across an await; a panic while held leaves a map that is still consistent.
     mutex
@@ -341,6 +455,29 @@ mod tests {
         );
         assert_eq!(cache.unwrap(&context("1"), b"b").await.unwrap()[0], b'b');
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn an_entry_that_grows_past_the_budget_makes_room_as_a_new_one_would() {
+        let start = Instant::now();
+        let mut map: Bounded<&str, u32> = Bounded::new(10, Duration::from_secs(60));
+        map.insert("a", 1, 3, start);
+        map.insert("b", 2, 3, start + Duration::from_secs(1));
+        map.grow(&"b", 4);
+        assert_eq!(map.cost, 10);
+        assert_eq!(map.get(&"a", start + Duration::from_secs(1)), Some(1));
+        map.grow(&"b", 1);
+        assert_eq!(map.get(&"a", start + Duration::from_secs(1)), None);
+        assert_eq!(map.get(&"b", start + Duration::from_secs(1)), Some(2));
+        assert_eq!(map.cost, 8);
+        map.grow(&"gone", 100);
+        assert_eq!(map.cost, 8);
+        map.grow(&"b", 3);
+        assert_eq!(
+            (map.len(), map.cost),
+            (0, 0),
+            "alone over the budget, it goes too"
+        );
     }
 
     #[test]

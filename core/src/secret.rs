@@ -94,6 +94,12 @@ impl HashKey {
         Self(hmac::Key::new(hmac::HMAC_SHA256, key))
     }
 
+    /// What tells this key from another without saying anything of it: its hash of a fixed
+    /// text.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.hash(b"rollcall: which key this is")
+    }
+
     /// [`keyed_hash_bytes`] under this key.
     pub fn hash(&self, data: &[u8]) -> [u8; 32] {
         hmac::sign(&self.0, data)

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use http_body_util::BodyExt;
+use proptest::prop_assert;
+use proptest::test_runner::TestCaseError;
 use rollcall_consent::registry::{register_partner, register_school};
 use rollcall_core::catalogue::{Catalogue, Endpoint, PersonKind, Reference, ResultSet, Shape};
 use rollcall_core::ports::{Clock, ManualClock, Ports};
@@ -216,6 +218,10 @@ pub fn dedupe_ids(rows: Vec<Value>) -> Vec<Value> {
 
 pub struct World {
     pub app: Router,
+    /// The same stack over the same store, its partner API keeping no answered rows
+    /// ([`rollcall_serve::ServeState::with_answer_memo`] 0): every call it answers is made
+    /// afresh, which [`World::read`] holds `app`'s answers to.
+    pub fresh: Router,
     pub _dir: tempfile::TempDir,
     pub ports: Ports,
     pub clock: Arc<ManualClock>,
@@ -235,6 +241,21 @@ pub async fn send(
     auth: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
+    let (status, bytes) = send_raw(app, method, path, auth, body).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// [`send`], the answer's bytes as they came.
+pub async fn send_raw(
+    app: &Router,
+    method: &str,
+    path: &str,
+    auth: &str,
+    body: Option<Value>,
+) -> (u16, Vec<u8>) {
     let mut request = axum::http::Request::builder()
         .method(method)
         .uri(path)
@@ -250,10 +271,7 @@ pub async fn send(
         .unwrap();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (status, bytes.to_vec())
 }
 
 pub async fn world() -> World {
@@ -264,6 +282,12 @@ pub async fn world() -> World {
     // These tests walk every endpoint many times a second with one token: the abuse
     // controls' own tests are tests/local_stack/abuse.rs.
     let app = rollcall::local_stack_with(&ports, None, rollcall_http::Limits::unlimited());
+    let fresh = rollcall::local_stack_serving(
+        &ports,
+        None,
+        rollcall_http::Limits::unlimited(),
+        rollcall_serve::ServeState::new(&ports).with_answer_memo(0),
+    );
     let control = ports.control.registry.as_ref();
     let school = register_school(control, SCHOOL, "Property School", T0)
         .await
@@ -277,6 +301,7 @@ pub async fn world() -> World {
         .unwrap();
     World {
         app,
+        fresh,
         _dir: dir,
         ports,
         clock,
@@ -289,6 +314,26 @@ pub async fn world() -> World {
 }
 
 impl World {
+    /// A partner's GET of `path`, sent to `app`, then at the same moment to `fresh`: status
+    /// and answer, once both answered the same (answers kept between calls change nothing).
+    pub async fn read(&self, path: &str, auth: &str) -> Result<(u16, Value), TestCaseError> {
+        let kept = send_raw(&self.app, "GET", path, auth, None).await;
+        let made = send_raw(&self.fresh, "GET", path, auth, None).await;
+        prop_assert!(
+            kept == made,
+            "{} answered {} {} from kept answers, but {} {} made afresh",
+            path,
+            kept.0,
+            String::from_utf8_lossy(&kept.1),
+            made.0,
+            String::from_utf8_lossy(&made.1)
+        );
+        Ok((
+            kept.0,
+            serde_json::from_slice(&kept.1).unwrap_or(Value::Null),
+        ))
+    }
+
     /// An agent upload with `agent_key` (the first school's or the other's): status, answer.
     pub async fn upload(&self, agent_key: &str, body: Value) -> (u16, Value) {
         send(

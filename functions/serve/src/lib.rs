@@ -50,7 +50,7 @@ use rollcall_core::ports::{
     AccessLog, Clock, ConsentStore, DataKeyGenerator, DataKeyUnwrapper, ObjectStore, OptOutStore,
     Ports, SchoolStore, TaskStore, TokenStore, VersionStore,
 };
-use rollcall_core::read_cache::{DEFAULT_ROWS_BUDGET, KeyCache};
+use rollcall_core::read_cache::{AnswerMemo, DEFAULT_ROWS_BUDGET, KeyCache};
 use rollcall_core::vault::ReadCache;
 use rollcall_http::Routes;
 use rollcall_http::credentials::PartnerGate;
@@ -75,6 +75,8 @@ pub struct ServeState {
     key_unwrapper: Arc<dyn DataKeyUnwrapper>,
     /// Opened versions and decrypted rows kept between reads ([`rollcall_core::read_cache`]).
     cache: Arc<ReadCache>,
+    /// Rows as read plans answered them, kept between reads ([`AnswerMemo`]).
+    answers: Arc<AnswerMemo>,
     /// Seals write-back payloads only (the key policy limits it to that context).
     key_generator: Arc<dyn DataKeyGenerator>,
     clock: Arc<dyn Clock>,
@@ -95,10 +97,18 @@ impl ServeState {
             objects: ports.objects.clone(),
             key_unwrapper: Arc::new(KeyCache::new(ports.key_unwrapper.clone())),
             cache: Arc::new(ReadCache::new(read_cache_budget())),
+            answers: Arc::new(AnswerMemo::new(read_cache_budget())),
             key_generator: ports.key_generator.clone(),
             clock: ports.clock.clone(),
             writeback_wait: WRITEBACK_WAIT,
         }
+    }
+
+    /// The same state with its answered rows kept within `budget` bytes (0 keeps none: every
+    /// call answers its rows itself).
+    pub fn with_answer_memo(mut self, budget: usize) -> Self {
+        self.answers = Arc::new(AnswerMemo::new(budget));
+        self
     }
 
     /// The same state with another bound on a synchronous write-back's wait.
@@ -108,8 +118,8 @@ impl ServeState {
     }
 }
 
-/// The bound on the read cache's rows and on its indexes: `ROLLCALL_READ_CACHE_MB` each (0
-/// keeps none), else [`DEFAULT_ROWS_BUDGET`].
+/// The bound on the read cache's rows, on its indexes and on the answered rows kept:
+/// `ROLLCALL_READ_CACHE_MB` each (0 keeps none), else [`DEFAULT_ROWS_BUDGET`].
 fn read_cache_budget() -> usize {
     std::env::var("ROLLCALL_READ_CACHE_MB")
         .ok()

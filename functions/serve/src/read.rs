@@ -17,7 +17,7 @@ use rollcall_core::included::Included;
 use rollcall_core::model::{Estab, Token, VersionRecord};
 use rollcall_core::optout::OptOuts;
 use rollcall_core::plan::{
-    self, AnsweredRow, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text,
+    self, AnsweredRow, Answering, ReadPlan, Resolved, SetPlan, Stamp, ViaPlan, ViewPlan, text,
 };
 use rollcall_core::scope::ScopeSet;
 use rollcall_core::secret::{HashKey, keyed_hash_hex};
@@ -269,12 +269,19 @@ async fn stored(
         created: loaded.version.record.created_at,
     };
     let index = &loaded.version.index.rows;
+    let answers = state.answers.answers(Answering {
+        plan,
+        position: 0,
+        version: &loaded.version.record,
+        rows: &loaded.rows,
+        index,
+        stamp,
+        resolved,
+    });
     let changed_after = [query.updated_since, since].into_iter().flatten().max();
-    let positions: Vec<usize> = (0..loaded.rows.len())
+    let positions: Vec<usize> = (answers.admitted().iter().copied())
         .filter(|&p| {
-            primary.admits(&loaded.rows[p], resolved)
-                && changed_after
-                    .is_none_or(|after| primary.last_updated(&index[p], stamp.created) > after)
+            changed_after.is_none_or(|after| primary.last_updated(&index[p], stamp.created) > after)
         })
         .collect();
     let pin = WalkPin {
@@ -292,19 +299,15 @@ async fn stored(
         .iter()
         .map(|&p| index[p].id.as_str())
         .collect();
+    let page_answers: Vec<&(AnsweredRow, Included)> =
+        page_positions.iter().map(|&p| answers.row(p)).collect();
     let mut included = Included::default();
+    included.add_all(page_answers.iter().map(|(_, people)| people));
     let mut answered: Vec<(String, SetRows)> = vec![(
         primary.name.to_owned(),
-        SetRows::Answered(
-            page_positions
-                .iter()
-                .map(|&p| {
-                    primary.note_people(&loaded.rows[p], resolved, &mut included);
-                    primary.answer(&loaded.rows[p], &index[p], stamp, resolved)
-                })
-                .collect(),
-        ),
+        SetRows::Answered(page_answers.iter().map(|(row, _)| row.clone()).collect()),
     )];
+    drop(answers);
     let related = load_related_sets(state, &token.estab, plan, now).await?;
     let (rows, scopes_used) = with_related_sets(
         plan,
