@@ -1,5 +1,6 @@
 //! The access log: appended on every partner call, read newest first.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::{AccessEntry, Estab, PartnerId, Refused};
 use rollcall_core::ports::{AccessLog, LogPage, LogQuery, StoreError};
@@ -36,7 +37,7 @@ impl AccessLog for SqliteControlStore {
     async fn append_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
         let e = entry.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO access_log (estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason, people)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
@@ -66,7 +67,7 @@ impl AccessLog for SqliteControlStore {
         };
         let (estab, query) = (estab.clone(), query.clone());
         self.call(move |c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason, people, seq
                  FROM access_log
                  WHERE estab = ?1
@@ -113,7 +114,7 @@ impl AccessLog for SqliteControlStore {
     ) -> Result<Vec<AccessEntry>, StoreError> {
         let (estab, partner) = (estab.clone(), partner.clone());
         self.call(move |c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT estab, partner, at, endpoint, scopes, rows, refused_status, refused_reason, people FROM access_log
                  WHERE estab = ?1 AND partner = ?2 AND at >= ?3 ORDER BY seq DESC LIMIT ?4",
             )?;

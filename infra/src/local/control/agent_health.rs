@@ -1,5 +1,6 @@
 //! The agent's health: one row per school, replaced by each report.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::agent_health::HealthRecord;
 use rollcall_core::model::Estab;
@@ -15,7 +16,7 @@ impl AgentHealthStore for SqliteControlStore {
     async fn put_agent_health(&self, record: &HealthRecord) -> Result<(), StoreError> {
         let r = record.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO agent_health (estab, received_at, report) VALUES (?1, ?2, ?3)
                  ON CONFLICT (estab) DO UPDATE SET
                      received_at = excluded.received_at, report = excluded.report",
@@ -33,7 +34,7 @@ impl AgentHealthStore for SqliteControlStore {
     async fn agent_health(&self, estab: &Estab) -> Result<Option<HealthRecord>, StoreError> {
         let estab = estab.clone();
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 "SELECT received_at, report FROM agent_health WHERE estab = ?1",
                 [estab.as_str()],
                 |row| {

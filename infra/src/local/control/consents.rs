@@ -1,5 +1,6 @@
 //! One consent per school and partner, changed only from the version last read.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::{Consent, Estab, PartnerId};
 use rollcall_core::ports::{ConsentStore, StoreError};
@@ -36,7 +37,7 @@ impl ConsentStore for SqliteControlStore {
     ) -> Result<Option<Consent>, StoreError> {
         let (estab, partner) = (estab.clone(), partner.clone());
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!(
                     "SELECT {CONSENT_COLUMNS} FROM consents WHERE estab = ?1 AND partner = ?2"
                 ),
@@ -51,7 +52,7 @@ impl ConsentStore for SqliteControlStore {
     async fn consents_of_school(&self, estab: &Estab) -> Result<Vec<Consent>, StoreError> {
         let estab = estab.clone();
         self.call(move |c| {
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {CONSENT_COLUMNS} FROM consents WHERE estab = ?1 ORDER BY partner"
             ))?;
             let rows = stmt
@@ -65,7 +66,7 @@ impl ConsentStore for SqliteControlStore {
     async fn consents_of_partner(&self, partner: &PartnerId) -> Result<Vec<Consent>, StoreError> {
         let partner = partner.clone();
         self.call(move |c| {
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {CONSENT_COLUMNS} FROM consents WHERE partner = ?1 ORDER BY estab"
             ))?;
             let rows = stmt
@@ -96,7 +97,7 @@ impl ConsentStore for SqliteControlStore {
                     "consent changed meanwhile (expected version {expected:?}, found {stored:?})"
                 ))));
             }
-            tx.execute(
+            tx.execute_cached(
                 &format!("INSERT OR REPLACE INTO consents ({CONSENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                 params![
                     k.estab.as_str(),

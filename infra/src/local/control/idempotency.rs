@@ -2,6 +2,7 @@
 //! claimant only. A released key keeps its row (status `released`) until it expires, as on
 //! DynamoDB, so both adapters dispose of the same records.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::idempotency::{
     IdempotencyKey, IdempotencyRecord, IdempotencyState, StoredAnswer,
@@ -46,7 +47,7 @@ impl IdempotencyStore for SqliteControlStore {
             };
             // The row is replaced only where the key is free: released, expired, or claimed
             // by a request that died. Otherwise the upsert changes nothing: a conflict.
-            let changed = c.execute(
+            let changed = c.execute_cached(
                 "INSERT INTO idempotency_keys
                      (estab, idempotency_key, request_hash, created_at, expires_at, status, claim, claimed_at, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'in_progress', ?6, ?7, ?8)
@@ -86,7 +87,7 @@ impl IdempotencyStore for SqliteControlStore {
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let (estab, key) = (estab.clone(), key.clone());
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!(
                     "SELECT {COLUMNS} FROM idempotency_keys
                      WHERE estab = ?1 AND idempotency_key = ?2 AND status != 'released'"
@@ -111,7 +112,7 @@ impl IdempotencyStore for SqliteControlStore {
             answer: answer.clone(),
         };
         self.call(move |c| {
-            let changed = c.execute(
+            let changed = c.execute_cached(
                 "UPDATE idempotency_keys SET status = 'completed', claim = NULL, state = ?4
                  WHERE estab = ?1 AND idempotency_key = ?2 AND status = 'in_progress' AND claim = ?3",
                 params![
@@ -140,7 +141,7 @@ impl IdempotencyStore for SqliteControlStore {
         let (estab, key, claim) = (estab.clone(), key.clone(), claim.to_owned());
         self.call(move |c| {
             let tx = c.transaction()?;
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE idempotency_keys SET status = 'released', claim = NULL
                  WHERE estab = ?1 AND idempotency_key = ?2 AND status = 'in_progress' AND claim = ?3",
                 params![estab.as_str(), key.as_str(), claim],

@@ -1,5 +1,6 @@
 //! A school's opt-outs of people, per partner.
 
+use super::codec::Cached;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -21,7 +22,7 @@ impl OptOutStore for SqliteControlStore {
     ) -> Result<Option<OptOutRecord>, StoreError> {
         let (estab, partner) = (estab.clone(), partner.clone());
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 "SELECT students, staff, contacts, updated_at, version FROM opt_outs
                  WHERE estab = ?1 AND partner = ?2",
                 params![estab.as_str(), partner.as_str()],
@@ -67,7 +68,7 @@ impl OptOutStore for SqliteControlStore {
                     "the opt-outs changed meanwhile (expected version {expected:?}, found {stored:?})"
                 ))));
             }
-            tx.execute(
+            tx.execute_cached(
                 "INSERT OR REPLACE INTO opt_outs (estab, partner, students, staff, contacts, updated_at, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![

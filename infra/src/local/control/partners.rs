@@ -1,5 +1,6 @@
 //! Partners, looked up by id or by the hash of their management secret.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::{Partner, PartnerId};
 use rollcall_core::ports::{PartnerStore, StoreError};
@@ -28,7 +29,7 @@ impl PartnerStore for SqliteControlStore {
     async fn partner(&self, id: &PartnerId) -> Result<Option<Partner>, StoreError> {
         let id = id.clone();
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?1"),
                 [id.as_str()],
                 partner_from_row,
@@ -44,7 +45,7 @@ impl PartnerStore for SqliteControlStore {
     ) -> Result<Option<Partner>, StoreError> {
         let hash = hash.clone();
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!(
                     "SELECT {PARTNER_COLUMNS} FROM partners WHERE management_secret_hash = ?1"
                 ),
@@ -58,7 +59,7 @@ impl PartnerStore for SqliteControlStore {
 
     async fn partners(&self) -> Result<Vec<Partner>, StoreError> {
         self.call(move |c| {
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {PARTNER_COLUMNS} FROM partners ORDER BY id"
             ))?;
             let rows = stmt

@@ -1,6 +1,7 @@
 //! Registering schools (with the pointers that find them by key hash) and partners (by
 //! management secret hash): the operator's commands.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::{Partner, School};
 use rollcall_core::ports::{Registry, StoreError};
@@ -18,7 +19,7 @@ impl Registry for SqliteControlStore {
     async fn insert_school(&self, school: &School) -> Result<(), StoreError> {
         let s = school.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!("INSERT INTO schools ({SCHOOL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                 params![
                     s.estab.as_str(),
@@ -41,7 +42,7 @@ impl Registry for SqliteControlStore {
             old.clone(),
         );
         self.call(move |c| {
-            let changed = c.execute(
+            let changed = c.execute_cached(
                 "UPDATE schools SET admin_key_hash = ?1 WHERE estab = ?2 AND admin_key_hash = ?3",
                 params![new.as_str(), estab.as_str(), old.as_str()],
             )?;
@@ -58,7 +59,7 @@ impl Registry for SqliteControlStore {
     async fn insert_partner(&self, partner: &Partner) -> Result<(), StoreError> {
         let p = partner.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!("INSERT INTO partners ({PARTNER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
                 params![
                     p.id.as_str(),

@@ -1,5 +1,6 @@
 //! Schools, looked up by establishment number or by the hash of their agent or admin key.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::{Estab, School};
 use rollcall_core::ports::{SchoolStore, StoreError};
@@ -29,7 +30,7 @@ impl SchoolStore for SqliteControlStore {
     async fn school(&self, estab: &Estab) -> Result<Option<School>, StoreError> {
         let estab = estab.clone();
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!("SELECT {SCHOOL_COLUMNS} FROM schools WHERE estab = ?1"),
                 [estab.as_str()],
                 school_from_row,
@@ -42,7 +43,7 @@ impl SchoolStore for SqliteControlStore {
     async fn school_by_agent_key(&self, hash: &KeyHash) -> Result<Option<School>, StoreError> {
         let hash = hash.clone();
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!("SELECT {SCHOOL_COLUMNS} FROM schools WHERE agent_key_hash = ?1"),
                 [hash.as_str()],
                 school_from_row,
@@ -55,7 +56,7 @@ impl SchoolStore for SqliteControlStore {
     async fn school_by_admin_key(&self, hash: &KeyHash) -> Result<Option<School>, StoreError> {
         let hash = hash.clone();
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!("SELECT {SCHOOL_COLUMNS} FROM schools WHERE admin_key_hash = ?1"),
                 [hash.as_str()],
                 school_from_row,
@@ -67,7 +68,7 @@ impl SchoolStore for SqliteControlStore {
 
     async fn schools(&self) -> Result<Vec<School>, StoreError> {
         self.call(move |c| {
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {SCHOOL_COLUMNS} FROM schools ORDER BY estab"
             ))?;
             let rows = stmt

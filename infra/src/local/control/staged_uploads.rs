@@ -1,5 +1,6 @@
 //! Staged uploads: claimed by one ingest at a time, outcome recorded by the claimer.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::Estab;
 use rollcall_core::ports::{StagedUploadStore, StoreError};
@@ -30,7 +31,7 @@ pub(super) fn select_staged(
     estab: &Estab,
     id: &str,
 ) -> rusqlite::Result<Option<StagedUpload>> {
-    c.query_row(
+    c.query_row_cached(
         &format!("SELECT {STAGED_COLUMNS} FROM staged_uploads WHERE estab = ?1 AND id = ?2"),
         params![estab.as_str(), id],
         staged_from_row,
@@ -43,7 +44,7 @@ impl StagedUploadStore for SqliteControlStore {
     async fn insert_staged_upload(&self, upload: &StagedUpload) -> Result<(), StoreError> {
         let u = upload.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO staged_uploads (estab, id, content_length, created_at, url_expires_at, expires_at, status, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -82,7 +83,7 @@ impl StagedUploadStore for SqliteControlStore {
         self.call(move |c| {
             let tx = c.transaction()?;
             let state = serde_json::to_string(&StagedState::Ingesting { since: now })?;
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE staged_uploads SET status = 'ingesting', claimed_at = ?3, state = ?4
                  WHERE estab = ?1 AND id = ?2
                    AND (status = 'waiting' OR (status = 'ingesting' AND claimed_at < ?5))",
@@ -120,7 +121,7 @@ impl StagedUploadStore for SqliteControlStore {
     ) -> Result<(), StoreError> {
         let (estab, id, outcome) = (estab.clone(), id.to_owned(), outcome.clone());
         self.call(move |c| {
-            let changed = c.execute(
+            let changed = c.execute_cached(
                 "UPDATE staged_uploads SET status = ?3, state = ?4
                  WHERE estab = ?1 AND id = ?2 AND status = 'ingesting' AND claimed_at = ?5",
                 params![

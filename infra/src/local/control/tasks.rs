@@ -1,5 +1,6 @@
 //! Write-back tasks queued for the agent, moved between states conditionally.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::{Estab, PartnerId};
 use rollcall_core::ports::{StoreError, TaskStore};
@@ -36,7 +37,7 @@ impl TaskStore for SqliteControlStore {
     async fn insert_task(&self, task: &Task) -> Result<(), StoreError> {
         let t = task.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 &format!("INSERT INTO tasks ({TASK_COLUMNS}, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                 params![
                     t.estab.as_str(),
@@ -59,7 +60,7 @@ impl TaskStore for SqliteControlStore {
     async fn task(&self, estab: &Estab, id: &str) -> Result<Option<Task>, StoreError> {
         let (estab, id) = (estab.clone(), id.to_owned());
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE estab = ?1 AND id = ?2"),
                 params![estab.as_str(), id],
                 task_from_row,
@@ -72,7 +73,7 @@ impl TaskStore for SqliteControlStore {
     async fn open_tasks(&self, estab: &Estab) -> Result<Vec<Task>, StoreError> {
         let estab = estab.clone();
         self.call(move |c| {
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {TASK_COLUMNS} FROM tasks
                  WHERE estab = ?1 AND status IN ('{}', '{}') ORDER BY id",
                 OPEN[0], OPEN[1]
@@ -111,7 +112,7 @@ impl TaskStore for SqliteControlStore {
                     "task {id} is {status}"
                 ))));
             }
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE tasks SET status = ?3, state = ?4 WHERE estab = ?1 AND id = ?2",
                 params![
                     estab.as_str(),

@@ -1,5 +1,6 @@
 //! Partner tokens, by the hash of the token.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::{Estab, PartnerId, Token};
 use rollcall_core::ports::{StoreError, TokenStore};
@@ -15,7 +16,7 @@ impl TokenStore for SqliteControlStore {
     async fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
         let t = token.clone();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO tokens (hash, partner, estab, secret_generation, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![t.hash.as_str(), t.partner.as_str(), t.estab.as_str(), t.secret_generation as i64, t.issued_at.millis(), t.expires_at.millis()],
             )?;
@@ -27,7 +28,7 @@ impl TokenStore for SqliteControlStore {
     async fn token(&self, hash: &KeyHash) -> Result<Option<Token>, StoreError> {
         let hash = hash.clone();
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 "SELECT hash, partner, estab, secret_generation, issued_at, expires_at FROM tokens WHERE hash = ?1",
                 [hash.as_str()],
                 |row| {

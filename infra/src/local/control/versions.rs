@@ -1,5 +1,6 @@
 //! Result-set versions: all of an upload published in one transaction, or none.
 
+use super::codec::Cached;
 use async_trait::async_trait;
 use rollcall_core::model::{Estab, VersionRecord};
 use rollcall_core::ports::{PUBLICATION_CHUNK, Publication, StoreError, VersionStore};
@@ -35,7 +36,7 @@ impl VersionStore for SqliteControlStore {
     ) -> Result<Option<VersionRecord>, StoreError> {
         let (estab, rs) = (estab.clone(), result_set.to_owned());
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE estab = ?1 AND result_set = ?2 AND superseded_at IS NULL"),
                 [estab.as_str(), rs.as_str()],
                 version_from_row,
@@ -53,7 +54,7 @@ impl VersionStore for SqliteControlStore {
     ) -> Result<Option<VersionRecord>, StoreError> {
         let (estab, rs) = (estab.clone(), result_set.to_owned());
         self.call(move |c| {
-            Ok(c.query_row(
+            Ok(c.query_row_cached(
                 &format!(
                     "SELECT {VERSION_COLUMNS} FROM versions
                      WHERE estab = ?1 AND result_set = ?2 AND version = ?3"
@@ -69,7 +70,7 @@ impl VersionStore for SqliteControlStore {
     async fn current_versions(&self, estab: &Estab) -> Result<Vec<VersionRecord>, StoreError> {
         let estab = estab.clone();
         self.call(move |c| {
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {VERSION_COLUMNS} FROM versions WHERE estab = ?1 AND superseded_at IS NULL"
             ))?;
             let rows = stmt
@@ -90,7 +91,7 @@ impl VersionStore for SqliteControlStore {
     ) -> Result<(), StoreError> {
         let (estab, rs) = (estab.clone(), result_set.to_owned());
         self.call(move |c| {
-            let changed = c.execute(
+            let changed = c.execute_cached(
                 "UPDATE versions SET confirmed_at = ?4, valid_until = ?5
                  WHERE estab = ?1 AND result_set = ?2 AND version = ?3 AND superseded_at IS NULL",
                 params![
@@ -140,12 +141,12 @@ impl VersionStore for SqliteControlStore {
                     ))));
                 }
                 if let Some(old) = current {
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE versions SET superseded_at = ?4 WHERE estab = ?1 AND result_set = ?2 AND version = ?3",
                         params![r.estab.as_str(), r.result_set, old, now.millis()],
                     )?;
                 }
-                tx.execute(
+                tx.execute_cached(
                     &format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                     params![
                         r.estab.as_str(),
