@@ -127,9 +127,31 @@ pub struct Resolved {
     /// Per [`ReadPlan::throughs`] entry, whom each primary row is about; `None` when the
     /// through set is not held, so that whom a row is about cannot be told and no row passes.
     pub links: Vec<Option<Links>>,
-    /// Per (kind, field of the person's own record), the values of opted-out people; absent
-    /// where they could not all be found (then every mention through that field is blanked).
-    pub aliases: BTreeMap<(PersonKind, String), BTreeSet<String>>,
+    /// Per (kind, field of the person's own record), the codes people go by in it; absent
+    /// where the opted-out people could not all be found (then every mention through that
+    /// field is blanked).
+    pub aliases: BTreeMap<(PersonKind, String), Aliases>,
+}
+
+/// The codes (staff codes, IDaaS ids) one field of people's own records holds now, as
+/// [`alias_key`] compares them. A mention keeps a code only when it is the code of someone
+/// held and not opted out, and of no one opted out: a code no one holds now (an opted-out
+/// teacher's code before it changed, a code of someone deleted) cannot be told apart from one
+/// of an opted-out person, so it is withheld.
+#[derive(Debug, Clone, Default)]
+pub struct Aliases {
+    /// The codes of people not opted out.
+    pub kept: BTreeSet<String>,
+    /// The codes of opted-out people.
+    pub withheld: BTreeSet<String>,
+}
+
+impl Aliases {
+    /// Whether a mention may keep `code`.
+    fn keeps(&self, code: &str) -> bool {
+        let code = alias_key(code);
+        self.kept.contains(&code) && !self.withheld.contains(&code)
+    }
 }
 
 /// How one answered (or counted) result set is read.
@@ -271,8 +293,8 @@ pub struct HopPlan<'c> {
     pub take: &'c str,
 }
 
-/// The values of `field` in the own records (`kind.own_set()`) of opted-out people: what a
-/// mention `of <field>` holds instead of their id.
+/// The values of `field` in people's own records (`kind.own_set()`): what a mention
+/// `of <field>` holds instead of their id ([`Aliases`]).
 #[derive(Debug, Clone)]
 pub struct Lookup<'c> {
     pub kind: PersonKind,
@@ -1232,30 +1254,31 @@ fn lookups<'c>(
 }
 
 impl Lookup<'_> {
-    /// The values of the lookup's field in the rows of opted-out people; `None` when one of
-    /// them has no row (someone who has left, say), whose aliases are then unknown.
-    pub fn resolve(&self, rows: &[Row], opt_outs: &OptOuts) -> Option<BTreeSet<String>> {
+    /// The codes the lookup's field holds in `rows` (the people's own records), split by
+    /// whether their person is opted out; `None` when an opted-out person has no row
+    /// (someone who has left, say), whose codes are then unknown.
+    pub fn resolve(&self, rows: &[Row], opt_outs: &OptOuts) -> Option<Aliases> {
         let people = opt_outs.of(self.kind);
-        let theirs: Vec<&Row> = rows
-            .iter()
-            .filter(|row| text(row.get(ID)).is_some_and(|id| people.contains(id.trim())))
-            .collect();
-        let found: BTreeSet<String> = theirs
-            .iter()
-            .filter_map(|row| text(row.get(ID)))
-            .map(|id| id.trim().to_owned())
-            .collect();
-        if found.len() < people.len() {
-            return None;
+        let mut aliases = Aliases::default();
+        let mut found = BTreeSet::new();
+        for row in rows {
+            let Some(id) = text(row.get(ID)) else {
+                continue;
+            };
+            let opted_out = people.contains(id.trim());
+            if opted_out {
+                found.insert(id.trim().to_owned());
+            }
+            // Trimmed and case-folded, as every mention is before it is compared.
+            let Some(code) = text(row.get(self.field)).map(|code| alias_key(&code)) else {
+                continue;
+            };
+            match opted_out {
+                true => aliases.withheld.insert(code),
+                false => aliases.kept.insert(code),
+            };
         }
-        // Trimmed, as every mention is before it is compared.
-        Some(
-            theirs
-                .iter()
-                .filter_map(|row| text(row.get(self.field)))
-                .map(|alias| alias_key(&alias))
-                .collect(),
-        )
+        (found.len() == people.len()).then_some(aliases)
     }
 }
 
@@ -1502,9 +1525,7 @@ impl SetPlan<'_> {
         match &mention.alias {
             None => scrub_with(mention, value, |item| people.contains(item)),
             Some(alias) => match resolved.aliases.get(&(mention.kind, alias.clone())) {
-                Some(aliases) => {
-                    scrub_with(mention, value, |item| aliases.contains(&alias_key(item)))
-                }
+                Some(aliases) => scrub_with(mention, value, |item| !aliases.keeps(item)),
                 // An alias of someone whose own record is not held cannot be told apart, so
                 // no alias in this field is kept.
                 None => Value::Null,

@@ -335,6 +335,50 @@ async fn a_padded_or_recased_code_in_an_opted_out_persons_own_record_is_still_wi
     assert!(!named(&groups), "{code} is still named: {groups:?}");
 }
 
+/// A code is compared with the codes people hold now. When an opted-out teacher's code
+/// changes in Staff alone, groups still name the old one, which no one holds now: it stays
+/// withheld (it was theirs), while the codes of teachers not opted out stay named.
+#[tokio::test]
+async fn an_opted_out_teachers_old_code_stays_withheld_once_their_record_changes_it() {
+    const RECODED: &str = "9990016";
+    let body = synthetic::school(RECODED, 8, 3).upload_body();
+    let groups_staff = |groups: &[Value]| -> BTreeSet<String> {
+        (groups.iter())
+            .flat_map(|g| g["Staff"].as_str().unwrap_or_default().split(','))
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    let w = World::build(RECODED)
+        .data(body.clone())
+        .partner(PARTNER, &SCOPES)
+        .grant(RECODED, PARTNER, &SCOPES)
+        .start()
+        .await;
+    let named = groups_staff(&w.rows(&w.token, "Groups", "Group").await);
+    let code = named.iter().next().expect("a group with staff").clone();
+    let mut staff = body["resultSets"]["Staff"].as_array().unwrap().clone();
+    let teacher = (staff.iter_mut())
+        .find(|s| s["StaffCode"] == code.as_str())
+        .expect("the teacher of that code");
+    let id = teacher["Id"].clone();
+    w.opt_out(json!({"staffIds": [id]})).await;
+    let before = groups_staff(&w.rows(&w.token, "Groups", "Group").await);
+    assert!(!before.contains(&code), "{code} is named: {before:?}");
+    teacher["StaffCode"] = json!(format!("{code}X"));
+    let recoded = json!({"resultSets": {"Staff": staff}});
+    w.stack
+        .upload(&w.school.agent, &recoded)
+        .await
+        .expect(StatusCode::OK);
+    let after = groups_staff(&w.rows(&w.token, "Groups", "Group").await);
+    assert!(!after.contains(&code), "{code} is named again: {after:?}");
+    assert_eq!(
+        after, before,
+        "the other teachers' codes are named as before"
+    );
+}
+
 /// Which contacts are linked only to an opted-out pupil is read from StudentContacts. At a
 /// school that has not uploaded it, that cannot be told, so while a pupil is opted out no
 /// contact is answered; once the links come, only the opted-out pupil's own contacts stay out.
