@@ -54,6 +54,35 @@ fn id_of(row: &Row) -> String {
     row["Id"].as_str().unwrap().to_owned()
 }
 
+/// A changeset is bound to the call's shape (filters, options, `select`), so its `NextUrl`
+/// carries that shape: followed as given, it continues the changeset.
+#[tokio::test]
+async fn a_shaped_changesets_next_url_continues_it_as_given() {
+    let world = world().await;
+    let stack = &world.stack;
+    let path = "/api/v1/School/9990001/Students";
+    let shaped = "select=Forename,Surname&options=includeLeavers";
+    let start = stack
+        .read(&world.token, &format!("{path}?changedRows=*&{shaped}"))
+        .await
+        .expect(StatusCode::OK);
+    let block = &start["__changedRows__"][0];
+    let next_url = block["NextUrl"].as_str().unwrap().to_owned();
+    assert!(next_url.contains("select=Forename%2CSurname"), "{next_url}");
+    assert!(next_url.contains("options=includeLeavers"), "{next_url}");
+
+    stack.advance(Duration::minutes(1));
+    let mut next = students();
+    next[0].insert("Forename".into(), json!("Renamed"));
+    upload_students(stack, &world.school, &next).await;
+    let delta = stack
+        .read(&world.token, &format!("{path}{next_url}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&delta["Students"]), vec![id_of(&next[0])]);
+    assert_eq!(delta["Students"][0]["Forename"], "Renamed");
+}
+
 #[tokio::test]
 async fn a_changeset_answers_what_changed_and_what_went() {
     let world = world().await;

@@ -115,12 +115,34 @@ impl ReadQuery {
     }
 
     /// The parameters `NextPage` carries: the pin of the version this walk reads (for stored
-    /// result sets), and what shaped it.
+    /// result sets), what shaped it, and the changeset it reads.
     pub fn carry(&self, pin: Option<&str>, filters: &Filters) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if let Some(pin) = pin {
             pairs.push(("version", pin.to_owned()));
         }
+        pairs.extend(self.shaping(filters));
+        if let Some(ChangedRows::Since(hash)) = &self.changed_rows {
+            pairs.push(("changedRows", hash.clone()));
+        }
+        then_encoded(&pairs)
+    }
+
+    /// The `NextUrl` of a changeset that continues from `next`: its first page, shaped as
+    /// this call was (a changeset is bound to its shape, so a continuation without it would
+    /// be refused). The hash travels unescaped, as XoD writes it.
+    pub fn next_changes_url(&self, next: &str, filters: &Filters) -> String {
+        let shaping = then_encoded(&self.shaping(filters));
+        format!(
+            "?changedRows={next}&page=1&pageSize={}{shaping}",
+            self.page_size
+        )
+    }
+
+    /// What shaped the call, which a later page or changeset repeats: its filters, options,
+    /// `select` and `updatedSince`.
+    fn shaping<'f>(&self, filters: &'f Filters) -> Vec<(&'f str, String)> {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
         for (name, value) in &filters.given {
             pairs.push((name.as_str(), value.clone()));
         }
@@ -134,15 +156,17 @@ impl ReadQuery {
         if let Some(since) = self.updated_since {
             pairs.push(("updatedSince", since.to_rfc3339()));
         }
-        if let Some(ChangedRows::Since(hash)) = &self.changed_rows {
-            pairs.push(("changedRows", hash.clone()));
-        }
-        if pairs.is_empty() {
-            return String::new();
-        }
-        let encoded = serde_urlencoded::to_string(&pairs).expect("strings encode");
-        format!("&{encoded}")
+        pairs
     }
+}
+
+/// `pairs` encoded as a query string's continuation (`&a=1&b=2`), or nothing.
+fn then_encoded(pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let encoded = serde_urlencoded::to_string(pairs).expect("strings encode");
+    format!("&{encoded}")
 }
 
 /// The endpoint's options named in `options=a,b` (matched without regard to case).

@@ -334,7 +334,13 @@ async fn stored(
         if since.is_some() && query.page == 1 {
             answered.push(deleted_rows(primary, &deleted, resolved, &mut included));
         }
-        changes = Some(changes_block(query, &binding, &school_key, snapshot));
+        changes = Some(changes_block(
+            query,
+            filters,
+            &binding,
+            &school_key,
+            snapshot,
+        ));
     }
     let mut body = xod::answer(answered, meta(&loaded.version.record), page.block);
     if let Some(block) = changes {
@@ -509,7 +515,7 @@ async fn primary_not_held(
     let mut body = xod::answer(answered, meta_at(now), page.block);
     if query.changed_rows.is_some() {
         let snapshot = since.unwrap_or(Timestamp::from_millis(0));
-        let block = changes_block(query, held.binding, held.school_key, snapshot);
+        let block = changes_block(query, filters, held.binding, held.school_key, snapshot);
         body = body.with_changed_rows(block);
     }
     Ok(Answer {
@@ -855,6 +861,7 @@ fn changeset_since(
 /// The `__changedRows__` entry: the hash that continues from `snapshot`.
 fn changes_block(
     query: &ReadQuery,
+    filters: &Filters,
     binding: &ChangesetScope,
     school_key: &[u8],
     snapshot: Timestamp,
@@ -870,7 +877,7 @@ fn changes_block(
         "PreviousChangedRows": requested,
         "RequestedChangedRows": requested,
         "NextChangedRows": next,
-        "NextUrl": format!("?changedRows={next}&page=1&pageSize={}", query.page_size),
+        "NextUrl": query.next_changes_url(&next, filters),
     })
 }
 
