@@ -1,7 +1,8 @@
 """The driver of scripts/soak: wrk reads while the school changes things, checked as it goes.
 
 Partner reads run under wrk (demo-everything's token: a page of Students, a pupil by id, a
-page of Staff and of Contacts, in turn). Meanwhile one thread, in a loop until the time is up:
+page of Staff and of Contacts, in turn). Meanwhile one thread, in a loop until the time is up
+(back to back, or one turn every --pace seconds):
 
 - uploads Students with one pupil's forename set to a new marker, then reads that pupil as
   demo-everything: the marker must be there (no upload lost);
@@ -158,6 +159,7 @@ class Soak:
         turn = 0
         while time.monotonic() < until and len(self.failures) < 20:
             turn += 1
+            began = time.monotonic()
             self.upload_turn(turn, everything)
             self.consent_turn(turn, homework)
             self.opt_out_turn(turn, homework)
@@ -166,6 +168,8 @@ class Soak:
             if turn % 100 == 0:
                 # Tokens last an hour; a long soak fetches new ones.
                 everything, homework = self.token("demo-everything"), self.token("demo-homework")
+            # A paced run leaves each turn at least --pace seconds (at most until the end).
+            time.sleep(max(0.0, min(began + self.args.pace, until) - time.monotonic()))
         # Leave the consent as the demo granted it.
         call(self.base, "PUT", "/admin/v1/consents/demo-homework", self.admin,
              {"scopes": GRANTED})
@@ -235,6 +239,8 @@ def main():
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--pid", type=int, required=True)
     parser.add_argument("--seconds", type=int, default=600)
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="the least time a turn of changes takes (0: back to back)")
     args = parser.parse_args()
     sys.exit(0 if Soak(args).run() else 1)
 

@@ -343,14 +343,22 @@ impl AnswerMemo {
         let key = answering.key();
         let kept = lock(&self.sets).get(&key, Instant::now());
         let set = kept.unwrap_or_else(|| {
-            let set = Arc::new(SetAnswers {
+            let made = Arc::new(SetAnswers {
                 admitted: answering.admitted(),
                 rows: (0..answering.rows.len()).map(|_| OnceLock::new()).collect(),
             });
-            let cost = size_of::<OnceLock<(AnsweredRow, Included)>>() * set.rows.len()
-                + size_of::<usize>() * set.admitted.len();
-            lock(&self.sets).insert(key, set.clone(), cost, Instant::now());
-            set
+            let cost = size_of::<OnceLock<(AnsweredRow, Included)>>() * made.rows.len()
+                + size_of::<usize>() * made.admitted.len();
+            // Calls that missed together share the first one kept, so that each row is
+            // answered once.
+            let mut sets = lock(&self.sets);
+            match sets.get(&key, Instant::now()) {
+                Some(kept) => kept,
+                None => {
+                    sets.insert(key, made.clone(), cost, Instant::now());
+                    made
+                }
+            }
         });
         Answers {
             memo: self,
